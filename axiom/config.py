@@ -1,0 +1,102 @@
+"""Axiom settings: one pydantic-settings class, read from ``AXIOM_*`` environment variables.
+
+The defaults are the embedded set-up (SQLite and a filesystem kombu transport under the data dir),
+so ``axiom up`` needs no server. The distributed set-up changes only these settings.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AXIOM_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path("./axiom-data")
+    # Empty means "derive from data_dir": the embedded default.
+    database_url: str = ""
+    broker_url: str = ""
+    result_backend: str = ""
+
+    ae_title: str = "AXIOM"
+    dicom_host: str = "0.0.0.0"
+    dicom_port: int = 11112
+    # Empty list accepts every calling AE title.
+    allowed_calling_aes: list[str] = Field(default_factory=list)
+    # fsync the spooled file (and its folder) before acknowledging: the durability promise.
+    spool_fsync: bool = True
+    # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
+    listener_processes: int = 1
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+
+    worker_concurrency: int = 0  # 0 = number of CPUs
+    # Delivery retry: exponential backoff base and cap, in seconds, and attempts before dead-letter.
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 600.0
+    retry_max_attempts: int = 12
+    # Seconds after which a spooled file that no worker finished is published again.
+    spool_recover_after_seconds: float = 600.0
+
+    apply_example_on_first_start: bool = True
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @cached_property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_path / "spool"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_path / "quarantine"
+
+    @property
+    def exceptions_dir(self) -> Path:
+        """Own copies of instances whose delivery failed, kept until retried or discarded."""
+        return self.data_path / "exceptions"
+
+    @property
+    def destinations_root(self) -> Path:
+        return self.data_path / "destinations"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_path / "broker"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'axiom.sqlite'}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def effective_result_backend(self) -> str:
+        return self.result_backend or f"file://{self.data_path / 'results'}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.effective_broker_url.startswith("filesystem://")
+
+    def ensure_dirs(self) -> None:
+        for path in (self.spool_dir, self.quarantine_dir, self.exceptions_dir, self.destinations_root):
+            path.mkdir(parents=True, exist_ok=True)
+        if self.embedded_broker:
+            for sub in ("queue", "processed", "control"):
+                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.data_path / "results").mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment; called by each entry point, never at import time."""
+    return Settings()

@@ -1,0 +1,47 @@
+"""The destination plugin interface: one abstract class, one subclass per kind."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from axiom.config import Settings
+from axiom.domain.instances import OutgoingInstance
+
+
+class DeliveryError(Exception):
+    """A delivery that did not happen. ``transient`` failures are retried; permanent ones are not.
+
+    The message must hold no PHI: UIDs, status codes and peer addresses only.
+    """
+
+    def __init__(self, message: str, *, transient: bool, code: str = "") -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+
+
+class Destination(ABC):
+    """Delivers instances to one configured place. One object per destination and worker process."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    # Capabilities read by the dispatcher, so it never needs isinstance checks.
+    supports_batch: ClassVar[bool] = False
+
+    def __init__(self, config: BaseModel, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.config, "name"))
+
+    @abstractmethod
+    def send(self, instance: OutgoingInstance) -> str:
+        """Deliver one instance; return where it went (a path or a peer). Raise DeliveryError."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most destinations hold nothing open
+        """Release connections held between sends."""
