@@ -73,7 +73,7 @@ class TagCondition(_Model):
     exists: bool | None = None
     ignore_case: bool = False
 
-    _check_tag = field_validator("tag")(_check_tag)
+    _tag_resolves = field_validator("tag")(_check_tag)
 
     @field_validator("regex")
     @classmethod
@@ -173,7 +173,7 @@ class SetSpec(_Model):
     # Needed for private and unknown tags and ambiguous dictionary VRs; otherwise the dictionary's.
     vr: str | None = None
 
-    _check_tag = field_validator("tag")(_check_dataset_tag)
+    _tag_resolves = field_validator("tag")(_check_dataset_tag)
 
     @model_validator(mode="after")
     def _value_fits_vr(self) -> SetSpec:
@@ -203,7 +203,7 @@ class SetSpec(_Model):
 class DeleteSpec(_Model):
     tag: str
 
-    _check_tag = field_validator("tag")(_check_dataset_tag)
+    _tag_resolves = field_validator("tag")(_check_dataset_tag)
 
     @property
     def resolved_tag(self) -> BaseTag:
