@@ -1,0 +1,207 @@
+"""The ORM models: configuration (destinations, rulesets), received DICOM, exceptions, audit.
+
+No column holds PHI in clear: a study keeps only a hash of its PatientID.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from axiom.db.base import Base, JSONType, utcnow
+from axiom.domain.instances import InstanceStatus
+
+UID_LENGTH = 64  # DICOM UI value representation: at most 64 characters
+NAME_LENGTH = 64  # matches axiom.domain.destinations.NAME_PATTERN
+
+
+class ExceptionStatus(StrEnum):
+    OPEN = "open"  # waiting for its next retry
+    RESOLVED = "resolved"  # a retry succeeded
+    DEAD = "dead"  # out of attempts, or a permanent failure: needs a person
+    DISCARDED = "discarded"  # a person decided to drop it
+
+
+def _str_enum(enum_cls: type[StrEnum]) -> Enum:
+    # Store the values (not member names) as plain strings: no native ENUM type, so adding a status
+    # later needs no migration.
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class _Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class StorageBackend(_Timestamps, Base):
+    """A configured destination. ``config`` holds the kind's fields other than name/type/enabled."""
+
+    __tablename__ = "storage_backends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RulesetRow(_Timestamps, Base):
+    __tablename__ = "rulesets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    mode: Mapped[str] = mapped_column(String(32))
+
+    rules: Mapped[list[RuleRow]] = relationship(
+        back_populates="ruleset",
+        order_by="RuleRow.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class RuleRow(Base):
+    """One rule of a ruleset. ``definition`` is the rule's JSON form less ``name`` and ``enabled``."""
+
+    __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("ruleset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ruleset_id: Mapped[int] = mapped_column(ForeignKey("rulesets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    position: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    ruleset: Mapped[RulesetRow] = relationship(back_populates="rules")
+
+
+class DicomStudy(_Timestamps, Base):
+    __tablename__ = "dicom_studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
+    # sha256 of the PatientID: lets studies of one patient be grouped without storing who it is.
+    patient_id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    study_date: Mapped[str | None] = mapped_column(String(8))  # DICOM DA: YYYYMMDD
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DicomSeries(Base):
+    __tablename__ = "dicom_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("dicom_studies.id", ondelete="CASCADE"), index=True)
+    modality: Mapped[str | None] = mapped_column(String(16))
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DicomInstance(Base):
+    __tablename__ = "dicom_instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("dicom_series.id", ondelete="CASCADE"), index=True)
+    sop_class_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
+    transfer_syntax_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    called_ae: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(NAME_LENGTH))  # "dimse", "stowrs", a poller's name
+    status: Mapped[InstanceStatus] = mapped_column(_str_enum(InstanceStatus), index=True)
+    spool_path: Mapped[str | None] = mapped_column(Text)
+    matched_rules: Mapped[list[str] | None] = mapped_column(JSONType)
+    destinations: Mapped[list[str] | None] = mapped_column(JSONType)
+    received_count: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ExceptionLog(_Timestamps, Base):
+    """A failure kept for retry or for a person: one row per instance and stage/destination."""
+
+    __tablename__ = "exception_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))  # "ingest", "route", "deliver", ...
+    destination: Mapped[str | None] = mapped_column(String(NAME_LENGTH), index=True)
+    error_class: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    sop_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH), index=True)
+    study_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dicom_instances.id", ondelete="SET NULL"), index=True
+    )
+    file_path: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
+    status: Mapped[ExceptionStatus] = mapped_column(
+        _str_enum(ExceptionStatus), default=ExceptionStatus.OPEN, index=True
+    )
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class ConfigState(Base):
+    """The single row whose ``version`` moves on every configuration change, so workers can cache
+    rules and destinations and reload only when it moves."""
+
+    __tablename__ = "config_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+CONFIG_STATE_ID = 1
+
+__all__ = [
+    "CONFIG_STATE_ID",
+    "AuditLog",
+    "Base",
+    "ConfigState",
+    "DicomInstance",
+    "DicomSeries",
+    "DicomStudy",
+    "ExceptionLog",
+    "ExceptionStatus",
+    "RuleRow",
+    "RulesetRow",
+    "StorageBackend",
+]

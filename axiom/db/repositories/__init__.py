@@ -1,0 +1,1 @@
+"""Query and write functions over the models. Each takes a Session; callers commit unless stated."""

@@ -1,0 +1,339 @@
+"""Configuration as code: read a YAML file, apply it to the database by name, dump it back.
+
+``apply_config`` is idempotent: applying the same file twice changes nothing the second time, and
+moves ``config_state.version`` (which makes workers reload) only when something did change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from axiom.db.models import CONFIG_STATE_ID, ConfigState, RulesetRow, StorageBackend
+from axiom.db.repositories import audit as audit_repo
+from axiom.db.repositories import config as config_repo
+from axiom.domain.config_file import ConfigFile
+from axiom.domain.destinations import DestinationConfig
+from rules.model import Ruleset
+
+
+class ConfigFileError(ValueError):
+    """A configuration that cannot be applied; ``str()`` gives one ``source: where: why`` per line."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(
+            "\n".join(f"{source}: {where}: {why}" if where else f"{source}: {why}" for where, why in problems)
+        )
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears more than once in this mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_config_file(path: Path) -> ConfigFile:
+    """Read and validate a configuration file; ConfigFileError names the file, the field and why."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigFileError(source, [("", "not UTF-8 text")]) from None
+    except OSError as exc:
+        raise ConfigFileError(source, [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigFileError(source, [_yaml_problem(exc)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(source, [("", f"YAML syntax error: {exc}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigFileError(
+            source, [("", "the top level must be a mapping with the keys 'destinations' and 'rulesets'")]
+        )
+    return parse_config(data, source=source)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "<config>") -> ConfigFile:
+    """Validate already-parsed data (e.g. a JSON request body) with the same error reporting."""
+    try:
+        config = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [(_field_path(err["loc"], data), _reason(err)) for err in exc.errors(include_url=False)]
+        raise ConfigFileError(source, problems) from None
+    return config.with_source(source)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    why = "; ".join(part for part in (exc.context, exc.problem) if part)
+    return where, f"YAML syntax error: {why}"
+
+
+def _reason(err: ErrorDetails) -> str:
+    # Only pydantic's message: the input itself may be anything, and errors end up in logs.
+    return err["msg"].removeprefix("Value error, ")
+
+
+_END = object()
+
+
+def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """``rulesets[0].rules[1].when.regex`` from pydantic's ``loc``, which also holds the tags of
+    tagged unions (``cstore``, ``tag``...). A loc entry is a place in the file when the input has it
+    there; a tag is recognised because the entry after it is found beside it, not under it."""
+    parts: list[int | str] = []
+    current = data
+    for index, element in enumerate(loc):
+        following = loc[index + 1] if index + 1 < len(loc) else _END
+        if _has(current, element):
+            child = _child(current, element)
+            is_tag = following is not _END and not _has(child, following) and _has(current, following)
+            if not is_tag:
+                parts.append(element)
+                current = child
+        elif following is _END:
+            parts.append(element)  # a required field that is missing
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def _has(container: Any, key: object) -> bool:
+    if isinstance(container, dict):
+        return key in container
+    if isinstance(container, list):
+        return isinstance(key, int) and -len(container) <= key < len(container)
+    return False
+
+
+def _child(container: Any, key: Any) -> Any:
+    return container[key]
+
+
+# ---------------------------------------------------------------- applying
+
+
+@dataclass
+class KindResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def summary(self, kind: str) -> str:
+        parts = [
+            f"{len(self.created)} created",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+        ]
+        names = [f"+{n}" for n in self.created] + [f"~{n}" for n in self.updated]
+        return f"{kind}: {', '.join(parts)}" + (f" ({' '.join(names)})" if names else "")
+
+
+@dataclass
+class ApplyResult:
+    destinations: KindResult
+    rulesets: KindResult
+    version: int  # config_state.version after the apply
+
+    @property
+    def changed(self) -> bool:
+        return self.destinations.changed or self.rulesets.changed
+
+    def __str__(self) -> str:
+        return (
+            f"{self.destinations.summary('destinations')}; {self.rulesets.summary('rulesets')}; "
+            f"config version {self.version}"
+        )
+
+
+def apply_config(
+    session: Session,
+    config: ConfigFile,
+    *,
+    actor: str,
+    source: str | None = None,
+    correlation_id: str | None = None,
+) -> ApplyResult:
+    """Create or update every destination and ruleset of ``config`` by name; others are left alone.
+
+    An updated ruleset's rules are replaced by the file's. All of it happens in one savepoint: on any
+    error nothing is changed and the error propagates (ConfigFileError for a rule naming an unknown
+    destination, naming ``source`` or else the file the config was read from). The caller commits.
+    """
+    with session.begin_nested():
+        # Serialises concurrent applies on PostgreSQL (SQLite already runs one writer at a time), so
+        # the created/updated/unchanged verdicts hold until commit.
+        session.execute(select(ConfigState.id).where(ConfigState.id == CONFIG_STATE_ID).with_for_update())
+        known = session.scalars(select(StorageBackend.name)).all()
+        problems = config.undefined_destinations(known)
+        if problems:
+            raise ConfigFileError(source or config.source, problems)
+
+        audit = _Auditor(session, actor=actor, correlation_id=correlation_id)
+        destinations = _apply_destinations(session, config.destinations, audit)
+        rulesets = _apply_rulesets(session, config.rulesets, audit)
+        if destinations.changed or rulesets.changed:
+            version = config_repo.bump_config_version(session)
+        else:
+            version = config_repo.config_version(session)
+    return ApplyResult(destinations=destinations, rulesets=rulesets, version=version)
+
+
+@dataclass
+class _Auditor:
+    session: Session
+    actor: str
+    correlation_id: str | None
+
+    def record(self, action: str, target: str, new: dict[str, Any], changed: list[str], **extra: Any) -> None:
+        # Field names and a digest only: rule values may name patients, and the audit log is read widely.
+        digest = hashlib.sha256(json.dumps(new, sort_keys=True).encode()).hexdigest()
+        audit_repo.add_audit(
+            self.session,
+            actor=self.actor,
+            action=action,
+            target=target,
+            details={"changed": changed, "sha256": digest, **extra},
+            correlation_id=self.correlation_id,
+        )
+
+
+def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    if old is None:
+        return sorted(new)
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def _stored(load: Callable[[Any], BaseModel], row: object) -> dict[str, Any] | None:
+    """The canonical form of what a row holds; None when it no longer validates (it gets replaced)."""
+    try:
+        return config_repo.dump_model(load(row))
+    except ValidationError:
+        return None
+
+
+def _apply_destinations(session: Session, items: list[DestinationConfig], audit: _Auditor) -> KindResult:
+    result = KindResult()
+    names = [item.name for item in items]
+    rows = {
+        row.name: row for row in session.scalars(select(StorageBackend).where(StorageBackend.name.in_(names)))
+    }
+    for item in items:
+        new = config_repo.dump_model(item)
+        values = config_repo.destination_row_values(item)
+        row = rows.get(item.name)
+        if row is None:
+            session.add(StorageBackend(**values))
+            result.created.append(item.name)
+            audit.record("destination.created", item.name, new, _changed_fields(None, new), type=item.type)
+            continue
+        old = _stored(config_repo.destination_from_row, row)
+        if old == new:
+            result.unchanged.append(item.name)
+            continue
+        for key, value in values.items():
+            setattr(row, key, value)
+        result.updated.append(item.name)
+        audit.record("destination.updated", item.name, new, _changed_fields(old, new), type=item.type)
+    return result
+
+
+def _apply_rulesets(session: Session, items: list[Ruleset], audit: _Auditor) -> KindResult:
+    result = KindResult()
+    names = [item.name for item in items]
+    rows = {
+        row.name: row
+        for row in session.scalars(
+            select(RulesetRow).options(selectinload(RulesetRow.rules)).where(RulesetRow.name.in_(names))
+        )
+    }
+    for item in items:
+        new = config_repo.dump_model(item)
+        rule_names = [rule.name for rule in item.rules]
+        row = rows.get(item.name)
+        if row is None:
+            row = RulesetRow(**config_repo.ruleset_row_values(item))
+            row.rules = config_repo.rule_rows(item)
+            session.add(row)
+            result.created.append(item.name)
+            audit.record("ruleset.created", item.name, new, _changed_fields(None, new), rules=rule_names)
+            continue
+        old = _stored(config_repo.ruleset_from_row, row)
+        if old == new:
+            result.unchanged.append(item.name)
+            continue
+        for key, value in config_repo.ruleset_row_values(item).items():
+            setattr(row, key, value)
+        # Flush the deletes before the inserts: a kept rule name would otherwise clash with
+        # unique(ruleset_id, name) while its old row still exists.
+        row.rules.clear()
+        session.flush()
+        row.rules.extend(config_repo.rule_rows(item))
+        result.updated.append(item.name)
+        audit.record("ruleset.updated", item.name, new, _changed_fields(old, new), rules=rule_names)
+    return result
+
+
+# ---------------------------------------------------------------- dumping
+
+
+def dump_destinations(session: Session) -> list[dict[str, Any]]:
+    """Every destination in the file format ``apply`` reads, by name."""
+    return [config_repo.dump_model(item) for item in config_repo.load_destination_configs(session).values()]
+
+
+def dump_rulesets(session: Session) -> list[dict[str, Any]]:
+    """Every ruleset (disabled ones too) in the file format ``apply`` reads, in evaluation order."""
+    return [config_repo.dump_model(item) for item in config_repo.load_rulesets(session)]
+
+
+__all__ = [
+    "ApplyResult",
+    "ConfigFileError",
+    "KindResult",
+    "apply_config",
+    "dump_destinations",
+    "dump_rulesets",
+    "load_config_file",
+    "parse_config",
+]
