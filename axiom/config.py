@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     retry_max_attempts: int = 12
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
+    # How often Beat sweeps for overdue retries and stale spooled files.
+    retry_sweep_seconds: float = 30.0
+    spool_sweep_seconds: float = 60.0
 
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"

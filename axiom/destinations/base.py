@@ -37,7 +37,7 @@ class Destination(ABC):
 
     @property
     def name(self) -> str:
-        return str(getattr(self.config, "name"))
+        return str(self.config.name)
 
     @abstractmethod
     def send(self, instance: OutgoingInstance) -> str:

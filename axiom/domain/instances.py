@@ -12,11 +12,11 @@ from pydicom import Dataset
 class InstanceStatus(StrEnum):
     RECEIVED = "received"
     PROCESSING = "processing"
-    DELIVERED = "delivered"        # every destination has it
-    PARTIAL = "partial"            # some destinations hold an exception entry instead
-    FAILED = "failed"              # every destination failed (each has its exception entry)
-    NO_MATCH = "no_match"          # no rule matched: kept in quarantine, recorded
-    QUARANTINED = "quarantined"    # unreadable or refused: kept in quarantine with an exception row
+    DELIVERED = "delivered"  # every destination has it
+    PARTIAL = "partial"  # some destinations hold an exception entry instead
+    FAILED = "failed"  # every destination failed (each has its exception entry)
+    NO_MATCH = "no_match"  # no rule matched: kept in quarantine, recorded
+    QUARANTINED = "quarantined"  # unreadable or refused: kept in quarantine with an exception row
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import SessionDep
+from axiom.db.repositories import instances as instance_repo
+
+router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+
+
+class InstanceOut(BaseModel):
+    sop_instance_uid: str
+    sop_class_uid: str | None
+    status: str
+    source: str | None
+    calling_ae: str | None
+    received_at: datetime | None
+    processed_at: datetime | None
+    destinations: list[str] | None
+    matched_rules: list[str] | None
+
+
+class InstancesOut(BaseModel):
+    counts: dict[str, int]
+    instances: list[InstanceOut]
+
+
+@router.get("/instances", response_model=InstancesOut)
+def recent_instances(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> InstancesOut:
+    rows = instance_repo.recent_instances(session, limit=limit)
+    return InstancesOut(
+        counts=instance_repo.count_by_status(session),
+        instances=[InstanceOut.model_validate(row, from_attributes=True) for row in rows],
+    )

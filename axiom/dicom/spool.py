@@ -1,0 +1,75 @@
+"""The spool: received instances as DICOM files, written atomically before anything is acknowledged.
+
+The encoded dataset is kept byte for byte as the peer sent it; only the File Meta Information is ours,
+and it records the sending and receiving AE titles so a spooled file describes its own arrival.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from io import BytesIO
+from pathlib import Path
+
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+
+from axiom.dicom.atomic import atomic_write
+
+PREAMBLE = b"\x00" * 128 + b"DICM"
+
+
+def encode_file_meta(meta: FileMetaDataset) -> bytes:
+    buffer = BytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+class Spool:
+    def __init__(self, spool_dir: Path, quarantine_dir: Path, *, fsync: bool = True) -> None:
+        self.spool_dir = spool_dir
+        self.quarantine_dir = quarantine_dir
+        self.fsync = fsync
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        quarantine_dir.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _name() -> str:
+        # Time-ordered so a sweep sees the oldest first; the random part keeps names unique
+        # across listener processes.
+        return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
+
+    def write(self, meta: FileMetaDataset, dataset: bytes | memoryview) -> Path:
+        path = self.spool_dir / self._name()
+        atomic_write(path, (PREAMBLE, encode_file_meta(meta), dataset), fsync=self.fsync)
+        return path
+
+    def quarantine_bytes(self, meta: FileMetaDataset | None, dataset: bytes | memoryview) -> Path:
+        """Keep a refused payload exactly as received (with our meta when we could build one)."""
+        path = self.quarantine_dir / self._name()
+        chunks: tuple[bytes | memoryview, ...] = (
+            (PREAMBLE, encode_file_meta(meta), dataset) if meta is not None else (dataset,)
+        )
+        atomic_write(path, chunks, fsync=self.fsync)
+        return path
+
+    def quarantine_file(self, path: Path) -> Path:
+        """Move a spooled file into quarantine (same filesystem: a rename)."""
+        target = self.quarantine_dir / path.name
+        os.replace(path, target)
+        return target
+
+    def remove(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    def stale_files(self, older_than_seconds: float, *, now: float | None = None) -> list[Path]:
+        """Spooled files no worker finished in time (their task was lost): oldest first."""
+        limit = (now if now is not None else time.time()) - older_than_seconds
+        stale = []
+        for entry in os.scandir(self.spool_dir):
+            if entry.name.endswith(".dcm") and entry.stat().st_mtime < limit:
+                stale.append(Path(entry.path))
+        return sorted(stale)

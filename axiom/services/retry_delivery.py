@@ -1,0 +1,86 @@
+"""Retry one failed delivery from its exception copy, with backoff, until delivered or dead-lettered."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from pydicom import dcmread
+
+from axiom.db.repositories import exceptions as exception_repo
+from axiom.destinations.base import DeliveryError
+from axiom.domain.instances import OutgoingInstance
+from axiom.services.backoff import backoff_seconds
+from axiom.services.runtime import Runtime
+
+log = structlog.get_logger("axiom.retry")
+
+OPEN = "open"
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    state: str  # "delivered", "retry", "dead" or "skipped" (not open any more)
+    next_delay: float | None = None
+
+
+def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        row = exception_repo.get_exception(session, exception_id)
+        if row is None or row.status != OPEN or not row.destination or not row.file_path:
+            return RetryOutcome("skipped")
+        path = Path(row.file_path)
+        try:
+            snapshot = runtime.config(session)
+            dataset = dcmread(path)
+            outgoing = OutgoingInstance(
+                dataset=dataset,
+                source_file=path,
+                sop_instance_uid=row.sop_instance_uid,
+                study_instance_uid=row.study_instance_uid or "",
+            )
+            runtime.destination(snapshot, row.destination).send(outgoing)
+        except Exception as exc:
+            attempts = row.attempts + 1
+            transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
+            if not transient or attempts >= settings.retry_max_attempts:
+                exception_repo.record_attempt(
+                    session,
+                    exception_id,
+                    error_class=type(exc).__name__,
+                    message=str(exc),
+                    next_retry_at=None,
+                )
+                exception_repo.dead_letter(session, exception_id)
+                session.commit()
+                log.error("delivery dead-lettered", exception_id=exception_id, destination=row.destination)
+                return RetryOutcome("dead")
+            delay = backoff_seconds(
+                attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+            )
+            exception_repo.record_attempt(
+                session,
+                exception_id,
+                error_class=type(exc).__name__,
+                message=str(exc),
+                next_retry_at=datetime.now(UTC) + timedelta(seconds=delay),
+            )
+            session.commit()
+            return RetryOutcome("retry", delay)
+        exception_repo.resolve_exception(session, exception_id)
+        session.commit()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    log.info("delivery retried successfully", exception_id=exception_id)
+    return RetryOutcome("delivered")
+
+
+def due_retries(runtime: Runtime, *, grace_seconds: float, limit: int = 500) -> list[int]:
+    """Open rows whose retry is overdue by ``grace_seconds``: their scheduled task was lost."""
+    with runtime.sessions() as session:
+        now = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+        return [row.id for row in exception_repo.due_exceptions(session, now, limit=limit)]

@@ -1,0 +1,240 @@
+"""Route one spooled instance: record it, evaluate the rules, morph, deliver to each destination.
+
+Every destination ends in one of two states before the spooled file is removed: it has the instance,
+or it holds an exception row with a copy of its own. A rerun of the same message (a redelivered task
+after a killed worker) repeats the deliveries, which are idempotent per SOP Instance UID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from pydicom import dcmread
+from sqlalchemy.orm import Session
+
+from axiom.config import Settings
+from axiom.db.repositories import exceptions as exception_repo
+from axiom.db.repositories import instances as instance_repo
+from axiom.destinations.base import DeliveryError
+from axiom.dicom.spool import Spool
+from axiom.domain.instances import InstanceStatus, OutgoingInstance
+from axiom.domain.messages import InstanceMessage
+from axiom.logging import phi_hash
+from axiom.services.backoff import backoff_seconds
+from axiom.services.exception_copies import keep_copy
+from axiom.services.runtime import ConfigSnapshot, Runtime
+from rules.engine import evaluate
+from rules.model import IngestContext
+from rules.morph import MorphError, apply_actions
+
+log = structlog.get_logger("axiom.route")
+
+
+@dataclass
+class RouteOutcome:
+    status: InstanceStatus
+    delivered: list[str] = field(default_factory=list)
+    # (exception id, seconds until the first retry) for each transient failure.
+    retries: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _context(message: InstanceMessage) -> IngestContext:
+    return IngestContext(
+        calling_ae=message.calling_ae,
+        called_ae=message.called_ae,
+        source=message.source,
+        received_at=datetime.fromisoformat(message.received_at),
+    )
+
+
+def _error_class(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome | None:
+    """Process one message; None when its spooled file is already gone (a duplicate delivery)."""
+    settings = runtime.settings
+    spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
+    path = Path(message.spool_path)
+    try:
+        dataset = dcmread(path)
+    except FileNotFoundError:
+        log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
+        return None
+    except Exception as exc:
+        return _quarantine_unreadable(runtime, spool, path, message, exc)
+
+    with runtime.sessions() as session:
+        instance = instance_repo.upsert_instance(
+            session,
+            study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+            series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
+            sop_instance_uid=message.sop_instance_uid,
+            sop_class_uid=message.sop_class_uid,
+            modality=str(dataset.get("Modality", "")) or None,
+            transfer_syntax_uid=message.transfer_syntax_uid,
+            patient_id_hash=phi_hash(dataset.get("PatientID", "")),
+            study_date=str(dataset.get("StudyDate", "")) or None,
+            calling_ae=message.calling_ae,
+            called_ae=message.called_ae,
+            source=message.source,
+            spool_path=str(path),
+            size_bytes=message.size_bytes,
+            status=InstanceStatus.PROCESSING,
+        )
+        snapshot = runtime.config(session)
+        plan = evaluate(snapshot.rulesets, dataset, _context(message))
+        matched = list(plan.matched)
+
+        if not plan.destinations:
+            kept = spool.quarantine_file(path)
+            exception_repo.add_exception(
+                session,
+                stage="route",
+                error_class="NoMatchingRule",
+                message="no rule routed this instance to a destination; kept in quarantine",
+                sop_instance_uid=message.sop_instance_uid,
+                study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+                file_path=str(kept),
+                instance_id=instance.id,
+            )
+            instance_repo.set_instance_status(
+                session, instance.id, InstanceStatus.NO_MATCH, matched_rules=matched
+            )
+            session.commit()
+            return RouteOutcome(InstanceStatus.NO_MATCH)
+
+        try:
+            outgoing_ds = apply_actions(dataset, plan.actions)
+        except MorphError as exc:
+            kept = spool.quarantine_file(path)
+            exception_repo.add_exception(
+                session,
+                stage="morph",
+                error_class=_error_class(exc),
+                message=str(exc),
+                sop_instance_uid=message.sop_instance_uid,
+                study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+                file_path=str(kept),
+                instance_id=instance.id,
+            )
+            instance_repo.set_instance_status(
+                session, instance.id, InstanceStatus.QUARANTINED, matched_rules=matched, error=str(exc)
+            )
+            session.commit()
+            return RouteOutcome(InstanceStatus.QUARANTINED)
+
+        outgoing = OutgoingInstance(
+            dataset=outgoing_ds,
+            source_file=path if outgoing_ds is dataset else None,
+            sop_instance_uid=message.sop_instance_uid,
+            study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+        )
+        outcome = _deliver_all(runtime, session, snapshot, outgoing, list(plan.destinations), instance.id)
+        instance_repo.set_instance_status(
+            session, instance.id, outcome.status, matched_rules=matched, destinations=list(plan.destinations)
+        )
+        session.commit()
+    # Only now is every destination served or covered by its own copy.
+    spool.remove(path)
+    return outcome
+
+
+def _deliver_all(
+    runtime: Runtime,
+    session: Session,
+    snapshot: ConfigSnapshot,
+    outgoing: OutgoingInstance,
+    names: list[str],
+    instance_id: int,
+) -> RouteOutcome:
+    settings = runtime.settings
+    outcome = RouteOutcome(InstanceStatus.DELIVERED)
+    failures = 0
+    for name in names:
+        try:
+            destination = runtime.destination(snapshot, name)
+            where = destination.send(outgoing)
+        except Exception as exc:
+            failures += 1
+            transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
+            reason = f"destination {name!r} is not configured" if isinstance(exc, KeyError) else str(exc)
+            exception_id, delay = _record_delivery_failure(
+                session, settings, outgoing, name, instance_id, exc, reason, transient
+            )
+            if delay is not None:
+                outcome.retries.append((exception_id, delay))
+            log.warning(
+                "delivery failed",
+                destination=name,
+                sop_instance_uid=outgoing.sop_instance_uid,
+                error=_error_class(exc),
+                transient=transient,
+                exception_id=exception_id,
+            )
+            continue
+        outcome.delivered.append(name)
+        log.debug("delivered", destination=name, sop_instance_uid=outgoing.sop_instance_uid, to=where)
+    if failures == len(names):
+        outcome.status = InstanceStatus.FAILED
+    elif failures:
+        outcome.status = InstanceStatus.PARTIAL
+    return outcome
+
+
+def _record_delivery_failure(
+    session: Session,
+    settings: Settings,
+    outgoing: OutgoingInstance,
+    destination: str,
+    instance_id: int,
+    exc: BaseException,
+    reason: str,
+    transient: bool,
+) -> tuple[int, float | None]:
+    copy = keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync)
+    delay = (
+        backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+        if transient
+        else None
+    )
+    row = exception_repo.add_exception(
+        session,
+        stage="deliver",
+        error_class=_error_class(exc),
+        message=reason,
+        sop_instance_uid=outgoing.sop_instance_uid,
+        study_instance_uid=outgoing.study_instance_uid,
+        destination=destination,
+        file_path=str(copy),
+        instance_id=instance_id,
+        attempts=1,
+        next_retry_at=datetime.now(UTC) + timedelta(seconds=delay) if delay is not None else None,
+    )
+    if delay is None:
+        # Permanent refusal: retrying would only repeat it; an admin retries after fixing the cause.
+        exception_repo.dead_letter(session, row.id)
+    session.flush()
+    return row.id, delay
+
+
+def _quarantine_unreadable(
+    runtime: Runtime, spool: Spool, path: Path, message: InstanceMessage, exc: Exception
+) -> RouteOutcome:
+    kept = spool.quarantine_file(path)
+    with runtime.sessions() as session:
+        exception_repo.add_exception(
+            session,
+            stage="parse",
+            error_class=_error_class(exc),
+            message="spooled instance could not be read",
+            sop_instance_uid=message.sop_instance_uid,
+            study_instance_uid="",
+            file_path=str(kept),
+        )
+        session.commit()
+    log.error("unreadable spooled instance quarantined", sop_instance_uid=message.sop_instance_uid)
+    return RouteOutcome(InstanceStatus.QUARANTINED)

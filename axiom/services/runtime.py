@@ -1,0 +1,64 @@
+"""Per-process state a worker keeps between tasks: the DB engine, and the configuration it caches.
+
+Rules and destinations are reloaded only when ``config_state.version`` moves, so a task costs one
+small query for them instead of reading every ruleset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from axiom import destinations
+from axiom.config import Settings
+from axiom.db.repositories import config as config_repo
+from axiom.db.session import create_db_engine, make_session_factory
+from axiom.destinations.base import Destination
+from rules.model import Ruleset
+
+
+@dataclass
+class ConfigSnapshot:
+    version: int
+    rulesets: list[Ruleset]
+    destination_configs: dict[str, BaseModel]
+    destinations: dict[str, Destination] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_db_engine(settings.effective_database_url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self._snapshot: ConfigSnapshot | None = None
+
+    def config(self, session: Session) -> ConfigSnapshot:
+        version = config_repo.config_version(session)
+        if self._snapshot is None or self._snapshot.version != version:
+            self._close_destinations()
+            self._snapshot = ConfigSnapshot(
+                version=version,
+                rulesets=config_repo.load_active_rulesets(session),
+                destination_configs=dict(config_repo.load_destination_configs(session)),
+            )
+        return self._snapshot
+
+    def destination(self, snapshot: ConfigSnapshot, name: str) -> Destination:
+        """The destination object for ``name``; KeyError when no such destination is configured."""
+        dest = snapshot.destinations.get(name)
+        if dest is None:
+            config = snapshot.destination_configs[name]
+            cls = destinations.resolve(str(config.type))
+            dest = snapshot.destinations[name] = cls(config, self.settings)
+        return dest
+
+    def _close_destinations(self) -> None:
+        if self._snapshot is not None:
+            for dest in self._snapshot.destinations.values():
+                dest.close()
+
+    def close(self) -> None:
+        self._close_destinations()
+        self.engine.dispose()

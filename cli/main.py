@@ -1,0 +1,94 @@
+"""The ``axiom`` command: one sub-command per role, plus configuration and database commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from axiom.config import get_settings
+
+app = typer.Typer(help="Axiom DICOM router", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database commands", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def up() -> None:
+    """Run every role (listener, worker, beat, api) in one process group on the configured settings."""
+    from cli.up import run_up
+
+    raise typer.Exit(run_up(get_settings()))
+
+
+@app.command()
+def listen() -> None:
+    """Run the C-STORE SCP."""
+    from cli.roles import run_listener
+
+    run_listener(get_settings())
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume")] = "high,default,low,retry",
+    concurrency: Annotated[int, typer.Option(help="Worker processes (0: settings, else CPUs)")] = 0,
+    pool: Annotated[str, typer.Option(help="Celery pool")] = "prefork",
+) -> None:
+    """Run a Celery worker."""
+    from cli.roles import run_worker
+
+    run_worker(get_settings(), queues, concurrency, pool)
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery Beat (periodic retries and sweeps)."""
+    from cli.roles import run_beat
+
+    run_beat(get_settings())
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API."""
+    from cli.roles import run_api
+
+    run_api(get_settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from axiom.db.session import upgrade_database
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade_database(settings.effective_database_url)
+    typer.echo("database is at the latest revision")
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Option("--file", "-f", help="YAML file of destinations and rulesets")],
+) -> None:
+    """Create or update destinations and rulesets from a file (idempotent; all or nothing)."""
+    from cli.config_cmds import run_apply
+
+    raise typer.Exit(run_apply(get_settings(), file))
+
+
+@app.command()
+def get(
+    kind: Annotated[str, typer.Argument(help="destinations or rules")],
+    output: Annotated[str, typer.Option("--output", "-o", help="yaml or json")] = "yaml",
+) -> None:
+    """Print the configured destinations or rulesets."""
+    from cli.config_cmds import run_get
+
+    raise typer.Exit(run_get(get_settings(), kind, output))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""Each role's start-up: wire settings, database, broker and the core together, then run."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+
+import structlog
+
+from axiom.config import Settings
+from axiom.db.session import upgrade_database
+from axiom.logging import configure_logging
+
+log = structlog.get_logger("axiom.cli")
+
+
+def prepare(settings: Settings, *, migrate: bool = True) -> None:
+    configure_logging(settings.log_level, json=settings.log_json)
+    settings.ensure_dirs()
+    if migrate:
+        upgrade_database(settings.effective_database_url)
+
+
+def _serve_listener(settings: Settings) -> None:
+    from axiom.db.session import create_db_engine, make_session_factory
+    from axiom.dicom.scp import StoreHandler, make_listener
+    from axiom.dicom.spool import Spool
+    from axiom.services.ingest import RefusalLog
+    from workers.celery_app import create_app
+    from workers.publisher import CeleryPublisher
+
+    sessions = make_session_factory(create_db_engine(settings.effective_database_url))
+    handler = StoreHandler(
+        Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync),
+        CeleryPublisher(create_app(settings)),
+        RefusalLog(sessions),
+    )
+    server = make_listener(settings, handler)
+    log.info(
+        "listener ready",
+        ae_title=settings.ae_title,
+        host=settings.dicom_host,
+        port=settings.dicom_port,
+        pid=os.getpid(),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
+
+
+def run_listener(settings: Settings) -> None:
+    prepare(settings)
+    extra = [
+        multiprocessing.get_context("spawn").Process(target=_listener_child, args=(settings,), daemon=True)
+        for _ in range(max(0, settings.listener_processes - 1))
+    ]
+    for proc in extra:
+        proc.start()
+    try:
+        _serve_listener(settings)
+    finally:
+        for proc in extra:
+            proc.terminate()
+            proc.join(5)
+
+
+def _listener_child(settings: Settings) -> None:
+    configure_logging(settings.log_level, json=settings.log_json)
+    _serve_listener(settings)
+
+
+def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
+    prepare(settings)
+    from workers.celery_app import create_app
+
+    app = create_app(settings)
+    # A unique node name per process: Celery's pidbox queue is exclusive to one worker of a name.
+    argv = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--pool", pool]
+    argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]
+    argv += ["--concurrency", str(concurrency or settings.worker_concurrency or os.cpu_count() or 1)]
+    if settings.embedded_broker:
+        # No fanout exchange on the filesystem transport: nothing to gossip or mingle over.
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    app.worker_main(argv)
+
+
+def run_beat(settings: Settings) -> None:
+    prepare(settings)
+    from workers.celery_app import create_app
+
+    app = create_app(settings)
+    app.start(["beat", "--loglevel", settings.log_level])
+
+
+def run_api(settings: Settings) -> None:
+    prepare(settings)
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")

@@ -1,0 +1,84 @@
+"""``axiom up``: every role as a child process of one group, on the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from axiom.config import Settings
+from axiom.db.repositories import config as config_repo
+from axiom.db.session import create_db_engine, make_session_factory
+from axiom.services.apply_config import apply_config, load_config_file
+from cli.roles import prepare
+
+ROLES = ("listen", "worker", "beat", "api")
+EXAMPLE = Path(__file__).resolve().parent.parent / "rules" / "examples" / "default.yaml"
+
+console = Console(stderr=True)
+
+
+def apply_example_if_unconfigured(settings: Settings) -> bool:
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            if not config_repo.is_unconfigured(session):
+                return False
+            apply_config(session, load_config_file(EXAMPLE), actor="axiom-up")
+            session.commit()
+            return True
+    finally:
+        engine.dispose()
+
+
+def run_up(settings: Settings) -> int:
+    prepare(settings)
+    if settings.apply_example_on_first_start and apply_example_if_unconfigured(settings):
+        console.print(
+            f"[bold]No configuration yet:[/] applied {EXAMPLE.name} — everything received goes to "
+            f"{settings.destinations_root / 'local-archive'}"
+        )
+    env = {**os.environ, "AXIOM_DATA_DIR": str(settings.data_path)}
+    children = {
+        role: subprocess.Popen([sys.executable, "-m", "cli.main", role], env=env, start_new_session=False)
+        for role in ROLES
+    }
+    console.print(f"DICOM listener  {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}")
+    console.print(
+        f"HTTP API        http://{settings.api_host}:{settings.api_port}  (/health, /api/v1/monitoring/instances)"
+    )
+    console.print(f"Data            {settings.data_path}")
+    console.print("Press Ctrl-C to stop.")
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for role, proc in children.items():
+            if proc.poll() is not None:
+                console.print(f"[red]{role} exited with {proc.returncode}; stopping the others[/]")
+                exit_code = proc.returncode or 1
+                stopping = True
+        time.sleep(0.2)
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in children.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    console.print("stopped")
+    return exit_code

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine of this kind, then runs the whole suite:
+# Debian's dcmtk, orthanc, orthanc-dicomweb and dicom3tools (real peers), the Python package with its
+# test extra in .venv, then lint, type and import-boundary checks and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v storescu >/dev/null || need+=(dcmtk)
+[ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+dpkg -s orthanc-dicomweb >/dev/null 2>&1 || need+=(orthanc-dicomweb)
+command -v dciodvfy >/dev/null || need+=(dicom3tools)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+# Debian's orthanc package starts a system service on 4242/8042; the tests start their own on free ports.
+if command -v service >/dev/null && pgrep -x Orthanc >/dev/null && [ -f /etc/init.d/orthanc ]; then
+  service orthanc stop >/dev/null 2>&1 || true
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
+.venv/bin/mypy
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,32 @@
+"""TaskPublisher for the listener: one Celery send per instance, confirmed by the broker."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from axiom.domain.messages import InstanceMessage
+from axiom.services.ports import PublishError
+from workers.celery_app import TASK_PROCESS_INSTANCE
+
+
+class CeleryPublisher:
+    def __init__(self, app: Celery, queue: str = "default") -> None:
+        self.app = app
+        self.queue = queue
+
+    def publish_instance(self, message: InstanceMessage) -> None:
+        try:
+            # With confirm_publish (RabbitMQ) this returns only after the broker's ack; a nack or a
+            # lost connection raises, and the caller refuses the instance.
+            self.app.send_task(
+                TASK_PROCESS_INSTANCE,
+                args=[message.to_dict()],
+                queue=self.queue,
+                routing_key=self.queue,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5},
+            )
+        except Exception as exc:
+            raise PublishError(
+                f"task for {message.sop_instance_uid} not confirmed: {type(exc).__name__}"
+            ) from exc

@@ -1,0 +1,27 @@
+"""Periodic safety nets run by Beat."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from axiom.services.recover_spool import recover_spool
+from axiom.services.retry_delivery import due_retries
+from workers.celery_app import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, settings_of
+from workers.publisher import CeleryPublisher
+from workers.runtime import runtime_for
+from workers.tasks.retry import schedule_retry
+
+
+@shared_task(name=TASK_RETRY_SWEEP, bind=True)
+def retry_sweep(self: Task) -> int:
+    runtime = runtime_for(self.app)
+    # Overdue by two sweep periods: the retry task scheduled for it was lost (e.g. a killed worker).
+    ids = due_retries(runtime, grace_seconds=2 * runtime.settings.retry_sweep_seconds)
+    for exception_id in ids:
+        schedule_retry(exception_id, 0)
+    return len(ids)
+
+
+@shared_task(name=TASK_RECOVER_SPOOL, bind=True)
+def recover_spool_task(self: Task) -> int:
+    return recover_spool(settings_of(self.app), CeleryPublisher(self.app))

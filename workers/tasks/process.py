@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from axiom.domain.messages import InstanceMessage
+from axiom.services.route_instance import route_instance
+from workers.celery_app import TASK_PROCESS_INSTANCE
+from workers.runtime import runtime_for
+from workers.tasks.retry import schedule_retry
+
+
+@shared_task(name=TASK_PROCESS_INSTANCE, bind=True)
+def process_instance(self: Task, message: dict[str, Any]) -> str:
+    outcome = route_instance(runtime_for(self.app), InstanceMessage.from_dict(message))
+    if outcome is None:
+        return "duplicate"
+    for exception_id, delay in outcome.retries:
+        schedule_retry(exception_id, delay)
+    return str(outcome.status)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from axiom.services.retry_delivery import retry_delivery
+from workers.celery_app import TASK_RETRY_DELIVERY
+from workers.runtime import runtime_for
+
+
+@shared_task(name=TASK_RETRY_DELIVERY, bind=True, max_retries=None)
+def retry_delivery_task(self: Task, exception_id: int) -> str:
+    outcome = retry_delivery(runtime_for(self.app), exception_id)
+    if outcome.state == "retry":
+        # Celery re-publishes this task with the backoff as countdown; attempts are counted in the row.
+        raise self.retry(countdown=outcome.next_delay)
+    return outcome.state
+
+
+def schedule_retry(exception_id: int, delay: float) -> None:
+    retry_delivery_task.apply_async(args=[exception_id], countdown=delay)
