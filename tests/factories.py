@@ -21,8 +21,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmwrite
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom import dcmread, dcmwrite
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
@@ -40,6 +40,8 @@ from pydicom.uid import (
     UltrasoundImageStorage,
     generate_uid,
 )
+
+from axiom.domain.instances import OutgoingInstance
 
 SMALL = 64
 LARGE = 512
@@ -249,7 +251,7 @@ def make_dataset(
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\x00" * 128)
 
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL" if modality in ("CT", "MR") else "OTHER"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", *(["AXIAL"] if modality in ("CT", "MR") else [])]
     ds.SOPClassUID = spec.sop_class_uid
     ds.SOPInstanceUID = sop_uid
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = when.strftime("%Y%m%d")
@@ -287,6 +289,19 @@ def make_dataset(
         ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
         ds.SliceThickness = 2.5
         ds.SliceLocation = float(instance_number) * 2.5
+    if modality in ("CT", "MR"):
+        ds.PositionReferenceIndicator = ""
+        ds.AcquisitionNumber = 1
+    else:
+        # Projection and secondary-capture images carry an orientation instead of a plane.
+        ds.PatientOrientation = ["A", "F"]
+    # Laterality: the hand is a paired part; secondary captures name no body part, so say "unknown".
+    if modality == "CR":
+        ds.Laterality = "R"
+    elif modality == "OT":
+        ds.Laterality = ""
+    if modality == "CR":
+        ds.ViewPosition = "PA"
     if modality in ("CT", "MR", "CR", "DX"):
         ds.PixelSpacing = [250.0 / rows, 250.0 / columns]
     if modality == "CT":
@@ -297,9 +312,14 @@ def make_dataset(
     if modality == "MR":
         ds.ScanningSequence = "SE"
         ds.SequenceVariant = "NONE"
+        ds.ScanOptions = ""
+        ds.MRAcquisitionType = "2D"
+        ds.RepetitionTime = 500
+        ds.EchoTime = 15
+        ds.EchoTrainLength = 1
         ds.MagneticFieldStrength = 1.5
     if modality == "DX":
-        ds.PresentationIntentType = "FOR PRESENTATION"
+        _dx_attributes(ds, rows, columns)
 
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -315,6 +335,28 @@ def make_dataset(
     pixels = _pixels(rows, columns, spec.bits, variant)
     _encode_pixels(ds, pixels, UID(transfer_syntax))
     return ds
+
+
+def _dx_attributes(ds: FileDataset, rows: int, columns: int) -> None:
+    """The DX Image, Anatomy and Detector modules' required attributes (a chest PA)."""
+    region = Dataset()
+    region.CodeValue = "51185008"
+    region.CodingSchemeDesignator = "SCT"
+    region.CodeMeaning = "Chest"
+    ds.AnatomicRegionSequence = [region]
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.ImageLaterality = "U"
+    ds.PixelIntensityRelationship = "LIN"
+    ds.PixelIntensityRelationshipSign = 1
+    ds.RescaleIntercept = 0
+    ds.RescaleSlope = 1
+    ds.RescaleType = "US"
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.LossyImageCompression = "00"
+    ds.BurnedInAnnotation = "NO"
+    ds.DetectorType = "DIRECT"
+    ds.ImagerPixelSpacing = [430.0 / rows, 430.0 / columns]
+    ds.AcquisitionContextSequence = []
 
 
 def _encode_pixels(ds: FileDataset, pixels: np.ndarray, syntax: UID) -> None:
@@ -434,6 +476,18 @@ def write_corpus(
                     )
                 )
     return Corpus(root=folder, instances=tuple(infos), patients=people)
+
+
+def outgoing_instance(path: Path, *, keep_source: bool = True) -> OutgoingInstance:
+    """What a destination receives for the file at ``path``: the read dataset, and the file itself
+    as ``source_file`` unless ``keep_source`` is False (as after a rule changed the dataset)."""
+    ds = dcmread(path)
+    return OutgoingInstance(
+        dataset=ds,
+        source_file=Path(path) if keep_source else None,
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        study_instance_uid=str(ds.StudyInstanceUID),
+    )
 
 
 def write_truncated(source: Path, target: Path, *, keep: float = 0.5) -> Path:

@@ -1,0 +1,275 @@
+"""C-STORE SCU destination (pynetdicom), keeping one association open across sends.
+
+Opening an association costs a few round trips, so the destination keeps it and reuses it for
+every instance whose SOP class and transfer syntax it already covers. An instance that needs a new
+presentation context makes it release and associate again, proposing every context it has needed
+so far (so alternating SOP classes settle on one association). A dropped or aborted association is
+reopened on the next send; when a reused one dies under a send, that send is retried once on a
+fresh association (C-STORE of the same SOP Instance UID is idempotent at a conformant SCP).
+
+Instances go in their received transfer syntax: the proposal is the syntax itself, plus Explicit
+and Implicit VR Little Endian for uncompressed data (pynetdicom converts between those).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, build_context, evt
+from pynetdicom.association import Association
+
+from axiom.config import Settings
+from axiom.destinations.base import DeliveryError, Destination
+from axiom.domain.destinations import CStoreDestinationConfig
+from axiom.domain.instances import OutgoingInstance
+
+UNCOMPRESSED_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+# PS3.8 9.3.2.2: presentation context IDs are the odd numbers 1..255.
+MAX_CONTEXTS = 128
+
+# A-ASSOCIATE-RJ result values (PS3.8 9.3.4).
+REJECTED_PERMANENT = 0x01
+REJECTED_TRANSIENT = 0x02
+
+# Failure statuses worth retrying later (PS3.4 B.2.3, PS3.7 C): the peer is busy or short of room.
+TRANSIENT_STATUSES = frozenset({0x0210, 0x0212, 0x0213, 0xFE00})
+
+
+@dataclass(frozen=True)
+class ContextKey:
+    """One presentation context we propose: a SOP class and its transfer syntaxes, preferred first."""
+
+    sop_class: UID
+    syntaxes: tuple[UID, ...]
+
+
+def proposed_syntaxes(transfer_syntax: UID) -> tuple[UID, ...]:
+    if transfer_syntax in UNCOMPRESSED_LE:
+        return (transfer_syntax, *(ts for ts in UNCOMPRESSED_LE if ts != transfer_syntax))
+    # Compressed, deflated or big endian: only the exact syntax, since we do not transcode.
+    return (transfer_syntax,)
+
+
+def status_outcome(status: int) -> str:
+    """``"ok"`` (success or warning), ``"transient"`` or ``"permanent"`` for a C-STORE status."""
+    if status == 0x0000 or status == 0x0001 or 0xB000 <= status <= 0xBFFF:
+        return "ok"
+    if status in TRANSIENT_STATUSES or 0xA700 <= status <= 0xA7FF:
+        return "transient"
+    # 0x0122 SOP class not supported, 0xA9xx data set does not match, 0xCxxx cannot understand,
+    # and every other failure: sending the same bytes again gives the same answer.
+    return "permanent"
+
+
+def transfer_syntax_of(dataset: Dataset) -> UID:
+    """The syntax the dataset is encoded in: its file meta, else how it was read."""
+    file_meta = getattr(dataset, "file_meta", None)
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        return UID(file_meta.TransferSyntaxUID)
+    implicit = dataset.original_encoding[0]
+    if implicit is None:
+        implicit = dataset.is_implicit_VR
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+def with_transfer_syntax(dataset: Dataset, transfer_syntax: UID) -> Dataset:
+    """``dataset`` itself when its file meta names its syntax; otherwise a view that does.
+
+    The view shares the elements (no copy) but has its own file meta, so the caller's dataset is
+    left untouched for the other destinations.
+    """
+    file_meta = getattr(dataset, "file_meta", None)
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        return dataset
+    view = Dataset(dataset)
+    view.file_meta = FileMetaDataset(file_meta or {})
+    view.file_meta.TransferSyntaxUID = transfer_syntax
+    return view
+
+
+def _no_delay(event: evt.Event) -> None:
+    """Turn off Nagle on the association's socket.
+
+    pynetdicom writes a C-STORE as several PDUs; with Nagle on, the kernel holds the later ones
+    until the peer ACKs the first, and a peer that delays ACKs adds ~40 ms to every store.
+    """
+    transport = getattr(getattr(event.assoc, "dul", None), "socket", None)
+    sock = getattr(transport, "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class CStoreDestination(Destination):
+    kind: ClassVar[str] = "cstore"
+    config_model: ClassVar[type[BaseModel]] = CStoreDestinationConfig
+
+    def __init__(self, config: BaseModel, settings: Settings) -> None:
+        super().__init__(config, settings)
+        self.cs_config = CStoreDestinationConfig.model_validate(config, from_attributes=True)
+        self.peer = f"{self.cs_config.host}:{self.cs_config.port}"
+        self._ae = AE(ae_title=self.cs_config.calling_ae_title)
+        timeout = self.cs_config.timeout_seconds
+        self._ae.acse_timeout = timeout
+        self._ae.dimse_timeout = timeout
+        self._ae.network_timeout = timeout
+        self._ae.connection_timeout = timeout
+        self._assoc: Association | None = None
+        # Every context needed so far, oldest first; re-proposed on each new association.
+        self._contexts: OrderedDict[ContextKey, None] = OrderedDict()
+        self._proposed: frozenset[ContextKey] = frozenset()
+        self._lock = threading.Lock()
+        # Established associations since construction: lets tests and metrics see reuse.
+        self.associations_opened = 0
+
+    # Public interface ---------------------------------------------------------------------------
+
+    def send(self, instance: OutgoingInstance) -> str:
+        uid = instance.sop_instance_uid
+        dataset = instance.dataset
+        try:
+            sop_class = UID(dataset.SOPClassUID)
+            transfer_syntax = transfer_syntax_of(dataset)
+        except (AttributeError, KeyError, ValueError):
+            raise self._error(
+                "dataset has no SOP Class UID or transfer syntax", uid, False, "unencodable"
+            ) from None
+        key = ContextKey(sop_class, proposed_syntaxes(transfer_syntax))
+        outgoing = with_transfer_syntax(dataset, transfer_syntax)
+        with self._lock:
+            return self._send_locked(outgoing, key, uid)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_association(release=True)
+
+    # Association management ---------------------------------------------------------------------
+
+    def _send_locked(self, dataset: Dataset, key: ContextKey, uid: str) -> str:
+        for attempt in (1, 2):
+            assoc, reused = self._association_for(key, uid)
+            try:
+                status = assoc.send_c_store(dataset)
+            except RuntimeError:
+                # The association ended between our check and the send.
+                status = Dataset()
+            except (ValueError, AttributeError, TypeError):
+                # pynetdicom could not encode the dataset for the accepted context.
+                raise self._error(
+                    "dataset cannot be encoded for the accepted context", uid, False, "unencodable"
+                ) from None
+            if "Status" in status:
+                return self._check_status(int(status.Status), uid)
+            # No response: aborted, dropped or timed out. pynetdicom has aborted the association.
+            self._drop_association(release=False)
+            if not (reused and attempt == 1):
+                raise self._error(
+                    "no C-STORE response (association aborted, dropped or timed out)",
+                    uid,
+                    True,
+                    "no-response",
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _association_for(self, key: ContextKey, uid: str) -> tuple[Association, bool]:
+        """An established association that covers ``key``, and whether it was already open."""
+        assoc = self._assoc
+        if assoc is not None and assoc.is_established:
+            if self._covers(assoc, key):
+                return assoc, True
+            if key in self._proposed:
+                # Proposed on this very association and refused: asking again changes nothing.
+                raise self._no_context(uid)
+            self._drop_association(release=True)
+        elif assoc is not None:
+            self._drop_association(release=False)
+        self._remember(key)
+        assoc = self._open(uid)
+        if not self._covers(assoc, key):
+            # The peer accepted other contexts but not this one; stop proposing it.
+            self._contexts.pop(key, None)
+            raise self._no_context(uid)
+        return assoc, False
+
+    def _remember(self, key: ContextKey) -> None:
+        self._contexts[key] = None
+        self._contexts.move_to_end(key)
+        while len(self._contexts) > MAX_CONTEXTS:
+            self._contexts.popitem(last=False)
+
+    def _open(self, uid: str) -> Association:
+        contexts = [build_context(k.sop_class, list(k.syntaxes)) for k in self._contexts]
+        cfg = self.cs_config
+        assoc = self._ae.associate(
+            cfg.host,
+            cfg.port,
+            contexts=contexts,
+            ae_title=cfg.ae_title,
+            evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],
+        )
+        if assoc.is_established:
+            self._assoc = assoc
+            self._proposed = frozenset(self._contexts)
+            self.associations_opened += 1
+            return assoc
+        raise self._association_failure(assoc, uid)
+
+    def _association_failure(self, assoc: Association, uid: str) -> DeliveryError:
+        response = assoc.acceptor.primitive
+        result = getattr(response, "result", None) if response is not None else None
+        if assoc.is_rejected and result == REJECTED_PERMANENT:
+            # E.g. called AE title not recognised: a configuration problem, not a passing one.
+            return self._error("association rejected (rejected-permanent)", uid, False, "rejected-permanent")
+        if assoc.is_rejected:
+            return self._error("association rejected (rejected-transient)", uid, True, "rejected-transient")
+        if response is not None and result == 0x00:
+            # Accepted, then aborted by pynetdicom because no presentation context was accepted.
+            self._contexts.clear()
+            return self._no_context(uid)
+        return self._error(
+            "cannot associate (connection refused, reset or timed out)", uid, True, "connect-failed"
+        )
+
+    def _drop_association(self, *, release: bool) -> None:
+        assoc, self._assoc = self._assoc, None
+        self._proposed = frozenset()
+        if assoc is None:
+            return
+        if release and assoc.is_established:
+            assoc.release()
+        if assoc.is_established:
+            assoc.abort()
+
+    @staticmethod
+    def _covers(assoc: Association, key: ContextKey) -> bool:
+        for cx in assoc.accepted_contexts:
+            if cx.abstract_syntax == key.sop_class and cx.as_scu is not False:
+                accepted = cx.transfer_syntax[0]
+                if accepted == key.syntaxes[0] or (
+                    key.syntaxes[0] in UNCOMPRESSED_LE and accepted in UNCOMPRESSED_LE
+                ):
+                    return True
+        return False
+
+    # Outcomes -----------------------------------------------------------------------------------
+
+    def _check_status(self, status: int, uid: str) -> str:
+        outcome = status_outcome(status)
+        if outcome == "ok":
+            return f"{self.peer}/{self.cs_config.ae_title}"
+        code = f"0x{status:04X}"
+        raise self._error(f"C-STORE failed with status {code}", uid, outcome == "transient", code)
+
+    def _no_context(self, uid: str) -> DeliveryError:
+        return self._error("no accepted presentation context", uid, False, "no-accepted-context")
+
+    def _error(self, what: str, uid: str, transient: bool, code: str) -> DeliveryError:
+        return DeliveryError(
+            f"C-STORE to {self.peer}: {what} (SOP Instance UID {uid})", transient=transient, code=code
+        )

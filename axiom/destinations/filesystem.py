@@ -1,0 +1,155 @@
+"""Filesystem destination: one Part 10 file per instance under a root, at a templated path.
+
+The file is written atomically (temporary file in the same folder, fsync, rename, fsync the
+folder), so a consumer watching the folder never sees half a file, and redelivering an instance
+replaces the same path. The spooled bytes are copied when the dataset is unchanged; otherwise the
+dataset is encoded with pydicom in the DICOM File Format.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from pydantic import BaseModel
+from pydicom import dcmwrite
+
+from axiom.config import Settings
+from axiom.destinations.base import DeliveryError, Destination
+from axiom.dicom.atomic import atomic_write, make_dirs
+from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
+from axiom.domain.destinations import FilesystemDestinationConfig
+from axiom.domain.instances import OutgoingInstance
+
+COPY_CHUNK = 1 << 20
+
+# Conditions an operator or time fixes without touching Axiom's configuration: retry them.
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.EINTR,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ENOENT,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ENOLCK,
+    }
+)
+# Conditions that the same write will hit again until the configuration changes.
+PERMANENT_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.EFBIG,
+        errno.ELOOP,
+        errno.EINVAL,
+        errno.EEXIST,
+    }
+)
+
+
+def filesystem_root(config: FilesystemDestinationConfig, settings: Settings) -> Path:
+    """``config.root`` (relative roots are under the data dir), or ``<data>/destinations/<name>``."""
+    if config.root is None:
+        return settings.destinations_root / config.name
+    root = Path(config.root).expanduser()
+    return root if root.is_absolute() else settings.data_path / root
+
+
+def disk_error(exc: OSError, *, destination: str, sop_instance_uid: str) -> DeliveryError:
+    """A DeliveryError for a failed write; names the errno, never the path (it may hold PHI)."""
+    number = exc.errno if exc.errno is not None else -1
+    name = errno.errorcode.get(number, f"errno {number}")
+    # Unknown errors are retried: backoff and the attempt limit bound the cost of being wrong.
+    transient = number not in PERMANENT_ERRNOS
+    return DeliveryError(
+        f"filesystem destination {destination}: write failed ({name}) for SOP Instance UID {sop_instance_uid}",
+        transient=transient,
+        code=name,
+    )
+
+
+def encode_part10(instance: OutgoingInstance) -> bytes:
+    buffer = BytesIO()
+    dcmwrite(buffer, instance.dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _file_chunks(source: BinaryIO) -> Iterator[bytes]:
+    while chunk := source.read(COPY_CHUNK):
+        yield chunk
+
+
+class FilesystemDestination(Destination):
+    kind: ClassVar[str] = "filesystem"
+    config_model: ClassVar[type[BaseModel]] = FilesystemDestinationConfig
+
+    def __init__(self, config: BaseModel, settings: Settings) -> None:
+        super().__init__(config, settings)
+        self.fs_config = FilesystemDestinationConfig.model_validate(config, from_attributes=True)
+        self.root = filesystem_root(self.fs_config, settings)
+        # Parsed now so a bad template fails at start-up, not on the first instance.
+        self.template = PathTemplate.parse(self.fs_config.path_template)
+
+    def target_path(self, instance: OutgoingInstance) -> Path:
+        try:
+            return resolve_under(self.root, self.template.render(instance.dataset))
+        except UnsafePathError:
+            raise DeliveryError(
+                f"filesystem destination {self.name}: path for SOP Instance UID "
+                f"{instance.sop_instance_uid} would leave the root",
+                transient=False,
+                code="unsafe-path",
+            ) from None
+
+    def send(self, instance: OutgoingInstance) -> str:
+        target = self.target_path(instance)
+        try:
+            source = self._open_source(instance)
+            try:
+                # Encode before touching the target folder: an unencodable dataset leaves no trace.
+                chunks = _file_chunks(source) if source is not None else iter([self._encode(instance)])
+                make_dirs(target.parent)
+                atomic_write(target, chunks)
+            finally:
+                if source is not None:
+                    source.close()
+        except OSError as exc:
+            # ``from None``: the OSError's text holds the path, which may hold PHI.
+            raise disk_error(exc, destination=self.name, sop_instance_uid=instance.sop_instance_uid) from None
+        return str(target)
+
+    @staticmethod
+    def _open_source(instance: OutgoingInstance) -> BinaryIO | None:
+        if instance.source_file is None:
+            return None
+        try:
+            return instance.source_file.open("rb")
+        except FileNotFoundError:
+            # The spooled copy is gone; the dataset in hand is the same instance, so encode it.
+            return None
+
+    def _encode(self, instance: OutgoingInstance) -> bytes:
+        try:
+            return encode_part10(instance)
+        except Exception as exc:
+            # pydicom's messages can quote element values: report the kind of failure only.
+            raise DeliveryError(
+                f"filesystem destination {self.name}: cannot encode SOP Instance UID "
+                f"{instance.sop_instance_uid} ({type(exc).__name__})",
+                transient=False,
+                code="unencodable",
+            ) from None

@@ -1,0 +1,311 @@
+"""One contract every destination kind passes, each against its real target.
+
+``DestinationContract`` holds the tests; a subclass per kind supplies the ``destination`` fixture,
+the ``refusal`` fixture (parametrized over the ways that target refuses), and read-back hooks that
+look at the target itself (files on disk, Orthanc's REST API), never at the destination's word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from axiom.config import Settings
+from axiom.destinations import DeliveryError, Destination, resolve
+from axiom.destinations.cstore import CStoreDestination
+from axiom.destinations.filesystem import FilesystemDestination
+from axiom.dicom.atomic import is_temp_name
+from axiom.domain.destinations import CStoreDestinationConfig, FilesystemDestinationConfig
+from axiom.domain.instances import OutgoingInstance
+from tests.factories import LARGE, Corpus, make_dataset, outgoing_instance, write_instance
+from tests.support.dcmtk import free_port
+from tests.support.orthanc import Orthanc
+from tests.support.tmpfs import small_tmpfs
+
+UNCOMPRESSED_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+CHANGED_INSTITUTION = "AXIOM CONTRACT CHANGED"
+
+
+@dataclass
+class Refusal:
+    destination: Destination
+    instance: OutgoingInstance
+    transient: bool
+    codes: tuple[str, ...]
+
+
+class DestinationContract:
+    """Mixin: every destination kind's test class inherits these tests."""
+
+    kind: str
+
+    # Hooks a subclass provides ------------------------------------------------------------------
+
+    def stored_uids(self) -> list[str]:
+        """SOP Instance UIDs at the target, one entry per stored copy."""
+        raise NotImplementedError
+
+    def stored_tag(self, sop_instance_uid: str, keyword: str) -> str:
+        raise NotImplementedError
+
+    def stored_transfer_syntax(self, sop_instance_uid: str) -> str:
+        raise NotImplementedError
+
+    # The contract -------------------------------------------------------------------------------
+
+    def test_registry_resolves_the_kind(self, destination: Destination) -> None:
+        assert resolve(self.kind) is type(destination)
+        assert destination.kind == self.kind
+
+    def test_deliver_one_instance(self, destination: Destination, corpus_small: Corpus) -> None:
+        info = corpus_small.instances[0]
+
+        where = destination.send(outgoing_instance(info.path))
+
+        assert where
+        assert self.stored_uids() == [info.sop_instance_uid]
+
+    def test_redelivery_keeps_exactly_one_copy(self, destination: Destination, corpus_small: Corpus) -> None:
+        info = corpus_small.instances[1]
+        instance = outgoing_instance(info.path)
+
+        first = destination.send(instance)
+        second = destination.send(instance)
+        third = destination.send(outgoing_instance(info.path, keep_source=False))
+
+        assert first == second == third
+        assert self.stored_uids() == [info.sop_instance_uid]
+
+    def test_changed_dataset_arrives_as_changed(self, destination: Destination, corpus_small: Corpus) -> None:
+        info = corpus_small.instances[2]
+        instance = outgoing_instance(info.path, keep_source=False)
+        instance.dataset.InstitutionName = CHANGED_INSTITUTION
+
+        destination.send(instance)
+
+        assert self.stored_tag(info.sop_instance_uid, "InstitutionName") == CHANGED_INSTITUTION
+        assert self.stored_transfer_syntax(info.sop_instance_uid) in (
+            info.transfer_syntax_uid,
+            *UNCOMPRESSED_LE,
+        )
+
+    def test_corpus_across_sop_classes_and_transfer_syntaxes(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        assert len(corpus_small.sop_classes) >= 5 and len(corpus_small.transfer_syntaxes) >= 4
+
+        for info in corpus_small:
+            destination.send(outgoing_instance(info.path))
+
+        stored = self.stored_uids()
+        assert sorted(stored) == sorted(corpus_small.sop_instance_uids)
+        # Sent as received: compressed instances stay compressed at the target (uncompressed ones
+        # may travel as either little-endian VR encoding, whichever the peer accepted).
+        for info in corpus_small:
+            stored_syntax = self.stored_transfer_syntax(info.sop_instance_uid)
+            if info.transfer_syntax_uid in UNCOMPRESSED_LE:
+                assert stored_syntax in UNCOMPRESSED_LE, info
+            else:
+                assert stored_syntax == info.transfer_syntax_uid, info
+
+    def test_refused_delivery_is_classified(self, refusal: Refusal) -> None:
+        with pytest.raises(DeliveryError) as caught:
+            refusal.destination.send(refusal.instance)
+
+        error = caught.value
+        assert error.transient is refusal.transient
+        assert error.code in refusal.codes
+        # No PHI in what gets logged: the UID is there, the patient is not.
+        message = str(error)
+        assert refusal.instance.sop_instance_uid in message
+        ds = refusal.instance.dataset
+        for phi in (str(ds.PatientName), str(ds.PatientID), str(ds.PatientBirthDate)):
+            assert phi not in message
+        # Nor in a chained exception's text (an OSError names the path, which may hold PHI).
+        assert error.__cause__ is None
+        assert error.__context__ is None or error.__suppress_context__
+
+
+# Filesystem ------------------------------------------------------------------------------------
+
+
+class TestFilesystemContract(DestinationContract):
+    kind = "filesystem"
+
+    @pytest.fixture
+    def destination(self, settings_factory: Callable[..., Settings]) -> Iterator[Destination]:
+        config = FilesystemDestinationConfig(name="archive")
+        dest = resolve("filesystem")(config, settings_factory())
+        assert isinstance(dest, FilesystemDestination)
+        self.root = dest.root
+        yield dest
+        dest.close()
+
+    def _files(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        files = [p for p in self.root.rglob("*") if p.is_file()]
+        assert not [p for p in files if is_temp_name(p.name)], "temporary files left behind"
+        return files
+
+    def stored_uids(self) -> list[str]:
+        return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in self._files()]
+
+    def _read(self, sop_instance_uid: str) -> Path:
+        for path in self._files():
+            if dcmread(path, stop_before_pixels=True).SOPInstanceUID == sop_instance_uid:
+                return path
+        raise AssertionError(f"{sop_instance_uid} not stored")
+
+    def stored_tag(self, sop_instance_uid: str, keyword: str) -> str:
+        return str(dcmread(self._read(sop_instance_uid)).get(keyword))
+
+    def stored_transfer_syntax(self, sop_instance_uid: str) -> str:
+        return str(dcmread(self._read(sop_instance_uid), stop_before_pixels=True).file_meta.TransferSyntaxUID)
+
+    def test_unchanged_instance_is_a_byte_copy_of_the_spooled_file(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        info = corpus_small.instances[3]
+        where = destination.send(outgoing_instance(info.path))
+        assert Path(where).read_bytes() == info.path.read_bytes()
+        assert Path(where).relative_to(self.root).parts == (
+            info.study_instance_uid,
+            info.series_instance_uid,
+            f"{info.sop_instance_uid}.dcm",
+        )
+
+    @pytest.fixture(params=["root-is-a-file", "disk-full"])
+    def refusal(
+        self, request: pytest.FixtureRequest, tmp_path: Path, settings_factory: Callable[..., Settings]
+    ) -> Iterator[Refusal]:
+        settings = settings_factory()
+        if request.param == "root-is-a-file":
+            blocker = tmp_path / "not-a-folder"
+            blocker.write_bytes(b"")
+            config = FilesystemDestinationConfig(name="blocked", root=str(blocker))
+            instance = outgoing_instance(write_instance(make_dataset(), tmp_path / "in.dcm"))
+            yield Refusal(resolve("filesystem")(config, settings), instance, False, ("ENOTDIR", "EEXIST"))
+            return
+        with small_tmpfs(tmp_path / "small", size_kib=128) as mount:
+            # 512x512 16-bit: 512 KiB of pixels cannot fit in 128 KiB.
+            big = write_instance(make_dataset(rows=LARGE, columns=LARGE), tmp_path / "big.dcm")
+            config = FilesystemDestinationConfig(name="full", root=str(mount / "archive"))
+            yield Refusal(resolve("filesystem")(config, settings), outgoing_instance(big), True, ("ENOSPC",))
+            leftovers = [p for p in mount.rglob("*") if p.is_file()]
+            assert leftovers == [], "a failed write left a file on the full disk"
+
+
+# C-STORE against a real Orthanc -----------------------------------------------------------------
+
+
+class TestCStoreContract(DestinationContract):
+    kind = "cstore"
+
+    @pytest.fixture
+    def destination(
+        self, orthanc: Orthanc, settings_factory: Callable[..., Settings]
+    ) -> Iterator[Destination]:
+        self.orthanc = orthanc
+        config = CStoreDestinationConfig(
+            name="pacs", host=orthanc.host, port=orthanc.dicom_port, ae_title="ORTHANC"
+        )
+        dest = resolve("cstore")(config, settings_factory())
+        yield dest
+        dest.close()
+
+    def stored_uids(self) -> list[str]:
+        uids = sorted(self.orthanc.instance_uids())
+        assert self.orthanc.count_instances() == len(uids)
+        return uids
+
+    def stored_tag(self, sop_instance_uid: str, keyword: str) -> str:
+        return str(self.orthanc.instance_tags(sop_instance_uid)[keyword])
+
+    def stored_transfer_syntax(self, sop_instance_uid: str) -> str:
+        instance_id = self.orthanc.find_instance(sop_instance_uid)
+        assert instance_id is not None
+        return self.orthanc.transfer_syntax(instance_id)
+
+    def test_sends_share_one_association(self, destination: Destination, corpus_small: Corpus) -> None:
+        assert isinstance(destination, CStoreDestination)
+        # One SOP class, uncompressed: a single presentation context covers every one of them.
+        same = [i for i in corpus_small if i.modality == "CT" and i.transfer_syntax_uid in UNCOMPRESSED_LE]
+        assert len(same) >= 4
+
+        for info in same:
+            destination.send(outgoing_instance(info.path))
+
+        assert destination.associations_opened == 1
+        assert sorted(self.orthanc.instance_uids()) == sorted(i.sop_instance_uid for i in same)
+
+    def test_contexts_accumulate_so_mixed_traffic_settles_on_one_association(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        assert isinstance(destination, CStoreDestination)
+        for info in corpus_small:
+            destination.send(outgoing_instance(info.path))
+        after_first_pass = destination.associations_opened
+        distinct = {
+            (i.sop_class_uid, i.transfer_syntax_uid in UNCOMPRESSED_LE or i.transfer_syntax_uid)
+            for i in corpus_small
+        }
+        assert 1 < after_first_pass <= len(distinct)
+
+        # Every (SOP class, syntax) pair is now proposed together: a second pass needs no new one.
+        for info in reversed(corpus_small.instances):
+            destination.send(outgoing_instance(info.path))
+
+        assert destination.associations_opened == after_first_pass
+        assert self.orthanc.count_instances() == len(corpus_small)
+
+    def test_orthanc_down_then_up(self, destination: Destination, corpus_small: Corpus) -> None:
+        assert isinstance(destination, CStoreDestination)
+        same = [i for i in corpus_small if i.modality == "CT" and i.transfer_syntax_uid in UNCOMPRESSED_LE]
+        first, second, third = same[:3]
+        destination.send(outgoing_instance(first.path))
+
+        self.orthanc.stop()
+        with pytest.raises(DeliveryError) as caught:
+            destination.send(outgoing_instance(second.path))
+        assert caught.value.transient
+
+        self.orthanc.start()
+        destination.send(outgoing_instance(second.path))
+        destination.send(outgoing_instance(third.path))
+        assert sorted(self.orthanc.instance_uids()) == sorted(
+            [first.sop_instance_uid, second.sop_instance_uid, third.sop_instance_uid]
+        )
+        assert destination.associations_opened == 2
+
+    @pytest.fixture(params=["wrong-called-ae", "orthanc-stopped", "nothing-listening"])
+    def refusal(
+        self,
+        request: pytest.FixtureRequest,
+        orthanc: Orthanc,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+        tmp_path: Path,
+    ) -> Iterator[Refusal]:
+        instance = outgoing_instance(corpus_small.instances[0].path)
+        port, ae_title = orthanc.dicom_port, "ORTHANC"
+        if request.param == "wrong-called-ae":
+            ae_title, transient, codes = "NOT-ORTHANC", False, ("rejected-permanent",)
+        elif request.param == "orthanc-stopped":
+            orthanc.stop()
+            transient, codes = True, ("connect-failed",)
+        else:
+            port, transient, codes = free_port(), True, ("connect-failed",)
+        config = CStoreDestinationConfig(
+            name="pacs", host=orthanc.host, port=port, ae_title=ae_title, timeout_seconds=5
+        )
+        dest = resolve("cstore")(config, settings_factory())
+        yield Refusal(dest, instance, transient, codes)
+        dest.close()
+        if orthanc.running:
+            assert orthanc.count_instances() == 0
