@@ -153,7 +153,7 @@ class ExceptionLog(_Timestamps, Base):
     destination: Mapped[str | None] = mapped_column(String(NAME_LENGTH), index=True)
     error_class: Mapped[str] = mapped_column(String(128))
     message: Mapped[str] = mapped_column(Text)
-    sop_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), index=True)
     study_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
     instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("dicom_instances.id", ondelete="SET NULL"), index=True

@@ -19,7 +19,7 @@ def add_exception(
     stage: str,
     error_class: str,
     message: str,
-    sop_instance_uid: str | None,
+    sop_instance_uid: str,
     study_instance_uid: str | None,
     destination: str | None = None,
     file_path: str | None = None,

@@ -146,7 +146,7 @@ def upgrade() -> None:
         sa.Column("destination", NAME, nullable=True),
         sa.Column("error_class", sa.String(length=128), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
-        sa.Column("sop_instance_uid", UID, nullable=True),
+        sa.Column("sop_instance_uid", UID, nullable=False),
         sa.Column("study_instance_uid", UID, nullable=True),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("file_path", sa.Text(), nullable=True),
