@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 import yaml
+from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
@@ -19,7 +20,7 @@ from axiom.services.apply_config import (
 )
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+def _sessions(settings: Settings) -> sessionmaker[Session]:
     settings.ensure_dirs()
     upgrade_database(settings.effective_database_url)
     return make_session_factory(create_db_engine(settings.effective_database_url))

@@ -58,6 +58,14 @@ def api() -> None:
     run_api(get_settings())
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def flower(ctx: typer.Context) -> None:
+    """Run Celery Flower against the configured broker (needs the ``flower`` extra); extra args pass through."""
+    from cli.roles import run_flower
+
+    run_flower(get_settings(), list(ctx.args))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""

@@ -105,3 +105,14 @@ def run_api(settings: Settings) -> None:
     from api.main import create_app
 
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+def run_flower(settings: Settings, args: list[str]) -> None:
+    prepare(settings, migrate=False)
+    from workers.celery_app import create_app
+
+    try:
+        import flower  # noqa: F401
+    except ImportError:
+        sys.exit("Flower is not installed: pip install 'axiom-router[flower]'")
+    create_app(settings).start(["flower", *args])

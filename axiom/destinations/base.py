@@ -5,9 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pydantic import BaseModel
-
 from axiom.config import Settings
+from axiom.domain.destinations import DestinationBase
 from axiom.domain.instances import OutgoingInstance
 
 
@@ -27,11 +26,11 @@ class Destination(ABC):
     """Delivers instances to one configured place. One object per destination and worker process."""
 
     kind: ClassVar[str]
-    config_model: ClassVar[type[BaseModel]]
+    config_model: ClassVar[type[DestinationBase]]
     # Capabilities read by the dispatcher, so it never needs isinstance checks.
     supports_batch: ClassVar[bool] = False
 
-    def __init__(self, config: BaseModel, settings: Settings) -> None:
+    def __init__(self, config: DestinationBase, settings: Settings) -> None:
         self.config = config
         self.settings = settings
 

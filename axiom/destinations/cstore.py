@@ -19,7 +19,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pydantic import BaseModel
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
@@ -27,7 +26,7 @@ from pynetdicom.association import Association
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
-from axiom.domain.destinations import CStoreDestinationConfig
+from axiom.domain.destinations import CStoreDestinationConfig, DestinationBase
 from axiom.domain.instances import OutgoingInstance
 
 UNCOMPRESSED_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
@@ -108,9 +107,9 @@ def _no_delay(event: evt.Event) -> None:
 
 class CStoreDestination(Destination):
     kind: ClassVar[str] = "cstore"
-    config_model: ClassVar[type[BaseModel]] = CStoreDestinationConfig
+    config_model: ClassVar[type[DestinationBase]] = CStoreDestinationConfig
 
-    def __init__(self, config: BaseModel, settings: Settings) -> None:
+    def __init__(self, config: DestinationBase, settings: Settings) -> None:
         super().__init__(config, settings)
         self.cs_config = CStoreDestinationConfig.model_validate(config, from_attributes=True)
         self.peer = f"{self.cs_config.host}:{self.cs_config.port}"

@@ -14,14 +14,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from pydantic import BaseModel
 from pydicom import dcmwrite
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
 from axiom.dicom.atomic import atomic_write, make_dirs
 from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
-from axiom.domain.destinations import FilesystemDestinationConfig
+from axiom.domain.destinations import DestinationBase, FilesystemDestinationConfig
 from axiom.domain.instances import OutgoingInstance
 
 COPY_CHUNK = 1 << 20
@@ -95,9 +94,9 @@ def _file_chunks(source: BinaryIO) -> Iterator[bytes]:
 
 class FilesystemDestination(Destination):
     kind: ClassVar[str] = "filesystem"
-    config_model: ClassVar[type[BaseModel]] = FilesystemDestinationConfig
+    config_model: ClassVar[type[DestinationBase]] = FilesystemDestinationConfig
 
-    def __init__(self, config: BaseModel, settings: Settings) -> None:
+    def __init__(self, config: DestinationBase, settings: Settings) -> None:
         super().__init__(config, settings)
         self.fs_config = FilesystemDestinationConfig.model_validate(config, from_attributes=True)
         self.root = filesystem_root(self.fs_config, settings)

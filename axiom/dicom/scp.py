@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import structlog
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
@@ -48,7 +50,7 @@ class StoreHandler:
         self.source = source
 
     def __call__(self, event: Event) -> int:
-        request = event.request
+        request = cast(C_STORE, event.request)
         sop_instance_uid = str(request.AffectedSOPInstanceUID)
         sop_class_uid = str(request.AffectedSOPClassUID)
         calling_ae = str(event.assoc.requestor.ae_title).strip()
@@ -109,7 +111,7 @@ class StoreHandler:
 def build_ae(settings: Settings) -> AE:
     ae = AE(ae_title=settings.ae_title)
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(cast(str, context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification)
     # Large PDUs mean fewer round trips per instance; 0 = no limit on what we accept.
     ae.maximum_pdu_size = 0

@@ -7,6 +7,7 @@ garbage or a truncated stream is refused with a DICOM failure status instead of 
 from __future__ import annotations
 
 from io import BytesIO
+from typing import cast
 
 from pydicom.dataelem import RawDataElement
 from pydicom.filereader import data_element_generator
@@ -40,7 +41,8 @@ def check_encoded_dataset(data: bytes | memoryview, transfer_syntax: UID, sop_cl
             is_little_endian=transfer_syntax.is_little_endian,
             defer_size=256,
         )
-        for last in elements:
+        for element in elements:
+            last = cast(RawDataElement, element)
             if last.tag == SOP_CLASS_UID_TAG and last.value is not None:
                 sop_class = bytes(last.value).rstrip(b"\x00 ").decode("ascii", "replace")
     except Exception as exc:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class _DestinationBase(BaseModel):
+class DestinationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -17,7 +17,7 @@ class _DestinationBase(BaseModel):
     description: str = ""
 
 
-class FilesystemDestinationConfig(_DestinationBase):
+class FilesystemDestinationConfig(DestinationBase):
     type: Literal["filesystem"] = "filesystem"
     # None: <data_dir>/destinations/<name>. Relative paths are taken from the data dir.
     root: str | None = None
@@ -25,7 +25,7 @@ class FilesystemDestinationConfig(_DestinationBase):
     path_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
 
 
-class CStoreDestinationConfig(_DestinationBase):
+class CStoreDestinationConfig(DestinationBase):
     type: Literal["cstore"] = "cstore"
     host: str
     port: int = Field(ge=1, le=65535)

@@ -67,10 +67,12 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     except Exception as exc:
         return _quarantine_unreadable(runtime, spool, path, message, exc)
 
+    study_uid = str(dataset.get("StudyInstanceUID", ""))
+    # Short transactions: rows stay locked only while written, never during a delivery.
     with runtime.sessions() as session:
-        instance = instance_repo.upsert_instance(
+        instance_id = instance_repo.upsert_instance(
             session,
-            study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+            study_instance_uid=study_uid,
             series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
             sop_instance_uid=message.sop_instance_uid,
             sop_class_uid=message.sop_class_uid,
@@ -84,58 +86,54 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
             spool_path=str(path),
             size_bytes=message.size_bytes,
             status=InstanceStatus.PROCESSING,
-        )
+        ).id
         snapshot = runtime.config(session)
-        plan = evaluate(snapshot.rulesets, dataset, _context(message))
-        matched = list(plan.matched)
+        session.commit()
 
-        if not plan.destinations:
-            kept = spool.quarantine_file(path)
-            exception_repo.add_exception(
-                session,
-                stage="route",
-                error_class="NoMatchingRule",
-                message="no rule routed this instance to a destination; kept in quarantine",
-                sop_instance_uid=message.sop_instance_uid,
-                study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
-                file_path=str(kept),
-                instance_id=instance.id,
-            )
-            instance_repo.set_instance_status(
-                session, instance.id, InstanceStatus.NO_MATCH, matched_rules=matched
-            )
-            session.commit()
-            return RouteOutcome(InstanceStatus.NO_MATCH)
-
-        try:
-            outgoing_ds = apply_actions(dataset, plan.actions)
-        except MorphError as exc:
-            kept = spool.quarantine_file(path)
-            exception_repo.add_exception(
-                session,
-                stage="morph",
-                error_class=_error_class(exc),
-                message=str(exc),
-                sop_instance_uid=message.sop_instance_uid,
-                study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
-                file_path=str(kept),
-                instance_id=instance.id,
-            )
-            instance_repo.set_instance_status(
-                session, instance.id, InstanceStatus.QUARANTINED, matched_rules=matched, error=str(exc)
-            )
-            session.commit()
-            return RouteOutcome(InstanceStatus.QUARANTINED)
-
-        outgoing = OutgoingInstance(
-            dataset=outgoing_ds,
-            source_file=path if outgoing_ds is dataset else None,
-            sop_instance_uid=message.sop_instance_uid,
-            study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+    plan = evaluate(snapshot.rulesets, dataset, _context(message))
+    matched = list(plan.matched)
+    if not plan.destinations:
+        reason = "no rule routed this instance to a destination; kept in quarantine"
+        return _hold(
+            runtime, spool, path, message, study_uid, instance_id, matched, "route", "NoMatchingRule", reason
         )
-        outcome = _deliver_all(runtime, session, snapshot, outgoing, list(plan.destinations), instance.id)
+    try:
+        outgoing_ds = apply_actions(dataset, plan.actions)
+    except MorphError as exc:
+        return _hold(
+            runtime,
+            spool,
+            path,
+            message,
+            study_uid,
+            instance_id,
+            matched,
+            "morph",
+            _error_class(exc),
+            str(exc),
+        )
+
+    outgoing = OutgoingInstance(
+        dataset=outgoing_ds,
+        source_file=path if outgoing_ds is dataset else None,
+        sop_instance_uid=message.sop_instance_uid,
+        study_instance_uid=study_uid,
+    )
+    failures = _deliver_all(runtime, snapshot, outgoing, list(plan.destinations))
+    outcome = RouteOutcome(
+        InstanceStatus.DELIVERED, delivered=[n for n in plan.destinations if n not in failures]
+    )
+    if failures:
+        outcome.status = (
+            InstanceStatus.FAILED if len(failures) == len(plan.destinations) else InstanceStatus.PARTIAL
+        )
+    with runtime.sessions() as session:
+        for name, failure in failures.items():
+            exception_id = _record_failure(session, settings, outgoing, name, instance_id, failure)
+            if failure.retry_in is not None:
+                outcome.retries.append((exception_id, failure.retry_in))
         instance_repo.set_instance_status(
-            session, instance.id, outcome.status, matched_rules=matched, destinations=list(plan.destinations)
+            session, instance_id, outcome.status, matched_rules=matched, destinations=list(plan.destinations)
         )
         session.commit()
     # Only now is every destination served or covered by its own copy.
@@ -143,82 +141,106 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     return outcome
 
 
-def _deliver_all(
+def _hold(
     runtime: Runtime,
-    session: Session,
-    snapshot: ConfigSnapshot,
-    outgoing: OutgoingInstance,
-    names: list[str],
+    spool: Spool,
+    path: Path,
+    message: InstanceMessage,
+    study_uid: str,
     instance_id: int,
+    matched: list[str],
+    stage: str,
+    error_class: str,
+    reason: str,
 ) -> RouteOutcome:
+    """Keep an instance that goes nowhere in quarantine, with the exception row that says why."""
+    kept = spool.quarantine_file(path)
+    status = InstanceStatus.NO_MATCH if stage == "route" else InstanceStatus.QUARANTINED
+    with runtime.sessions() as session:
+        exception_repo.add_exception(
+            session,
+            stage=stage,
+            error_class=error_class,
+            message=reason,
+            sop_instance_uid=message.sop_instance_uid,
+            study_instance_uid=study_uid,
+            file_path=str(kept),
+            instance_id=instance_id,
+        )
+        instance_repo.set_instance_status(
+            session, instance_id, status, matched_rules=matched, error=None if stage == "route" else reason
+        )
+        session.commit()
+    return RouteOutcome(status)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error_class: str
+    reason: str
+    copy: Path
+    retry_in: float | None  # None: permanent, not retried automatically
+
+
+def _deliver_all(
+    runtime: Runtime, snapshot: ConfigSnapshot, outgoing: OutgoingInstance, names: list[str]
+) -> dict[str, _Failure]:
     settings = runtime.settings
-    outcome = RouteOutcome(InstanceStatus.DELIVERED)
-    failures = 0
+    failures: dict[str, _Failure] = {}
     for name in names:
         try:
-            destination = runtime.destination(snapshot, name)
-            where = destination.send(outgoing)
+            runtime.destination(snapshot, name).send(outgoing)
         except Exception as exc:
-            failures += 1
-            transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
-            reason = f"destination {name!r} is not configured" if isinstance(exc, KeyError) else str(exc)
-            exception_id, delay = _record_delivery_failure(
-                session, settings, outgoing, name, instance_id, exc, reason, transient
+            unknown = isinstance(exc, KeyError)
+            transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
+            retry_in = (
+                backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+                if transient
+                else None
             )
-            if delay is not None:
-                outcome.retries.append((exception_id, delay))
+            failures[name] = _Failure(
+                error_class=_error_class(exc),
+                reason=f"destination {name!r} is not configured" if unknown else str(exc),
+                copy=keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync),
+                retry_in=retry_in,
+            )
             log.warning(
                 "delivery failed",
                 destination=name,
                 sop_instance_uid=outgoing.sop_instance_uid,
                 error=_error_class(exc),
                 transient=transient,
-                exception_id=exception_id,
             )
-            continue
-        outcome.delivered.append(name)
-        log.debug("delivered", destination=name, sop_instance_uid=outgoing.sop_instance_uid, to=where)
-    if failures == len(names):
-        outcome.status = InstanceStatus.FAILED
-    elif failures:
-        outcome.status = InstanceStatus.PARTIAL
-    return outcome
+    return failures
 
 
-def _record_delivery_failure(
+def _record_failure(
     session: Session,
     settings: Settings,
     outgoing: OutgoingInstance,
     destination: str,
     instance_id: int,
-    exc: BaseException,
-    reason: str,
-    transient: bool,
-) -> tuple[int, float | None]:
-    copy = keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync)
-    delay = (
-        backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-        if transient
-        else None
-    )
+    failure: _Failure,
+) -> int:
     row = exception_repo.add_exception(
         session,
         stage="deliver",
-        error_class=_error_class(exc),
-        message=reason,
+        error_class=failure.error_class,
+        message=failure.reason,
         sop_instance_uid=outgoing.sop_instance_uid,
         study_instance_uid=outgoing.study_instance_uid,
         destination=destination,
-        file_path=str(copy),
+        file_path=str(failure.copy),
         instance_id=instance_id,
         attempts=1,
-        next_retry_at=datetime.now(UTC) + timedelta(seconds=delay) if delay is not None else None,
+        next_retry_at=(
+            datetime.now(UTC) + timedelta(seconds=failure.retry_in) if failure.retry_in is not None else None
+        ),
     )
-    if delay is None:
+    if failure.retry_in is None:
         # Permanent refusal: retrying would only repeat it; an admin retries after fixing the cause.
         exception_repo.dead_letter(session, row.id)
-    session.flush()
-    return row.id, delay
+    return row.id
 
 
 def _quarantine_unreadable(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from axiom import destinations
@@ -16,6 +15,7 @@ from axiom.config import Settings
 from axiom.db.repositories import config as config_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
+from axiom.domain.destinations import DestinationConfig
 from rules.model import Ruleset
 
 
@@ -23,7 +23,7 @@ from rules.model import Ruleset
 class ConfigSnapshot:
     version: int
     rulesets: list[Ruleset]
-    destination_configs: dict[str, BaseModel]
+    destination_configs: dict[str, DestinationConfig]
     destinations: dict[str, Destination] = field(default_factory=dict)
 
 
