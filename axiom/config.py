@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     allowed_calling_aes: list[str] = Field(default_factory=list)
     # fsync the spooled file (and its folder) before acknowledging: the durability promise.
     spool_fsync: bool = True
+    # Seconds pynetdicom's reactor loops sleep when idle (its default is 1 ms); 0 keeps pynetdicom's.
+    dicom_poll_interval: float = 0.0002
     # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
     listener_processes: int = 1
 
@@ -97,7 +99,8 @@ class Settings(BaseSettings):
         if self.embedded_broker:
             for sub in ("queue", "processed", "control"):
                 (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
-            (self.data_path / "results").mkdir(parents=True, exist_ok=True)
+        if self.effective_result_backend.startswith("file://"):
+            Path(self.effective_result_backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
 def get_settings() -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from pydicom.uid import UID
@@ -19,6 +19,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
+from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
 from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
 from axiom.domain.messages import InstanceMessage
@@ -128,9 +129,13 @@ class ReusePortAssociationServer(ThreadedAssociationServer):
 def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssociationServer:
     """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
     ae = build_ae(settings)
+    handlers: list[Any] = [(evt.EVT_C_STORE, handler)]
+    if settings.dicom_poll_interval > 0:
+        shorten_association_polling(settings.dicom_poll_interval)
+        handlers.append((evt.EVT_CONN_OPEN, dul_polling_handler(settings.dicom_poll_interval)))
     server = ae.make_server(
         (settings.dicom_host, settings.dicom_port),
-        evt_handlers=[(evt.EVT_C_STORE, handler)],
+        evt_handlers=handlers,
         server_class=ReusePortAssociationServer,
     )
     ae._servers.append(server)
