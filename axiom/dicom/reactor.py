@@ -33,7 +33,7 @@ class _CappedSleep(types.ModuleType):
 
 def shorten_association_polling(interval: float) -> None:
     """Cap the association reactor's sleeps at ``interval`` seconds (process-wide, idempotent)."""
-    association.time = _CappedSleep(interval)  # type: ignore[attr-defined]
+    association.time = _CappedSleep(interval)
 
 
 def dul_polling_handler(interval: float) -> Any:

@@ -26,7 +26,7 @@ def test_every_corpus_instance_passes(corpus_small: Corpus) -> None:
 def test_truncated_dataset_is_refused_with_cannot_understand(corpus_small: Corpus) -> None:
     for info in list(corpus_small)[:12]:
         body, syntax, sop_class = _body(info.path)
-        with pytest.raises(InvalidDataset, match="truncated|does not parse") as caught:
+        with pytest.raises(InvalidDataset, match=r"truncated|does not parse") as caught:
             check_encoded_dataset(body[: len(body) * 2 // 3], syntax, sop_class)
         assert caught.value.status == 0xC000
 
