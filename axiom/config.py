@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     retry_sweep_seconds: float = 30.0
     spool_sweep_seconds: float = 60.0
 
+    # How often a worker checks whether rules or destinations changed (one small query).
+    config_check_seconds: float = 1.0
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

@@ -33,44 +33,40 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         row = exception_repo.get_exception(session, exception_id)
         if row is None or row.status != OPEN or not row.destination or not row.file_path:
             return RetryOutcome("skipped")
-        path = Path(row.file_path)
-        try:
-            snapshot = runtime.config(session)
-            dataset = dcmread(path)
-            outgoing = OutgoingInstance(
-                dataset=dataset,
-                source_file=path,
-                sop_instance_uid=row.sop_instance_uid,
-                study_instance_uid=row.study_instance_uid or "",
-            )
-            runtime.destination(snapshot, row.destination).send(outgoing)
-        except Exception as exc:
-            attempts = row.attempts + 1
-            transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
-            if not transient or attempts >= settings.retry_max_attempts:
-                exception_repo.record_attempt(
-                    session,
-                    exception_id,
-                    error_class=type(exc).__name__,
-                    message=str(exc),
-                    next_retry_at=None,
-                )
-                exception_repo.dead_letter(session, exception_id)
-                session.commit()
-                log.error("delivery dead-lettered", exception_id=exception_id, destination=row.destination)
-                return RetryOutcome("dead")
-            delay = backoff_seconds(
-                attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
-            )
+        destination, path, attempts = row.destination, Path(row.file_path), row.attempts + 1
+        sop_uid, study_uid = row.sop_instance_uid, row.study_instance_uid or ""
+
+    # No transaction is open during the send: a slow peer must not hold database locks.
+    try:
+        outgoing = OutgoingInstance(
+            dataset=dcmread(path), source_file=path, sop_instance_uid=sop_uid, study_instance_uid=study_uid
+        )
+        runtime.destination(runtime.config(), destination).send(outgoing)
+    except Exception as exc:
+        transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
+        dead = not transient or attempts >= settings.retry_max_attempts
+        delay = (
+            None
+            if dead
+            else backoff_seconds(attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+        )
+        with runtime.sessions() as session:
             exception_repo.record_attempt(
                 session,
                 exception_id,
                 error_class=type(exc).__name__,
                 message=str(exc),
-                next_retry_at=datetime.now(UTC) + timedelta(seconds=delay),
+                next_retry_at=None if delay is None else datetime.now(UTC) + timedelta(seconds=delay),
             )
+            if dead:
+                exception_repo.dead_letter(session, exception_id)
             session.commit()
-            return RetryOutcome("retry", delay)
+        if dead:
+            log.error("delivery dead-lettered", exception_id=exception_id, destination=destination)
+            return RetryOutcome("dead")
+        return RetryOutcome("retry", delay)
+
+    with runtime.sessions() as session:
         exception_repo.resolve_exception(session, exception_id)
         session.commit()
     with contextlib.suppress(FileNotFoundError):

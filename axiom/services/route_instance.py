@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
-from axiom.config import Settings
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.destinations.base import DeliveryError
@@ -67,108 +66,106 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     except Exception as exc:
         return _quarantine_unreadable(runtime, spool, path, message, exc)
 
-    study_uid = str(dataset.get("StudyInstanceUID", ""))
-    # Short transactions: rows stay locked only while written, never during a delivery.
-    with runtime.sessions() as session:
-        instance_id = instance_repo.upsert_instance(
-            session,
-            study_instance_uid=study_uid,
-            series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
-            sop_instance_uid=message.sop_instance_uid,
-            sop_class_uid=message.sop_class_uid,
-            modality=str(dataset.get("Modality", "")) or None,
-            transfer_syntax_uid=message.transfer_syntax_uid,
-            patient_id_hash=phi_hash(dataset.get("PatientID", "")),
-            study_date=str(dataset.get("StudyDate", "")) or None,
-            calling_ae=message.calling_ae,
-            called_ae=message.called_ae,
-            source=message.source,
-            spool_path=str(path),
-            size_bytes=message.size_bytes,
-            status=InstanceStatus.PROCESSING,
-        ).id
-        snapshot = runtime.config(session)
-        session.commit()
-
+    snapshot = runtime.config()
     plan = evaluate(snapshot.rulesets, dataset, _context(message))
-    matched = list(plan.matched)
+    record = _Record(message, dataset, list(plan.matched), list(plan.destinations))
     if not plan.destinations:
         reason = "no rule routed this instance to a destination; kept in quarantine"
-        return _hold(
-            runtime, spool, path, message, study_uid, instance_id, matched, "route", "NoMatchingRule", reason
-        )
+        return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
     try:
         outgoing_ds = apply_actions(dataset, plan.actions)
     except MorphError as exc:
-        return _hold(
-            runtime,
-            spool,
-            path,
-            message,
-            study_uid,
-            instance_id,
-            matched,
-            "morph",
-            _error_class(exc),
-            str(exc),
-        )
+        return _hold(runtime, spool, record, InstanceStatus.QUARANTINED, "morph", _error_class(exc), str(exc))
 
     outgoing = OutgoingInstance(
         dataset=outgoing_ds,
         source_file=path if outgoing_ds is dataset else None,
         sop_instance_uid=message.sop_instance_uid,
-        study_instance_uid=study_uid,
+        study_instance_uid=record.study_uid,
     )
-    failures = _deliver_all(runtime, snapshot, outgoing, list(plan.destinations))
-    outcome = RouteOutcome(
-        InstanceStatus.DELIVERED, delivered=[n for n in plan.destinations if n not in failures]
-    )
+    # No transaction is open while delivering: rows are written once, after, in one short commit.
+    failures = _deliver_all(runtime, snapshot, outgoing, record.destinations)
+    outcome = RouteOutcome(InstanceStatus.DELIVERED, [n for n in record.destinations if n not in failures])
     if failures:
-        outcome.status = (
-            InstanceStatus.FAILED if len(failures) == len(plan.destinations) else InstanceStatus.PARTIAL
-        )
+        all_failed = len(failures) == len(record.destinations)
+        outcome.status = InstanceStatus.FAILED if all_failed else InstanceStatus.PARTIAL
     with runtime.sessions() as session:
+        instance_id = record.save(session, outcome.status)
         for name, failure in failures.items():
-            exception_id = _record_failure(session, settings, outgoing, name, instance_id, failure)
+            exception_id = _record_failure(session, outgoing, name, instance_id, failure)
             if failure.retry_in is not None:
                 outcome.retries.append((exception_id, failure.retry_in))
-        instance_repo.set_instance_status(
-            session, instance_id, outcome.status, matched_rules=matched, destinations=list(plan.destinations)
-        )
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
     return outcome
 
 
+@dataclass
+class _Record:
+    """What the database learns about one routed instance."""
+
+    message: InstanceMessage
+    dataset: Dataset
+    matched: list[str]
+    destinations: list[str]
+
+    @property
+    def study_uid(self) -> str:
+        return str(self.dataset.get("StudyInstanceUID", ""))
+
+    def save(self, session: Session, status: InstanceStatus, error: str | None = None) -> int:
+        ds, message = self.dataset, self.message
+        instance = instance_repo.upsert_instance(
+            session,
+            study_instance_uid=self.study_uid,
+            series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+            sop_instance_uid=message.sop_instance_uid,
+            sop_class_uid=message.sop_class_uid,
+            modality=str(ds.get("Modality", "")) or None,
+            transfer_syntax_uid=message.transfer_syntax_uid,
+            patient_id_hash=phi_hash(ds.get("PatientID", "")),
+            study_date=str(ds.get("StudyDate", "")) or None,
+            calling_ae=message.calling_ae,
+            called_ae=message.called_ae,
+            source=message.source,
+            spool_path=message.spool_path,
+            size_bytes=message.size_bytes,
+            status=status,
+        )
+        instance_repo.set_instance_status(
+            session,
+            instance.id,
+            status,
+            matched_rules=self.matched,
+            destinations=self.destinations,
+            error=error,
+        )
+        return instance.id
+
+
 def _hold(
     runtime: Runtime,
     spool: Spool,
-    path: Path,
-    message: InstanceMessage,
-    study_uid: str,
-    instance_id: int,
-    matched: list[str],
+    record: _Record,
+    status: InstanceStatus,
     stage: str,
     error_class: str,
     reason: str,
 ) -> RouteOutcome:
     """Keep an instance that goes nowhere in quarantine, with the exception row that says why."""
-    kept = spool.quarantine_file(path)
-    status = InstanceStatus.NO_MATCH if stage == "route" else InstanceStatus.QUARANTINED
+    kept = spool.quarantine_file(Path(record.message.spool_path))
     with runtime.sessions() as session:
+        instance_id = record.save(session, status, error=None if stage == "route" else reason)
         exception_repo.add_exception(
             session,
             stage=stage,
             error_class=error_class,
             message=reason,
-            sop_instance_uid=message.sop_instance_uid,
-            study_instance_uid=study_uid,
+            sop_instance_uid=record.message.sop_instance_uid,
+            study_instance_uid=record.study_uid,
             file_path=str(kept),
             instance_id=instance_id,
-        )
-        instance_repo.set_instance_status(
-            session, instance_id, status, matched_rules=matched, error=None if stage == "route" else reason
         )
         session.commit()
     return RouteOutcome(status)
@@ -216,7 +213,6 @@ def _deliver_all(
 
 def _record_failure(
     session: Session,
-    settings: Settings,
     outgoing: OutgoingInstance,
     destination: str,
     instance_id: int,

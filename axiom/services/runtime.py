@@ -6,6 +6,7 @@ small query for them instead of reading every ruleset.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,16 +34,23 @@ class Runtime:
         self.engine = create_db_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self._snapshot: ConfigSnapshot | None = None
+        self._checked_at = 0.0
 
-    def config(self, session: Session) -> ConfigSnapshot:
-        version = config_repo.config_version(session)
-        if self._snapshot is None or self._snapshot.version != version:
-            self._close_destinations()
-            self._snapshot = ConfigSnapshot(
-                version=version,
-                rulesets=config_repo.load_active_rulesets(session),
-                destination_configs=dict(config_repo.load_destination_configs(session)),
-            )
+    def config(self) -> ConfigSnapshot:
+        """The current rules and destinations; the version is checked at most every config_check_seconds."""
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._checked_at < self.settings.config_check_seconds:
+            return self._snapshot
+        with self.sessions() as session:
+            version = config_repo.config_version(session)
+            if self._snapshot is None or self._snapshot.version != version:
+                self._close_destinations()
+                self._snapshot = ConfigSnapshot(
+                    version=version,
+                    rulesets=config_repo.load_active_rulesets(session),
+                    destination_configs=dict(config_repo.load_destination_configs(session)),
+                )
+        self._checked_at = now
         return self._snapshot
 
     def destination(self, snapshot: ConfigSnapshot, name: str) -> Destination:

@@ -9,7 +9,13 @@ from workers.runtime import runtime_for
 
 @shared_task(name=TASK_RETRY_DELIVERY, bind=True, max_retries=None)
 def retry_delivery_task(self: Task, exception_id: int) -> str:
-    outcome = retry_delivery(runtime_for(self.app), exception_id)
+    try:
+        outcome = retry_delivery(runtime_for(self.app), exception_id)
+    except Exception as exc:
+        # The row stays open with its retry time; the Beat sweep schedules it again if this gives up.
+        raise self.retry(
+            exc=exc, countdown=runtime_for(self.app).settings.retry_base_seconds, max_retries=10
+        ) from exc
     if outcome.state == "retry":
         # Celery re-publishes this task with the backoff as countdown; attempts are counted in the row.
         raise self.retry(countdown=outcome.next_delay)
