@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -115,8 +116,13 @@ class AxiomStack:
     def start(self, *roles: str) -> None:
         for role in roles:
             log = (self.logs / f"{role}.log").open("wb")
+            # Each role in its own process group, so a test can kill a role with all its children.
             self.procs[role] = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", role], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "cli.main", role],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if "listen" in roles or "up" in roles:
             wait_for(lambda: port_open(self.dicom_port), 60, "the DICOM listener", interval=0.1)
@@ -126,12 +132,20 @@ class AxiomStack:
     def stop(self, role: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(role)
         if proc.poll() is None:
-            proc.send_signal(sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def kill(self, role: str) -> None:
+        """SIGKILL a role and every process it started: no clean-up, no acks."""
+        proc = self.procs.pop(role)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def stop_all(self) -> None:
         for role in list(self.procs):
