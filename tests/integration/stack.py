@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from tests.support.dcmtk import free_port
+from tests.support.services import require, tcp_open
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -43,6 +44,15 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def require_distributed_services() -> None:
+    """Skip without PostgreSQL, RabbitMQ or Redis on loopback; with CI=true, fail instead."""
+    require("PostgreSQL", tcp_open("127.0.0.1", 5432), "nothing listens on 127.0.0.1:5432")
+    require("RabbitMQ", tcp_open("127.0.0.1", 5672), "nothing listens on 127.0.0.1:5672")
+    require("Redis", tcp_open("127.0.0.1", 6379), "nothing listens on 127.0.0.1:6379")
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    require("rabbitmqctl", os.access(ctl, os.X_OK), "rabbitmqctl is needed to make a vhost per test")
+
+
 @contextmanager
 def fresh_rabbitmq_vhost() -> Iterator[str]:
     """A vhost of its own, so no other worker on this broker takes this test's messages."""
@@ -60,6 +70,7 @@ def fresh_rabbitmq_vhost() -> Iterator[str]:
 
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
+    require_distributed_services()
     name = f"axiom_e2e_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
