@@ -185,7 +185,9 @@ def run_all(args: argparse.Namespace, root: Path) -> list[Result]:
                     raise
                 except Exception as exc:
                     traceback.print_exc()
-                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    error = f"{type(exc).__name__}: {exc}"
+                    if len(error) > 900:  # keep the headline and the log's last lines
+                        error = f"{error[:200]} [...] {error[-600:]}"
                     result = Result(name, _label(target), corpus.count, error=error)
                 results.append(result)
                 console.print(" " + _summary(result))
