@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from axiom.config import Settings
+from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, beat_schedule
 
 QUEUES = ("high", "default", "low", "retry")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
@@ -19,8 +20,8 @@ MAX_PRIORITY = 10
 
 TASK_PROCESS_INSTANCE = "axiom.process_instance"
 TASK_RETRY_DELIVERY = "axiom.retry_delivery"
-TASK_RETRY_SWEEP = "axiom.retry_sweep"
-TASK_RECOVER_SPOOL = "axiom.recover_spool"
+
+EMBEDDED_TRANSPORT = "workers.fs_transport:Transport"
 
 TASK_MODULES = ("workers.tasks.process", "workers.tasks.retry", "workers.tasks.maintenance")
 
@@ -32,6 +33,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             "data_folder_in": folder,
             "data_folder_out": folder,
             "control_folder": str(settings.broker_dir / "control"),
+            # Where a consumer claims a message by rename (see workers/fs_transport.py).
+            "processed_folder": str(settings.broker_dir / "processed"),
             "store_processed": False,
             "polling_interval": 0.05,
         }
@@ -42,6 +45,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings) -> Celery:
     settings.ensure_dirs()
     app = Celery("axiom", broker=settings.effective_broker_url, backend=settings.effective_result_backend)
+    if settings.embedded_broker:
+        app.conf.broker_transport = EMBEDDED_TRANSPORT
     app.conf.update(
         include=list(TASK_MODULES),
         broker_transport_options=_transport_options(settings),
@@ -69,10 +74,7 @@ def create_app(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
         # The filesystem transport has no fanout for remote control; RabbitMQ keeps it for Flower.
         worker_enable_remote_control=not settings.embedded_broker,
-        beat_schedule={
-            "retry-sweep": {"task": TASK_RETRY_SWEEP, "schedule": settings.retry_sweep_seconds},
-            "recover-spool": {"task": TASK_RECOVER_SPOOL, "schedule": settings.spool_sweep_seconds},
-        },
+        beat_schedule=beat_schedule(settings),
         beat_schedule_filename=str(settings.data_path / "beat-schedule"),
         axiom_settings=settings,
     )

@@ -6,7 +6,8 @@ from celery import Task, shared_task
 
 from axiom.services.recover_spool import recover_spool
 from axiom.services.retry_delivery import due_retries
-from workers.celery_app import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, settings_of
+from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
+from workers.celery_app import settings_of
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
 from workers.tasks.retry import schedule_retry

@@ -1,0 +1,23 @@
+"""The periodic tasks Beat sends, with their intervals from Settings.
+
+This first version is a static schedule (Celery's file-backed scheduler keeps the last-run times
+under the data dir); a database-backed scheduler for polled sources belongs here too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axiom.config import Settings
+
+TASK_RETRY_SWEEP = "axiom.retry_sweep"
+TASK_RECOVER_SPOOL = "axiom.recover_spool"
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        # Re-schedules delivery retries whose task was lost.
+        "retry-sweep": {"task": TASK_RETRY_SWEEP, "schedule": settings.retry_sweep_seconds},
+        # Re-publishes spooled files that no worker finished.
+        "recover-spool": {"task": TASK_RECOVER_SPOOL, "schedule": settings.spool_sweep_seconds},
+    }

@@ -1,0 +1,66 @@
+"""The embedded transport under concurrent producers and consumers in separate processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from queue import Empty
+
+from kombu import Connection, Exchange, Queue
+
+TRANSPORT = "workers.fs_transport:Transport"
+
+
+def _options(folder: Path) -> dict[str, object]:
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.01,
+    }
+
+
+def _produce(folder: Path, start: int, count: int) -> None:
+    queue = Queue("work", Exchange("x", "direct"), routing_key="work")
+    with Connection(transport=TRANSPORT, transport_options=_options(folder)) as conn:
+        producer = conn.Producer()
+        for n in range(start, start + count):
+            producer.publish(
+                {"n": n, "pad": "x" * 4000}, exchange=queue.exchange, routing_key="work", declare=[queue]
+            )
+
+
+def _consume(folder: Path, out: multiprocessing.Queue, idle_rounds: int) -> None:
+    with Connection(transport=TRANSPORT, transport_options=_options(folder)) as conn:
+        simple = conn.SimpleQueue("work")
+        idle = 0
+        while idle < idle_rounds:
+            try:
+                message = simple.get(timeout=0.05)
+            except Empty:
+                idle += 1
+                continue
+            idle = 0
+            out.put(message.payload["n"])
+            message.ack()
+
+
+def test_every_message_is_received_exactly_once_and_whole(tmp_path: Path) -> None:
+    for sub in ("queue", "processed"):
+        (tmp_path / sub).mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    received: multiprocessing.Queue = ctx.Queue()
+    producers = [ctx.Process(target=_produce, args=(tmp_path, i * 300, 300)) for i in range(2)]
+    consumers = [ctx.Process(target=_consume, args=(tmp_path, received, 40)) for _ in range(3)]
+    for proc in producers + consumers:
+        proc.start()
+    for proc in producers + consumers:
+        proc.join(120)
+        assert proc.exitcode == 0
+    got = []
+    while not received.empty():
+        got.append(received.get())
+    assert sorted(got) == list(range(600))
+    assert list((tmp_path / "queue").iterdir()) == []
+    assert list((tmp_path / "processed").iterdir()) == []
