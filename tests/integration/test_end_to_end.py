@@ -154,6 +154,14 @@ def test_storescu_to_filesystem_and_orthanc(stack: AxiomStack, orthanc: Orthanc,
     listing = stack.api(f"/api/v1/monitoring/instances?limit={len(corpus)}")
     assert {row["sop_instance_uid"] for row in listing["instances"]} == corpus.sop_instance_uids
     assert listing["counts"].get("delivered") == len(corpus)
+    for row in listing["instances"]:
+        modality = next(i.modality for i in corpus if i.sop_instance_uid == row["sop_instance_uid"])
+        expected = (
+            ["main/everything", "main/cross-sectional"] if modality in ("CT", "MR") else ["main/everything"]
+        )
+        assert row["matched_rules"] == expected
+        assert row["destinations"] == ["archive", "pacs"]
+        assert row["status"] == "delivered"
     assert stack.query("SELECT count(*) FROM exception_logs")[0][0] == 0
     # Nothing left in the spool once every destination has its copy.
     assert list((stack.data_dir / "spool").glob("*.dcm")) == []

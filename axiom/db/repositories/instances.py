@@ -44,6 +44,9 @@ def upsert_instance(
     spool_path: str | None,
     size_bytes: int | None,
     status: InstanceStatus,
+    matched_rules: list[str] | None = None,
+    destinations: list[str] | None = None,
+    error: str | None = None,
 ) -> DicomInstance:
     """Record the receipt of one instance; a second receipt of a SOP Instance UID updates its row.
 
@@ -60,6 +63,11 @@ def upsert_instance(
         "spool_path": spool_path,
         "size_bytes": size_bytes,
         "status": status,
+        # The outcome travels with the receipt, so a routed instance costs one write, not two.
+        "matched_rules": matched_rules,
+        "destinations": destinations,
+        "error": error,
+        "processed_at": utcnow() if status in FINAL_STATUSES else None,
     }
     existing = _record_rereceipt(session, sop_instance_uid, receipt)
     if existing is not None:
@@ -138,8 +146,6 @@ def _record_rereceipt(
         .values(
             received_count=DicomInstance.received_count + 1,
             received_at=utcnow(),
-            processed_at=None,
-            error=None,
             **receipt,
         )
         .returning(DicomInstance)
