@@ -5,6 +5,7 @@ The handler stays short and returns statuses; pynetdicom turns an unexpected exc
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,8 +123,12 @@ def build_ae(settings: Settings) -> AE:
 
 
 class ReusePortAssociationServer(ThreadedAssociationServer):
-    # Lets several listener processes share one port; the kernel spreads associations among them.
-    allow_reuse_port = True
+    """Lets several listener processes share one port; the kernel spreads associations among them."""
+
+    def server_bind(self) -> None:
+        # pynetdicom's server_bind sets only SO_REUSEADDR, so the option goes on before it binds.
+        cast(socket.socket, self.socket).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
 
 def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssociationServer:
