@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.support.dcmtk import (
     storescu_profile,
 )
 from tests.support.orthanc import Orthanc
+from tests.support.postgres import fresh_postgres_database
 
 CALLING_AE = "AXIOMBENCH"
 QUEUES = ("high", "default", "low", "retry")
@@ -303,24 +303,9 @@ def run_axiom_embedded(
     return result
 
 
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new PostgreSQL database for one run, dropped afterwards (``WITH (FORCE)``)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"axiom_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+def fresh_database(admin_url: str) -> AbstractContextManager[str]:
+    """A new PostgreSQL database for one run, dropped afterwards."""
+    return fresh_postgres_database(admin_url, prefix="axiom_bench")
 
 
 def purge_queues(broker_url: str) -> list[str]:

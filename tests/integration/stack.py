@@ -18,9 +18,10 @@ from typing import Any
 
 import requests
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from tests.support.dcmtk import free_port
+from tests.support.postgres import fresh_postgres_database as fresh_postgres
 from tests.support.services import require, tcp_open
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -71,16 +72,31 @@ def fresh_rabbitmq_vhost() -> Iterator[str]:
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     require_distributed_services()
-    name = f"axiom_e2e_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(PG_ADMIN_URL, prefix="axiom_e2e") as url:
+        yield url
+
+
+@contextmanager
+def distributed_env() -> Iterator[dict[str, str]]:
+    """Settings for the distributed set-up: a database and a broker vhost of this test's own."""
+    with fresh_postgres_database() as db_url, fresh_rabbitmq_vhost() as broker_url:
+        yield {
+            "AXIOM_DATABASE_URL": db_url,
+            "AXIOM_BROKER_URL": broker_url,
+            "AXIOM_RESULT_BACKEND": REDIS_URL,
+        }
+
+
+@contextmanager
+def running_stack(mode: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[AxiomStack]:
+    """An AxiomStack for ``mode`` ("embedded" or "distributed"), every process stopped afterwards."""
+    with contextlib.ExitStack() as resources:
+        env = dict(extra_env or {})
+        if mode == "distributed":
+            env.update(resources.enter_context(distributed_env()))
+        stack = AxiomStack(data_dir, env)
+        resources.callback(stack.stop_all)
+        yield stack
 
 
 class AxiomStack:
@@ -107,7 +123,7 @@ class AxiomStack:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self._engine = None
+        self._engine: Engine | None = None
 
     def axiom(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

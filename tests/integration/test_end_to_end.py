@@ -20,13 +20,7 @@ from pynetdicom import AE, _config
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.factories import Corpus, write_corpus
-from tests.integration.stack import (
-    REDIS_URL,
-    AxiomStack,
-    fresh_postgres_database,
-    fresh_rabbitmq_vhost,
-    wait_for,
-)
+from tests.integration.stack import AxiomStack, running_stack, wait_for
 from tests.support.dcmtk import storescu
 from tests.support.orthanc import Orthanc
 
@@ -77,24 +71,10 @@ def routing_config(archive: Path, orthanc_port: int) -> dict[str, Any]:
 
 @pytest.fixture(params=["embedded", "distributed"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AxiomStack]:
-    if request.param == "embedded":
-        s = AxiomStack(tmp_path / "axiom", {})
-        s.up_roles = ("up",)  # type: ignore[attr-defined]
-        try:
-            yield s
-        finally:
-            s.stop_all()
-        return
-    with fresh_postgres_database() as db_url, fresh_rabbitmq_vhost() as broker_url:
-        s = AxiomStack(
-            tmp_path / "axiom",
-            {"AXIOM_DATABASE_URL": db_url, "AXIOM_BROKER_URL": broker_url, "AXIOM_RESULT_BACKEND": REDIS_URL},
-        )
-        s.up_roles = ("listen", "worker", "beat", "api")  # type: ignore[attr-defined]
-        try:
-            yield s
-        finally:
-            s.stop_all()
+    with running_stack(request.param, tmp_path / "axiom") as s:
+        # Embedded: one command runs every role; distributed: one process per role.
+        s.up_roles = ("up",) if request.param == "embedded" else ("listen", "worker", "beat", "api")  # type: ignore[attr-defined]
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ import pytest
 from pydicom import dcmread
 
 from tests.factories import Corpus, StudySpec, write_corpus
-from tests.integration.stack import (
-    REDIS_URL,
-    AxiomStack,
-    fresh_postgres_database,
-    fresh_rabbitmq_vhost,
-    wait_for,
-)
+from tests.integration.stack import AxiomStack, running_stack, wait_for
 from tests.support.dcmtk import storescu
 
 pytestmark = pytest.mark.integration
@@ -31,27 +25,8 @@ N = 60
 @pytest.fixture(params=["embedded", "distributed"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AxiomStack]:
     fast_sweep = {"AXIOM_SPOOL_RECOVER_AFTER_SECONDS": "4", "AXIOM_SPOOL_SWEEP_SECONDS": "1"}
-    if request.param == "embedded":
-        s = AxiomStack(tmp_path / "axiom", fast_sweep)
-        try:
-            yield s
-        finally:
-            s.stop_all()
-        return
-    with fresh_postgres_database() as db_url, fresh_rabbitmq_vhost() as broker_url:
-        s = AxiomStack(
-            tmp_path / "axiom",
-            {
-                **fast_sweep,
-                "AXIOM_DATABASE_URL": db_url,
-                "AXIOM_BROKER_URL": broker_url,
-                "AXIOM_RESULT_BACKEND": REDIS_URL,
-            },
-        )
-        try:
-            yield s
-        finally:
-            s.stop_all()
+    with running_stack(request.param, tmp_path / "axiom", fast_sweep) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
