@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # How often a worker checks whether rules or destinations changed (one small query).
     config_check_seconds: float = 1.0
 
+    # Lookup cache for crosswalks: a Redis URL (shared by every worker), or empty for an in-process
+    # LRU per worker process.
+    cache_url: str = ""
+    crosswalk_cache_size: int = 10_000  # entries of the in-process cache
+    crosswalk_cache_ttl_seconds: float = 3600.0  # Redis entries expire after this
+    # How often Beat looks for crosswalks whose own sync interval has passed.
+    crosswalk_sync_seconds: float = 60.0
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

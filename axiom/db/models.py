@@ -1,6 +1,8 @@
-"""The ORM models: configuration (destinations, rulesets), received DICOM, exceptions, audit.
+"""The ORM models: configuration (destinations, rulesets and their versions, crosswalks), received
+DICOM, exceptions, audit.
 
-No column holds PHI in clear: a study keeps only a hash of its PatientID.
+No column holds PHI in clear (a study keeps only a hash of its PatientID), except crosswalk entries:
+they are the lookup tables an admin chose to load, and stay out of logs and errors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -190,12 +193,69 @@ class ConfigState(Base):
 
 
 CONFIG_STATE_ID = 1
+CROSSWALK_KEY_LENGTH = 256
+
+
+class RulesetVersion(Base):
+    """One immutable snapshot of a ruleset, written on every change (apply, rollback, API).
+
+    ``definition`` is the ruleset's canonical JSON as stored; ``content_hash`` its sha256 (the same
+    digest the audit row of the change carries), so an unchanged apply can be told apart cheaply.
+    Keyed by name, not by ``rulesets.id``: the history outlives a deleted ruleset.
+    """
+
+    __tablename__ = "ruleset_versions"
+    __table_args__ = (UniqueConstraint("ruleset_name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ruleset_name: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    content_hash: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))  # "created", "updated", "baseline", "rollback"
+    restored_from: Mapped[int | None] = mapped_column(Integer)  # the version a rollback restored
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class CrosswalkRow(_Timestamps, Base):
+    """A named lookup table: where it is synced from, and how the last sync went.
+
+    ``generation`` moves whenever a sync changes the entries, so lookup caches keyed by it never
+    serve a value from before the change. ``last_error`` names a cause, never a key or value.
+    """
+
+    __tablename__ = "crosswalks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    source: Mapped[dict[str, Any]] = mapped_column()
+    sync_seconds: Mapped[float] = mapped_column(Float)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_synced_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CrosswalkEntry(Base):
+    __tablename__ = "crosswalk_entries"
+
+    crosswalk_id: Mapped[int] = mapped_column(
+        ForeignKey("crosswalks.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(CROSSWALK_KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
 
 __all__ = [
     "CONFIG_STATE_ID",
+    "CROSSWALK_KEY_LENGTH",
     "AuditLog",
     "Base",
     "ConfigState",
+    "CrosswalkEntry",
+    "CrosswalkRow",
     "DicomInstance",
     "DicomSeries",
     "DicomStudy",
@@ -203,5 +263,6 @@ __all__ = [
     "ExceptionStatus",
     "RuleRow",
     "RulesetRow",
+    "RulesetVersion",
     "StorageBackend",
 ]

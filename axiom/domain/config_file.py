@@ -1,13 +1,16 @@
-"""The configuration file ``axiom apply`` reads: destinations and rulesets, checked as a whole."""
+"""The configuration file ``axiom apply`` reads: destinations, rulesets and crosswalks, checked as a
+whole."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
 from rules.model import Ruleset
 
@@ -17,6 +20,7 @@ class ConfigFile(BaseModel):
 
     destinations: list[DestinationConfig] = []
     rulesets: list[Ruleset] = []
+    crosswalks: list[CrosswalkConfig] = []
     # Where the configuration came from (a file path), so later errors can name it.
     _source: str = PrivateAttr(default="<config>")
 
@@ -33,11 +37,18 @@ class ConfigFile(BaseModel):
         problems = [
             *_repeats("destinations", [d.name for d in self.destinations], "destination"),
             *_repeats("rulesets", [r.name for r in self.rulesets], "ruleset"),
+            *_repeats("crosswalks", [c.name for c in self.crosswalks], "crosswalk"),
         ]
         if problems:
             # One error naming every clash by its path, as ``ConfigFileError`` prints field errors.
             raise PydanticCustomError("duplicate_name", "{problems}", {"problems": "; ".join(problems)})
         return self
+
+    def with_paths_from(self, base_dir: Path) -> ConfigFile:
+        """Relative CSV paths made absolute against ``base_dir`` (the config file's folder), so
+        every worker reads the same file whatever its working directory."""
+        resolved = [crosswalk.resolved(base_dir) for crosswalk in self.crosswalks]
+        return self.model_copy(update={"crosswalks": resolved}).with_source(self.source)
 
     def destination_names(self) -> set[str]:
         return {d.name for d in self.destinations}

@@ -6,8 +6,6 @@ moves ``config_state.version`` (which makes workers reload) only when something 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +20,11 @@ from sqlalchemy.orm import Session, selectinload
 from axiom.db.models import CONFIG_STATE_ID, ConfigState, RulesetRow, StorageBackend
 from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import config as config_repo
+from axiom.db.repositories import crosswalks as crosswalks_repo
 from axiom.domain.config_file import ConfigFile
+from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
+from axiom.services.ruleset_versions import changed_fields, content_hash, record_change
 from rules.model import Ruleset
 
 
@@ -87,7 +88,7 @@ def load_config_file(path: Path) -> ConfigFile:
         raise ConfigFileError(
             source, [("", "the top level must be a mapping with the keys 'destinations' and 'rulesets'")]
         )
-    return parse_config(data, source=source)
+    return parse_config(data, source=source).with_paths_from(Path(path).resolve().parent)
 
 
 def parse_config(data: dict[str, Any], *, source: str = "<config>") -> ConfigFile:
@@ -174,15 +175,23 @@ class ApplyResult:
     destinations: KindResult
     rulesets: KindResult
     version: int  # config_state.version after the apply
+    crosswalks: KindResult = field(default_factory=KindResult)
 
     @property
     def changed(self) -> bool:
-        return self.destinations.changed or self.rulesets.changed
+        return self.destinations.changed or self.rulesets.changed or self.crosswalks.changed
 
     def __str__(self) -> str:
+        crosswalks = self.crosswalks
+        # Files without crosswalks keep the summary they always had.
+        extra = (
+            f"{crosswalks.summary('crosswalks')}; "
+            if crosswalks.created or crosswalks.updated or crosswalks.unchanged
+            else ""
+        )
         return (
             f"{self.destinations.summary('destinations')}; {self.rulesets.summary('rulesets')}; "
-            f"config version {self.version}"
+            f"{extra}config version {self.version}"
         )
 
 
@@ -194,9 +203,12 @@ def apply_config(
     source: str | None = None,
     correlation_id: str | None = None,
 ) -> ApplyResult:
-    """Create or update every destination and ruleset of ``config`` by name; others are left alone.
+    """Create or update every destination, ruleset and crosswalk of ``config`` by name; others are
+    left alone.
 
-    An updated ruleset's rules are replaced by the file's. All of it happens in one savepoint: on any
+    An updated ruleset's rules are replaced by the file's, and every created or changed ruleset
+    gets a new version (``axiom.services.ruleset_versions``). A crosswalk's entries are not read
+    here: the sync service fills them. All of it happens in one savepoint: on any
     error nothing is changed and the error propagates (ConfigFileError for a rule naming an unknown
     destination, naming ``source`` or else the file the config was read from). The caller commits.
     """
@@ -212,11 +224,12 @@ def apply_config(
         audit = _Auditor(session, actor=actor, correlation_id=correlation_id)
         destinations = _apply_destinations(session, config.destinations, audit)
         rulesets = _apply_rulesets(session, config.rulesets, audit)
-        if destinations.changed or rulesets.changed:
+        crosswalks = _apply_crosswalks(session, config.crosswalks, audit)
+        if destinations.changed or rulesets.changed or crosswalks.changed:
             version = config_repo.bump_config_version(session)
         else:
             version = config_repo.config_version(session)
-    return ApplyResult(destinations=destinations, rulesets=rulesets, version=version)
+    return ApplyResult(destinations=destinations, rulesets=rulesets, version=version, crosswalks=crosswalks)
 
 
 @dataclass
@@ -227,21 +240,14 @@ class _Auditor:
 
     def record(self, action: str, target: str, new: dict[str, Any], changed: list[str], **extra: Any) -> None:
         # Field names and a digest only: rule values may name patients, and the audit log is read widely.
-        digest = hashlib.sha256(json.dumps(new, sort_keys=True).encode()).hexdigest()
         audit_repo.add_audit(
             self.session,
             actor=self.actor,
             action=action,
             target=target,
-            details={"changed": changed, "sha256": digest, **extra},
+            details={"changed": changed, "sha256": content_hash(new), **extra},
             correlation_id=self.correlation_id,
         )
-
-
-def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
-    if old is None:
-        return sorted(new)
-    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
 
 
 def _stored(load: Callable[[Any], BaseModel], row: object) -> dict[str, Any] | None:
@@ -265,7 +271,7 @@ def _apply_destinations(session: Session, items: list[DestinationConfig], audit:
         if row is None:
             session.add(StorageBackend(**values))
             result.created.append(item.name)
-            audit.record("destination.created", item.name, new, _changed_fields(None, new), type=item.type)
+            audit.record("destination.created", item.name, new, changed_fields(None, new), type=item.type)
             continue
         old = _stored(config_repo.destination_from_row, row)
         if old == new:
@@ -274,7 +280,7 @@ def _apply_destinations(session: Session, items: list[DestinationConfig], audit:
         for key, value in values.items():
             setattr(row, key, value)
         result.updated.append(item.name)
-        audit.record("destination.updated", item.name, new, _changed_fields(old, new), type=item.type)
+        audit.record("destination.updated", item.name, new, changed_fields(old, new), type=item.type)
     return result
 
 
@@ -292,25 +298,42 @@ def _apply_rulesets(session: Session, items: list[Ruleset], audit: _Auditor) -> 
         rule_names = [rule.name for rule in item.rules]
         row = rows.get(item.name)
         if row is None:
-            row = RulesetRow(**config_repo.ruleset_row_values(item))
-            row.rules = config_repo.rule_rows(item)
-            session.add(row)
+            config_repo.write_ruleset(session, None, item)
             result.created.append(item.name)
-            audit.record("ruleset.created", item.name, new, _changed_fields(None, new), rules=rule_names)
+            audit.record("ruleset.created", item.name, new, changed_fields(None, new), rules=rule_names)
+            record_change(session, item, actor=audit.actor, action="created")
             continue
         old = _stored(config_repo.ruleset_from_row, row)
         if old == new:
             result.unchanged.append(item.name)
             continue
-        for key, value in config_repo.ruleset_row_values(item).items():
-            setattr(row, key, value)
-        # Flush the deletes before the inserts: a kept rule name would otherwise clash with
-        # unique(ruleset_id, name) while its old row still exists.
-        row.rules.clear()
-        session.flush()
-        row.rules.extend(config_repo.rule_rows(item))
+        config_repo.write_ruleset(session, row, item)
         result.updated.append(item.name)
-        audit.record("ruleset.updated", item.name, new, _changed_fields(old, new), rules=rule_names)
+        audit.record("ruleset.updated", item.name, new, changed_fields(old, new), rules=rule_names)
+        record_change(session, item, actor=audit.actor, action="updated", previous=old)
+    return result
+
+
+def _apply_crosswalks(session: Session, items: list[CrosswalkConfig], audit: _Auditor) -> KindResult:
+    result = KindResult()
+    rows = crosswalks_repo.get_crosswalk_rows(session, [item.name for item in items])
+    for item in items:
+        new = config_repo.dump_model(item)
+        row = rows.get(item.name)
+        # Source kind and field names only in the audit row: a SQL URL may carry a password.
+        kind = "csv" if "csv" in new["source"] else "sql"
+        if row is None:
+            crosswalks_repo.add_crosswalk(session, item)
+            result.created.append(item.name)
+            audit.record("crosswalk.created", item.name, new, changed_fields(None, new), source=kind)
+            continue
+        old = crosswalks_repo.crosswalk_config_values(row)
+        if old == new:
+            result.unchanged.append(item.name)
+            continue
+        crosswalks_repo.update_crosswalk(row, item)
+        result.updated.append(item.name)
+        audit.record("crosswalk.updated", item.name, new, changed_fields(old, new), source=kind)
     return result
 
 

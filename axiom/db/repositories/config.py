@@ -80,6 +80,29 @@ def rule_rows(ruleset: Ruleset) -> list[RuleRow]:
     ]
 
 
+def write_ruleset(session: Session, row: RulesetRow | None, ruleset: Ruleset) -> RulesetRow:
+    """Create the ruleset's row (``row`` None), or replace an existing row's fields and rules."""
+    if row is None:
+        row = RulesetRow(**ruleset_row_values(ruleset))
+        row.rules = rule_rows(ruleset)
+        session.add(row)
+        return row
+    for key, value in ruleset_row_values(ruleset).items():
+        setattr(row, key, value)
+    # Flush the deletes before the inserts: a kept rule name would otherwise clash with
+    # unique(ruleset_id, name) while its old row still exists.
+    row.rules.clear()
+    session.flush()
+    row.rules.extend(rule_rows(ruleset))
+    return row
+
+
+def get_ruleset_row(session: Session, name: str) -> RulesetRow | None:
+    return session.scalars(
+        select(RulesetRow).options(selectinload(RulesetRow.rules)).where(RulesetRow.name == name)
+    ).one_or_none()
+
+
 def _rulesets_query(*, enabled_only: bool) -> Any:
     # Evaluation order (rules.model: lower priority first, ties by name), rules loaded in one query.
     stmt = (
@@ -142,6 +165,7 @@ __all__ = [
     "destination_from_row",
     "destination_row_values",
     "dump_model",
+    "get_ruleset_row",
     "is_unconfigured",
     "load_active_rulesets",
     "load_destination_configs",
@@ -149,4 +173,5 @@ __all__ = [
     "rule_rows",
     "ruleset_from_row",
     "ruleset_row_values",
+    "write_ruleset",
 ]

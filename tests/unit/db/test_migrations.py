@@ -29,6 +29,9 @@ TABLES = {
     "exception_logs",
     "audit_logs",
     "config_state",
+    "ruleset_versions",
+    "crosswalks",
+    "crosswalk_entries",
 }
 
 
@@ -45,7 +48,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0001"
+    assert current_revision(empty_db_url) == head_revision() == "0002"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
@@ -131,7 +134,7 @@ def test_migration_files_ship_as_package_data() -> None:
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
     files = [p for p in MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert {p.name for p in files} >= {"env.py", "script.py.mako", "0001_initial.py"}
+    assert {p.name for p in files} >= {"env.py", "script.py.mako", "0001_initial.py", "0002_ruleset_versions_crosswalks.py"}
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"
         if path.suffix != ".py":
