@@ -1,104 +1,282 @@
 """Evaluate rulesets against one dataset and return a plan: which rules matched, what to do, where to send.
 
-Runs once per received instance, so it is pure and cheap: no I/O, no clock, no logging, regexes
-compiled once per pattern. Conditions see the dataset as received; actions are applied afterwards
-(rules.morph), so one rule's ``set`` never changes what another rule's condition sees.
+Runs once per received instance, so it is pure and cheap: no I/O, no clock (``ctx.now``), no
+logging. Rulesets are compiled once (``compile_rulesets``, cached by the identity of the list's
+rulesets, which a worker keeps until the configuration version moves). Conditions see the dataset
+as received; tag edits are applied afterwards (rules.morph), so one rule's ``set`` never changes
+what another rule's condition sees.
+
+Order: enabled rulesets by ascending priority, then name. A ruleset outside its schedule is
+skipped. ``first_match`` stops a ruleset at its first matching rule; ``stop_after_match`` stops
+every ruleset after it once it matched. Fallback rules are considered last, only when no other
+rule matched. A quarantine anywhere wins over drop, and either replaces routing.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from pydicom import Dataset
-from pydicom.dataelem import DataElement
 
-from rules.model import Action, AllOf, AnyOf, Condition, IngestContext, NotOf, Ruleset, TagCondition
-from rules.tags import element_text
+from rules.actions import DISPOSITION_ACTIONS, CrosswalkAction, DropAction, QuarantineAction
+from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
+from rules.model import Action, Condition, IngestContext, Priority, Rule, Ruleset, SetAction, SetSpec
+from rules.tags import dataset_text, tag_label
+
+Disposition = Literal["route", "quarantine", "drop"]
+_RANK: dict[Priority, int] = {"high": 0, "default": 1, "low": 2}
+
+
+class ScheduleError(ValueError):
+    """A ruleset has a schedule but the context carries no ``now`` to check it against."""
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``."""
+    """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``.
+
+    ``disposition`` is ``route`` unless a matching rule quarantined or dropped the instance; then
+    ``destinations`` is empty and ``reason`` says why. ``priorities`` has an entry per destination.
+    """
 
     matched: tuple[str, ...] = ()
     actions: tuple[Action, ...] = ()
     destinations: tuple[str, ...] = ()
+    priorities: dict[str, Priority] = field(default_factory=dict)
+    disposition: Disposition = "route"
+    reason: str = ""
 
 
-@lru_cache(maxsize=1024)
-def compile_pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """Compiled once per (pattern, case) pair: rules are evaluated for every instance."""
-    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+@dataclass(frozen=True)
+class CompiledRule:
+    label: str  # "ruleset/rule"
+    rule: Rule
+    when: Node | None
+
+    @property
+    def fallback(self) -> bool:
+        return self.rule.fallback
 
 
-def _equals(condition: TagCondition, elem: DataElement | None) -> bool:
-    text = None if elem is None else element_text(elem)
-    expected = condition.equals
-    if text is None or expected is None:
-        return False
-    if condition.ignore_case:
-        return text.casefold() == expected.casefold()
-    return text == expected
+@dataclass(frozen=True)
+class CompiledRuleset:
+    ruleset: Ruleset
+    rules: tuple[CompiledRule, ...]  # enabled rules only, in order
+    fallbacks: tuple[CompiledRule, ...]
 
 
-def _regex(condition: TagCondition, elem: DataElement | None) -> bool:
-    text = None if elem is None else element_text(elem)
-    if text is None or condition.regex is None:
-        return False
-    # search, not match: users anchor with ^ and $ when they mean the whole value.
-    return compile_pattern(condition.regex, condition.ignore_case).search(text) is not None
+def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    compiled = [
+        CompiledRule(
+            f"{ruleset.name}/{rule.name}", rule, None if rule.when is None else compile_condition(rule.when)
+        )
+        for rule in ruleset.rules
+        if rule.enabled
+    ]
+    return CompiledRuleset(
+        ruleset,
+        tuple(r for r in compiled if not r.fallback),
+        tuple(r for r in compiled if r.fallback),
+    )
 
 
-def _exists(condition: TagCondition, elem: DataElement | None) -> bool:
-    present = elem is not None and not elem.is_empty
-    return present is bool(condition.exists)
+# id(ruleset) -> (ruleset, compiled). Holding the ruleset keeps its id from being reused while cached.
+_CACHE: dict[int, tuple[Ruleset, CompiledRuleset]] = {}
+_CACHE_SIZE = 512
+_PROGRAMS: dict[tuple[int, ...], tuple[tuple[Ruleset, ...], tuple[CompiledRuleset, ...]]] = {}
 
 
-# Operator name (a TagCondition field) -> test of the element, which is None when the tag is absent.
-OPERATORS: dict[str, Callable[[TagCondition, DataElement | None], bool]] = {
-    "equals": _equals,
-    "regex": _regex,
-    "exists": _exists,
-}
+def _compiled(ruleset: Ruleset) -> CompiledRuleset:
+    hit = _CACHE.get(id(ruleset))
+    if hit is not None and hit[0] is ruleset:
+        return hit[1]
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))  # the oldest: an earlier configuration version
+    compiled = _CACHE[id(ruleset)] = (ruleset, compile_ruleset(ruleset))
+    return compiled[1]
 
 
-def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
-    """Whether ``condition`` holds for ``dataset``. ``ctx`` is passed down for context conditions."""
-    if isinstance(condition, TagCondition):
-        return OPERATORS[condition.operator](condition, dataset.get(condition.resolved_tag))
-    if isinstance(condition, AllOf):
-        return all(matches(sub, dataset, ctx) for sub in condition.all)
-    if isinstance(condition, AnyOf):
-        return any(matches(sub, dataset, ctx) for sub in condition.any)
-    if isinstance(condition, NotOf):
-        return not matches(condition.not_, dataset, ctx)
-    raise TypeError(f"unsupported condition type {type(condition).__name__}")
+def compile_rulesets(rulesets: Sequence[Ruleset]) -> tuple[CompiledRuleset, ...]:
+    """Enabled rulesets compiled, in evaluation order; cached for the same ruleset objects."""
+    key = tuple(map(id, rulesets))
+    hit = _PROGRAMS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], rulesets, strict=True)):
+        return hit[1]
+    ordered = sorted((rs for rs in rulesets if rs.enabled), key=lambda rs: (rs.priority, rs.name))
+    program = tuple(_compiled(rs) for rs in ordered)
+    if len(_PROGRAMS) >= 64:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = (tuple(rulesets), program)
+    return program
 
 
-def _ordered(rulesets: Sequence[Ruleset]) -> list[Ruleset]:
-    return sorted((rs for rs in rulesets if rs.enabled), key=lambda rs: (rs.priority, rs.name))
+@dataclass
+class Outcome:
+    """One rule's fate in a dry-run: matched, or why not (``failure``), or why it was not tried."""
+
+    label: str
+    matched: bool
+    failure: Failure | None = None
+    skipped: str = ""
+
+
+def _in_schedule(ruleset: Ruleset, ctx: IngestContext) -> bool:
+    if ruleset.schedule is None:
+        return True
+    if ctx.now is None:
+        raise ScheduleError(f"ruleset {ruleset.name!r} has a schedule; evaluating it needs ctx.now")
+    return ruleset.schedule.is_open(ctx.now)
+
+
+class _Collector:
+    """What matching rules ask for, merged in order."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.matched: list[str] = []
+        self.actions: list[Action] = []
+        self.destinations: dict[str, Priority] = {}
+        self.quarantine = ""
+        self.drop = ""
+
+    def take(self, compiled: CompiledRule) -> None:
+        rule = compiled.rule
+        self.matched.append(compiled.label)
+        for action in rule.actions:
+            if isinstance(action, DISPOSITION_ACTIONS):
+                self._dispose(compiled.label, action)
+            elif isinstance(action, CrosswalkAction):
+                self._crosswalk(compiled.label, action)
+            else:
+                self.actions.append(action)
+        for name in rule.destinations:
+            priority = rule.priorities.get(name, "default")
+            current = self.destinations.get(name)
+            if current is None or _RANK[priority] < _RANK[current]:
+                self.destinations[name] = priority
+
+    def _dispose(self, label: str, action: QuarantineAction | DropAction) -> None:
+        if isinstance(action, QuarantineAction):
+            self.quarantine = self.quarantine or f"{label}: {action.quarantine.reason}"
+        else:
+            self.drop = self.drop or f"{label}: {action.drop.reason}"
+
+    def _crosswalk(self, label: str, action: CrosswalkAction) -> None:
+        spec = action.crosswalk
+        # The key is the value as received, like every condition sees it.
+        key = dataset_text(self.view.dataset, spec.resolved_tag)
+        value = None if key is None else self.view.ctx.lookup(spec.table, key)
+        if value is None and spec.on_missing == "keep":
+            return
+        if value is None and spec.on_missing == "quarantine":
+            where = tag_label(spec.resolved_tag)
+            self.quarantine = self.quarantine or f"{label}: crosswalk {spec.table!r} has no entry for {where}"
+            return
+        text = value if value is not None else str(spec.default)
+        # Validated when applied (MorphError names the tag), since a table value is only known now.
+        spec_set = SetSpec.model_construct(tag=spec.tag, value=text, vr=spec.vr)
+        self.actions.append(SetAction.model_construct(set=spec_set))
+
+    def plan(self) -> Plan:
+        disposition: Disposition = "quarantine" if self.quarantine else "drop" if self.drop else "route"
+        routed = disposition == "route"
+        return Plan(
+            matched=tuple(self.matched),
+            actions=tuple(self.actions),
+            destinations=tuple(self.destinations) if routed else (),
+            priorities=dict(self.destinations) if routed else {},
+            disposition=disposition,
+            reason=self.quarantine or self.drop,
+        )
+
+
+def run(program: Sequence[CompiledRuleset], view: View, trace: list[Outcome] | None = None) -> Plan:
+    """Evaluate a compiled program; with ``trace``, record every rule's outcome for a dry-run."""
+    collector = _Collector(view)
+    active: list[CompiledRuleset] = []
+    stopped_by = ""
+    for compiled in program:
+        ruleset = compiled.ruleset
+        if stopped_by:
+            _skip(trace, compiled, f"not evaluated: {stopped_by} matched and stops later rulesets")
+            continue
+        if not _in_schedule(ruleset, view.ctx):
+            _skip(trace, compiled, "ruleset outside its schedule")
+            continue
+        active.append(compiled)
+        matched_here = _run_rules(compiled.rules, ruleset.mode, view, collector, trace)
+        if matched_here and ruleset.stop_after_match:
+            stopped_by = ruleset.name
+    fallback_reason = "fallback: another rule matched" if collector.matched else ""
+    for compiled in active:
+        if fallback_reason:
+            _skip(trace, compiled, fallback_reason, fallbacks=True)
+        else:
+            _run_rules(compiled.fallbacks, compiled.ruleset.mode, view, collector, trace)
+    return collector.plan()
+
+
+def _run_rules(
+    rules: Sequence[CompiledRule],
+    mode: str,
+    view: View,
+    collector: _Collector,
+    trace: list[Outcome] | None,
+) -> bool:
+    matched_any = False
+    for position, compiled in enumerate(rules):
+        if compiled.when is None or compiled.when.test(view):
+            collector.take(compiled)
+            matched_any = True
+            if trace is not None:
+                trace.append(Outcome(compiled.label, True))
+            if mode == "first_match":
+                if trace is not None:
+                    for later in rules[position + 1 :]:
+                        trace.append(
+                            Outcome(later.label, False, skipped="first_match: an earlier rule matched")
+                        )
+                break
+        elif trace is not None:
+            assert compiled.when is not None
+            trace.append(Outcome(compiled.label, False, failure=compiled.when.why_not(view)))
+    return matched_any
+
+
+def _skip(
+    trace: list[Outcome] | None, compiled: CompiledRuleset, reason: str, fallbacks: bool = False
+) -> None:
+    if trace is None:
+        return
+    for rule in compiled.fallbacks if fallbacks else compiled.rules + compiled.fallbacks:
+        trace.append(Outcome(rule.label, False, skipped=reason))
 
 
 def evaluate(rulesets: Sequence[Ruleset], dataset: Dataset, ctx: IngestContext) -> Plan:
-    """Run enabled rulesets in ascending priority (then name) and collect what matching rules ask for.
+    """Run enabled rulesets and collect what matching rules ask for.
 
-    Actions keep the order of the matched rules; destinations are deduplicated in first-seen order.
+    Actions keep the order of the matched rules; destinations are deduplicated in first-seen
+    order, each at the highest priority any rule gave it. Raises ``ScheduleError`` when a
+    scheduled ruleset is reached and ``ctx.now`` is None.
     """
-    matched: list[str] = []
-    actions: list[Action] = []
-    destinations: dict[str, None] = {}
-    for ruleset in _ordered(rulesets):
-        for rule in ruleset.rules:
-            if not rule.enabled:
-                continue
-            if rule.when is not None and not matches(rule.when, dataset, ctx):
-                continue
-            matched.append(f"{ruleset.name}/{rule.name}")
-            actions.extend(rule.actions)
-            destinations.update(dict.fromkeys(rule.destinations))
-            if ruleset.mode == "first_match":
-                break
-    return Plan(matched=tuple(matched), actions=tuple(actions), destinations=tuple(destinations))
+    return run(compile_rulesets(rulesets), View(dataset, ctx))
+
+
+def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
+    """Whether one condition holds (compiled on each call: for tests and tools, not the hot path)."""
+    return compile_condition(condition).test(View(dataset, ctx))
+
+
+__all__ = [
+    "CompiledRuleset",
+    "Outcome",
+    "Plan",
+    "ScheduleError",
+    "compile_pattern",
+    "compile_rulesets",
+    "evaluate",
+    "matches",
+    "run",
+]

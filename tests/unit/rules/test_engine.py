@@ -21,7 +21,12 @@ def test_rule_without_condition_matches_everything(ctx: IngestContext) -> None:
     plan = evaluate(
         [ruleset("default", [{"name": "everything", "destinations": ["archive"]}])], Dataset(), ctx
     )
-    assert plan == Plan(matched=("default/everything",), actions=(), destinations=("archive",))
+    assert plan == Plan(
+        matched=("default/everything",),
+        actions=(),
+        destinations=("archive",),
+        priorities={"archive": "default"},
+    )
 
 
 def test_no_rulesets_or_no_match_gives_an_empty_plan(ct: Dataset, ctx: IngestContext) -> None:

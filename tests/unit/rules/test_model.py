@@ -74,7 +74,8 @@ def test_malformed_conditions(when: dict[str, Any], fragment: str) -> None:
         ({"set": {"tag": "Modality", "value": "CT", "vr": "ZZ"}}, "not a DICOM VR"),
         ({"set": {"tag": "TransferSyntaxUID", "value": "1.2.840.10008.1.2"}}, "file meta information"),
         ({"delete": {"tag": "PatientsName"}}, "did you mean 'PatientName'"),
-        ({"move": {"tag": "Modality"}}, "one of the keys 'set' or 'delete'"),
+        ({"transmogrify": {"tag": "Modality"}}, "an action is a mapping with one key: set, delete"),
+        ({"move": {"tag": "Modality"}}, "Field required"),
     ],
 )
 def test_malformed_actions(action: dict[str, Any], fragment: str) -> None:
