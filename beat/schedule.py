@@ -12,6 +12,7 @@ from axiom.config import Settings
 
 TASK_RETRY_SWEEP = "axiom.retry_sweep"
 TASK_RECOVER_SPOOL = "axiom.recover_spool"
+TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -20,4 +21,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "retry-sweep": {"task": TASK_RETRY_SWEEP, "schedule": settings.retry_sweep_seconds},
         # Re-publishes spooled files that no worker finished.
         "recover-spool": {"task": TASK_RECOVER_SPOOL, "schedule": settings.spool_sweep_seconds},
+        # Syncs the crosswalks whose own interval has passed (each has its sync_seconds).
+        "crosswalk-sync": {"task": TASK_SYNC_CROSSWALKS, "schedule": settings.crosswalk_sync_seconds},
     }

@@ -12,7 +12,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from axiom.config import Settings
-from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, beat_schedule
+from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, TASK_SYNC_CROSSWALKS, beat_schedule
 
 QUEUES = ("high", "default", "low", "retry")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
@@ -23,7 +23,12 @@ TASK_RETRY_DELIVERY = "axiom.retry_delivery"
 
 EMBEDDED_TRANSPORT = "workers.fs_transport:Transport"
 
-TASK_MODULES = ("workers.tasks.process", "workers.tasks.retry", "workers.tasks.maintenance")
+TASK_MODULES = (
+    "workers.tasks.process",
+    "workers.tasks.retry",
+    "workers.tasks.maintenance",
+    "workers.tasks.crosswalks",
+)
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
@@ -62,6 +67,7 @@ def create_app(settings: Settings) -> Celery:
             TASK_RETRY_DELIVERY: {"queue": "retry", "routing_key": "retry"},
             TASK_RETRY_SWEEP: {"queue": "low", "routing_key": "low"},
             TASK_RECOVER_SPOOL: {"queue": "low", "routing_key": "low"},
+            TASK_SYNC_CROSSWALKS: {"queue": "low", "routing_key": "low"},
         },
         # A task is acknowledged after it ran, and a killed worker's task goes back to the queue.
         task_acks_late=True,
