@@ -85,9 +85,8 @@ def load_config_file(path: Path) -> ConfigFile:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigFileError(
-            source, [("", "the top level must be a mapping with the keys 'destinations' and 'rulesets'")]
-        )
+        keys = "'destinations', 'rulesets' and 'crosswalks'"
+        raise ConfigFileError(source, [("", f"the top level must be a mapping with the keys {keys}")])
     return parse_config(data, source=source).with_paths_from(Path(path).resolve().parent)
 
 

@@ -134,7 +134,12 @@ def test_migration_files_ship_as_package_data() -> None:
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
     files = [p for p in MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert {p.name for p in files} >= {"env.py", "script.py.mako", "0001_initial.py", "0002_ruleset_versions_crosswalks.py"}
+    assert {p.name for p in files} >= {
+        "env.py",
+        "script.py.mako",
+        "0001_initial.py",
+        "0002_ruleset_versions_crosswalks.py",
+    }
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"
         if path.suffix != ".py":
