@@ -146,3 +146,32 @@ def test_migration_files_ship_as_package_data() -> None:
             assert any(fnmatch(path.name, pattern) for pattern in patterns), (
                 f"{path.name} not in package-data"
             )
+
+
+def test_0002_keeps_existing_configuration_and_downgrades_to_0001(empty_db_url: str) -> None:
+    engine = create_db_engine(empty_db_url)
+    try:
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(connection=conn), "0001")
+            conn.commit()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO rulesets (name, description, priority, enabled, mode) "
+                    "VALUES ('clinical', '', 1, true, 'all_matches')"
+                )
+            )
+        upgrade_database(empty_db_url)
+        assert current_revision(empty_db_url) == "0002"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM rulesets")).scalars().all() == ["clinical"]
+            assert conn.execute(text("SELECT count(*) FROM ruleset_versions")).scalar_one() == 0
+
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(connection=conn), "0001")
+            conn.commit()
+        names = set(inspect(engine).get_table_names())
+        assert not {"ruleset_versions", "crosswalks", "crosswalk_entries"} & names
+        assert "rulesets" in names
+    finally:
+        engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.db.base import utcnow
-from axiom.db.models import CrosswalkEntry, CrosswalkRow
+from axiom.db.models import AuditLog, CrosswalkEntry, CrosswalkRow
 from axiom.services.apply_config import apply_config, load_config_file, parse_config
 from axiom.services.crosswalks import UnknownCrosswalk, due_crosswalks, sync_crosswalk, sync_crosswalks
 from tests.support.services import require
@@ -199,3 +199,19 @@ def test_relative_csv_path_is_taken_from_the_config_file(
     assert result.crosswalks.created == ["sites"] and "crosswalks: 1 created" in str(result)
     assert _row(sessions, "sites").source["csv"] == str(tmp_path / "sites.csv")
     assert sync_crosswalk(sessions, "sites").rows == 1
+
+
+def test_apply_audits_crosswalks_without_the_url(sessions: sessionmaker[Session]) -> None:
+    url = "postgresql+psycopg://axiom:s3cret-pw@db/ris"
+    first = {"name": "ris", "source": {"sql": {"url": url, "query": "SELECT a, b FROM t"}}}
+    _apply(sessions, first)
+    _apply(sessions, first)
+    _apply(sessions, {**first, "sync_seconds": 60})
+    with sessions() as session:
+        rows = session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+    assert [(r.action, r.target) for r in rows] == [
+        ("crosswalk.created", "ris"),
+        ("crosswalk.updated", "ris"),
+    ]
+    assert rows[1].details is not None and rows[1].details["changed"] == ["sync_seconds"]
+    assert all("s3cret" not in str(r.details) for r in rows)
