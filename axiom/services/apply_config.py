@@ -349,11 +349,20 @@ def dump_rulesets(session: Session) -> list[dict[str, Any]]:
     return [config_repo.dump_model(item) for item in config_repo.load_rulesets(session)]
 
 
+def dump_crosswalks(session: Session) -> list[dict[str, Any]]:
+    """Every crosswalk's configuration in the file format ``apply`` reads, by name."""
+    return [
+        crosswalks_repo.crosswalk_config_values(row)
+        for row in crosswalks_repo.get_crosswalk_rows(session).values()
+    ]
+
+
 __all__ = [
     "ApplyResult",
     "ConfigFileError",
     "KindResult",
     "apply_config",
+    "dump_crosswalks",
     "dump_destinations",
     "dump_rulesets",
     "load_config_file",

@@ -33,8 +33,8 @@ class _Collector:
         self._rows: dict[str, int] = {}
 
     def add(self, row: int, key: object, value: object) -> None:
-        if key is None or value is None:
-            raise SourceError(f"row {row}: {'key' if key is None else 'value'} is empty (NULL)")
+        if key is None or value is None:  # a NULL in SQL, a short row in a CSV file
+            raise SourceError(f"row {row}: no {'key' if key is None else 'value'}")
         key_text, value_text = str(key).strip(), str(value).strip()
         if not key_text:
             raise SourceError(f"row {row}: empty key")

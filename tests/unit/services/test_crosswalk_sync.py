@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.db.base import utcnow
 from axiom.db.models import AuditLog, CrosswalkEntry, CrosswalkRow
-from axiom.services.apply_config import apply_config, load_config_file, parse_config
+from axiom.services.apply_config import apply_config, dump_crosswalks, load_config_file, parse_config
 from axiom.services.crosswalks import UnknownCrosswalk, due_crosswalks, sync_crosswalk, sync_crosswalks
 from tests.support.services import require
 from tests.unit.db.databases import ADMIN_URL, _postgres_problem
@@ -215,3 +215,15 @@ def test_apply_audits_crosswalks_without_the_url(sessions: sessionmaker[Session]
     ]
     assert rows[1].details is not None and rows[1].details["changed"] == ["sync_seconds"]
     assert all("s3cret" not in str(r.details) for r in rows)
+
+
+def test_dumped_crosswalks_apply_back_unchanged(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    path = _csv(tmp_path / "sites.csv", [("A1", "North")])
+    sql = {"sql": {"url": "sqlite:///x.db", "query": "SELECT a, b FROM t"}}
+    _apply(sessions, _csv_crosswalk(path), {"name": "ris", "source": sql, "sync_seconds": 90})
+    with sessions() as session:
+        dumped = dump_crosswalks(session)
+    assert [d["name"] for d in dumped] == ["ris", "sites"]
+    with sessions() as session:
+        result = apply_config(session, parse_config({"crosswalks": dumped}), actor="test")
+    assert result.crosswalks.unchanged == ["ris", "sites"] and not result.changed
