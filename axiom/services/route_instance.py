@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import structlog
 from pydicom import Dataset, dcmread
@@ -34,7 +35,8 @@ log = structlog.get_logger("axiom.route")
 
 @dataclass
 class RouteOutcome:
-    status: InstanceStatus
+    # "dropped": a rule dropped the instance; no instance row, only a resolved exception row.
+    status: InstanceStatus | Literal["dropped"]
     delivered: list[str] = field(default_factory=list)
     # (exception id, seconds until the first retry) for each transient failure.
     retries: list[tuple[int, float]] = field(default_factory=list)
@@ -46,6 +48,8 @@ def _context(message: InstanceMessage) -> IngestContext:
         called_ae=message.called_ae,
         source=message.source,
         received_at=datetime.fromisoformat(message.received_at),
+        # The engine has no clock: scheduled rulesets are checked against this.
+        now=datetime.now(UTC),
     )
 
 
@@ -69,6 +73,12 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     snapshot = runtime.config()
     plan = evaluate(snapshot.rulesets, dataset, _context(message))
     record = _Record(message, dataset, list(plan.matched), list(plan.destinations))
+    if plan.disposition == "quarantine":
+        return _hold(
+            runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason
+        )
+    if plan.disposition == "drop":
+        return _drop(runtime, spool, record, plan.reason)
     if not plan.destinations:
         reason = "no rule routed this instance to a destination; kept in quarantine"
         return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
@@ -85,12 +95,13 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     )
     # No transaction is open while delivering: rows are written once, after, in one short commit.
     failures = _deliver_all(runtime, snapshot, outgoing, record.destinations)
-    outcome = RouteOutcome(InstanceStatus.DELIVERED, [n for n in record.destinations if n not in failures])
+    status = InstanceStatus.DELIVERED
     if failures:
         all_failed = len(failures) == len(record.destinations)
-        outcome.status = InstanceStatus.FAILED if all_failed else InstanceStatus.PARTIAL
+        status = InstanceStatus.FAILED if all_failed else InstanceStatus.PARTIAL
+    outcome = RouteOutcome(status, [n for n in record.destinations if n not in failures])
     with runtime.sessions() as session:
-        instance_id = record.save(session, outcome.status)
+        instance_id = record.save(session, status)
         for name, failure in failures.items():
             exception_id = _record_failure(session, outgoing, name, instance_id, failure)
             if failure.retry_in is not None:
@@ -169,6 +180,25 @@ def _hold(
         )
         session.commit()
     return RouteOutcome(status)
+
+
+def _drop(runtime: Runtime, spool: Spool, record: _Record, reason: str) -> RouteOutcome:
+    """A rule dropped the instance: say so in a resolved exception row, then remove the file."""
+    with runtime.sessions() as session:
+        row = exception_repo.add_exception(
+            session,
+            stage="route",
+            error_class="Dropped",
+            message=reason,
+            sop_instance_uid=record.message.sop_instance_uid,
+            study_instance_uid=record.study_uid,
+        )
+        exception_repo.resolve_exception(session, row.id)
+        session.commit()
+    # Only after the row is committed: a crash in between leaves the file for a rerun, never a silent loss.
+    spool.remove(Path(record.message.spool_path))
+    log.info("instance dropped by rule", sop_instance_uid=record.message.sop_instance_uid)
+    return RouteOutcome("dropped")
 
 
 @dataclass(frozen=True)
