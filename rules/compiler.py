@@ -9,6 +9,7 @@ few dozen tags, so each is resolved once.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -89,13 +90,14 @@ class Failure:
     reason: str
 
 
-class Node:
-    """A compiled condition."""
+class Node(ABC):
+    """A compiled condition: ``test`` for evaluation, ``why_not`` for a dry-run."""
 
     test: Callable[[View], bool]
 
+    @abstractmethod
     def why_not(self, view: View) -> Failure | None:
-        raise NotImplementedError
+        """None when the condition holds, else the first part of it that failed."""
 
 
 def _values(text: str) -> list[str]:

@@ -112,7 +112,7 @@ def compile_rulesets(rulesets: Sequence[Ruleset]) -> tuple[CompiledRuleset, ...]
     return program
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """One rule's fate in a dry-run: matched, or why not (``failure``), or why it was not tried."""
 
