@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -78,6 +79,8 @@ class RulesetRow(_Timestamps, Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     mode: Mapped[str] = mapped_column(String(32))
+    # Ruleset fields without a column of their own (schedule, stop_after_match), as the model dumps them.
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
 
     rules: Mapped[list[RuleRow]] = relationship(
         back_populates="ruleset",

@@ -53,9 +53,14 @@ def ruleset_from_row(row: RulesetRow) -> Ruleset:
             "priority": row.priority,
             "enabled": row.enabled,
             "mode": row.mode,
+            **(row.options or {}),
             "rules": [{**rule.definition, "name": rule.name, "enabled": rule.enabled} for rule in row.rules],
         }
     )
+
+
+# Ruleset fields stored in columns (or as rule rows); every other field goes in ``options``.
+_RULESET_COLUMNS = frozenset({"name", "description", "priority", "enabled", "mode", "rules"})
 
 
 def ruleset_row_values(ruleset: Ruleset) -> dict[str, Any]:
@@ -65,6 +70,14 @@ def ruleset_row_values(ruleset: Ruleset) -> dict[str, Any]:
         "priority": ruleset.priority,
         "enabled": ruleset.enabled,
         "mode": ruleset.mode,
+        # Only what differs from the defaults, so rulesets stored before a new option existed compare equal.
+        "options": {
+            k: v
+            for k, v in ruleset.model_dump(
+                mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
+            ).items()
+            if k not in _RULESET_COLUMNS
+        },
     }
 
 

@@ -107,3 +107,27 @@ def test_audit_rows(sessions: sessionmaker[Session]) -> None:
             {"changed": ["host"]},
         )
         assert row.at.tzinfo is not None and row.correlation_id is None
+
+
+def test_schedule_and_stop_after_match_survive_storage(sessions: sessionmaker[Session]) -> None:
+    ruleset = Ruleset.model_validate(
+        {
+            "name": "night",
+            "stop_after_match": True,
+            "schedule": {
+                "timezone": "Europe/Berlin",
+                "windows": [{"days": ["mon", "tue"], "start": "22:00", "end": "06:00"}],
+            },
+            "rules": [{"name": "all", "destinations": ["archive"]}],
+        }
+    )
+    with sessions() as session:
+        _store_ruleset(session, ruleset)
+        session.commit()
+
+    with sessions() as session:
+        (loaded,) = load_active_rulesets(session)
+
+    assert loaded == ruleset
+    assert loaded.stop_after_match is True
+    assert loaded.schedule is not None

@@ -48,7 +48,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0002"
+    assert current_revision(empty_db_url) == head_revision() == "0003"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
@@ -139,6 +139,7 @@ def test_migration_files_ship_as_package_data() -> None:
         "script.py.mako",
         "0001_initial.py",
         "0002_ruleset_versions_crosswalks.py",
+        "0003_ruleset_options.py",
     }
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"
@@ -161,7 +162,9 @@ def test_0002_keeps_existing_configuration_and_downgrades_to_0001(empty_db_url: 
                     "VALUES ('clinical', '', 1, true, 'all_matches')"
                 )
             )
-        upgrade_database(empty_db_url)
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(connection=conn), "0002")
+            conn.commit()
         assert current_revision(empty_db_url) == "0002"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name FROM rulesets")).scalars().all() == ["clinical"]
