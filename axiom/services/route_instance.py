@@ -7,6 +7,7 @@ after a killed worker) repeats the deliveries, which are idempotent per SOP Inst
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
 from axiom.services.backoff import backoff_seconds
+from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.exception_copies import keep_copy
 from axiom.services.runtime import ConfigSnapshot, Runtime
 from rules.engine import evaluate
@@ -42,8 +44,9 @@ class RouteOutcome:
     retries: list[tuple[int, float]] = field(default_factory=list)
 
 
-def _context(message: InstanceMessage) -> IngestContext:
+def _context(message: InstanceMessage, lookup: Callable[[str, str], str | None]) -> IngestContext:
     return IngestContext(
+        lookup=lookup,
         calling_ae=message.calling_ae,
         called_ae=message.called_ae,
         source=message.source,
@@ -71,7 +74,13 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
         return _quarantine_unreadable(runtime, spool, path, message, exc)
 
     snapshot = runtime.config()
-    plan = evaluate(snapshot.rulesets, dataset, _context(message))
+    try:
+        plan = evaluate(snapshot.rulesets, dataset, _context(message, runtime.crosswalks))
+    except UnknownCrosswalk as exc:
+        record = _Record(message, dataset, [], [])
+        return _hold(
+            runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
+        )
     record = _Record(message, dataset, list(plan.matched), list(plan.destinations))
     if plan.disposition == "quarantine":
         return _hold(

@@ -17,6 +17,7 @@ from axiom.db.repositories import config as config_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
+from axiom.services.crosswalk_lookup import CrosswalkLookup
 from rules.model import Ruleset
 
 
@@ -33,6 +34,8 @@ class Runtime:
         self.settings = settings
         self.engine = create_db_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        # Crosswalk tables for the rules' lookups, cached (Redis or in-process) by table generation.
+        self.crosswalks = CrosswalkLookup.from_settings(settings, self.sessions)
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
 

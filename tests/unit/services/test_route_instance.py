@@ -1,0 +1,124 @@
+"""route_instance through real SQLite, a real spool and a real filesystem destination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from pydicom import dcmread
+from pydicom.filereader import read_file_meta_info
+from sqlalchemy import text
+
+from axiom.config import Settings
+from axiom.db.session import upgrade_database
+from axiom.dicom.spool import Spool
+from axiom.domain.instances import InstanceStatus
+from axiom.services.apply_config import apply_config, load_config_file
+from axiom.services.crosswalks import sync_crosswalks
+from axiom.services.recover_spool import message_for_spooled_file
+from axiom.services.route_instance import route_instance
+from axiom.services.runtime import Runtime
+from tests.factories import make_dataset, write_instance
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(data_dir=tmp_path / "data", spool_fsync=False)
+    settings.ensure_dirs()
+    upgrade_database(settings.effective_database_url)
+    (tmp_path / "sites.csv").write_text("code,institution\nOLD HOSP,Axiom General\n")
+    config = {
+        "crosswalks": [
+            {
+                "name": "sites",
+                "source": {"csv": "sites.csv", "key_column": "code", "value_column": "institution"},
+            }
+        ],
+        "destinations": [{"name": "archive", "type": "filesystem"}],
+        "rulesets": [
+            {
+                "name": "main",
+                "rules": [
+                    {
+                        "name": "us-hold",
+                        "when": {"tag": "Modality", "equals": "US"},
+                        "actions": [{"quarantine": {"reason": "US held"}}],
+                    },
+                    {
+                        "name": "cr-drop",
+                        "when": {"tag": "Modality", "equals": "CR"},
+                        "actions": [{"drop": {"reason": "no CR"}}],
+                    },
+                    {
+                        "name": "all",
+                        "actions": [{"crosswalk": {"table": "sites", "tag": "InstitutionName"}}],
+                        "destinations": ["archive"],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rt = Runtime(settings)
+    with rt.sessions() as session:
+        apply_config(session, load_config_file(path), actor="test")
+        session.commit()
+    sync_crosswalks(rt.sessions)
+    yield rt
+    rt.close()
+
+
+def _spool(runtime: Runtime, modality: str, tmp_path: Path, institution: str = "OLD HOSP") -> Path:
+    ds = make_dataset(modality=modality)
+    ds.InstitutionName = institution
+    source = write_instance(ds, tmp_path / f"{modality}-{institution}.dcm")
+    spool = Spool(runtime.settings.spool_dir, runtime.settings.quarantine_dir, fsync=False)
+    meta = read_file_meta_info(source)
+    body_start = 132 + 12 + int(meta.FileMetaInformationGroupLength)
+    return spool.write(meta, source.read_bytes()[body_start:])
+
+
+def _archive(runtime: Runtime) -> list[Path]:
+    return sorted((runtime.settings.destinations_root / "archive").rglob("*.dcm"))
+
+
+def _exceptions(runtime: Runtime) -> list[tuple[str, str, str]]:
+    with runtime.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT stage, error_class, status FROM exception_logs"))]
+
+
+def test_crosswalk_replaces_the_value_on_the_way(runtime: Runtime, tmp_path: Path) -> None:
+    path = _spool(runtime, "CT", tmp_path)
+    outcome = route_instance(runtime, message_for_spooled_file(path, source="listener"))
+    assert outcome is not None and outcome.status == InstanceStatus.DELIVERED
+    (delivered,) = _archive(runtime)
+    assert dcmread(delivered).InstitutionName == "Axiom General"
+    assert not path.exists()
+
+
+def test_unknown_key_keeps_the_value(runtime: Runtime, tmp_path: Path) -> None:
+    path = _spool(runtime, "MR", tmp_path, institution="ELSEWHERE")
+    route_instance(runtime, message_for_spooled_file(path))
+    (delivered,) = _archive(runtime)
+    assert dcmread(delivered).InstitutionName == "ELSEWHERE"
+
+
+def test_quarantine_action_holds_the_instance_with_a_row(runtime: Runtime, tmp_path: Path) -> None:
+    path = _spool(runtime, "US", tmp_path)
+    outcome = route_instance(runtime, message_for_spooled_file(path))
+    assert outcome is not None and outcome.status == InstanceStatus.QUARANTINED
+    assert _archive(runtime) == []
+    assert not path.exists()
+    assert (runtime.settings.quarantine_dir / path.name).exists()
+    assert _exceptions(runtime) == [("route", "RuleQuarantine", "open")]
+
+
+def test_drop_action_is_recorded_never_silent(runtime: Runtime, tmp_path: Path) -> None:
+    path = _spool(runtime, "CR", tmp_path)
+    route_instance(runtime, message_for_spooled_file(path))
+    assert _archive(runtime) == []
+    assert not path.exists()
+    assert _exceptions(runtime) == [("route", "Dropped", "resolved")]
