@@ -70,6 +70,14 @@ def flower(ctx: typer.Context) -> None:
     run_flower(get_settings(), list(ctx.args))
 
 
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the configuration file that `axiom apply` reads."""
+    from axiom.services.config_schema import config_schema_text
+
+    typer.echo(config_schema_text(), nl=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""
