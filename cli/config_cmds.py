@@ -7,29 +7,31 @@ from pathlib import Path
 
 import typer
 import yaml
-from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.config import Settings
-from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.services.apply_config import (
     ConfigFileError,
     apply_config,
+    dump_crosswalks,
     dump_destinations,
     dump_rulesets,
     load_config_file,
 )
+from cli.db_sessions import open_sessions
 
-
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    settings.ensure_dirs()
-    upgrade_database(settings.effective_database_url)
-    return make_session_factory(create_db_engine(settings.effective_database_url))
+# What `axiom get KIND` prints, under the top-level key of the config file (so the output applies back).
+KINDS = {
+    "destinations": ("destinations", dump_destinations),
+    "rules": ("rulesets", dump_rulesets),
+    "rulesets": ("rulesets", dump_rulesets),
+    "crosswalks": ("crosswalks", dump_crosswalks),
+}
 
 
 def run_apply(settings: Settings, file: Path) -> int:
     try:
         config = load_config_file(file)
-        with _sessions(settings)() as session:
+        with open_sessions(settings)() as session:
             result = apply_config(session, config, actor="cli")
             session.commit()
     except ConfigFileError as exc:
@@ -40,13 +42,12 @@ def run_apply(settings: Settings, file: Path) -> int:
 
 
 def run_get(settings: Settings, kind: str, output: str) -> int:
-    dumpers = {"destinations": dump_destinations, "rules": dump_rulesets, "rulesets": dump_rulesets}
-    if kind not in dumpers:
-        typer.echo(f"error: unknown kind {kind!r}; use destinations or rules", err=True)
+    if kind not in KINDS:
+        typer.echo(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}", err=True)
         return 2
-    with _sessions(settings)() as session:
-        items = dumpers[kind](session)
-    key = "destinations" if kind == "destinations" else "rulesets"
+    key, dump = KINDS[kind]
+    with open_sessions(settings)() as session:
+        items = dump(session)
     if output == "json":
         typer.echo(json.dumps({key: items}, indent=2, default=str))
     else:

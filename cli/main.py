@@ -101,10 +101,10 @@ def apply(
 
 @app.command()
 def get(
-    kind: Annotated[str, typer.Argument(help="destinations or rules")],
+    kind: Annotated[str, typer.Argument(help="destinations, rules or crosswalks")],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json")] = "yaml",
 ) -> None:
-    """Print the configured destinations or rulesets."""
+    """Print the configured destinations, rulesets or crosswalks (in the format `axiom apply` reads)."""
     from cli.config_cmds import run_get
 
     raise typer.Exit(run_get(get_settings(), kind, output))
