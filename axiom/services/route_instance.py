@@ -34,6 +34,8 @@ from rules.morph import MorphError, apply_actions
 
 log = structlog.get_logger("axiom.route")
 
+_PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+
 
 @dataclass
 class RouteOutcome:
@@ -103,7 +105,9 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
         study_instance_uid=record.study_uid,
     )
     # No transaction is open while delivering: rows are written once, after, in one short commit.
-    failures = _deliver_all(runtime, snapshot, outgoing, record.destinations)
+    # Higher-priority destinations are served first (a stable sort keeps the rules' order within one).
+    order = sorted(record.destinations, key=lambda name: _PRIORITY_RANK[plan.priorities.get(name, "default")])
+    failures = _deliver_all(runtime, snapshot, outgoing, order)
     status = InstanceStatus.DELIVERED
     if failures:
         all_failed = len(failures) == len(record.destinations)

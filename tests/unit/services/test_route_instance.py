@@ -122,3 +122,39 @@ def test_drop_action_is_recorded_never_silent(runtime: Runtime, tmp_path: Path) 
     assert _archive(runtime) == []
     assert not path.exists()
     assert _exceptions(runtime) == [("route", "Dropped", "resolved")]
+
+
+def test_high_priority_destinations_are_served_first(runtime: Runtime, tmp_path: Path) -> None:
+    config = {
+        "destinations": [
+            {"name": "slow-archive", "type": "filesystem"},
+            {"name": "urgent", "type": "filesystem"},
+        ],
+        "rulesets": [
+            {
+                "name": "main",
+                "rules": [
+                    {
+                        "name": "all",
+                        "destinations": [
+                            {"name": "slow-archive", "priority": "low"},
+                            {"name": "urgent", "priority": "high"},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "priority.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with runtime.sessions() as session:
+        apply_config(session, load_config_file(path), actor="test")
+        session.commit()
+    runtime.settings.config_check_seconds = 0
+
+    route_instance(runtime, message_for_spooled_file(_spool(runtime, "CT", tmp_path)))
+
+    root = runtime.settings.destinations_root
+    (urgent,) = (root / "urgent").rglob("*.dcm")
+    (slow,) = (root / "slow-archive").rglob("*.dcm")
+    assert urgent.stat().st_mtime_ns < slow.stat().st_mtime_ns
