@@ -46,9 +46,12 @@ class RouteOutcome:
     retries: list[tuple[int, float]] = field(default_factory=list)
 
 
-def _context(message: InstanceMessage, lookup: Callable[[str, str], str | None]) -> IngestContext:
+def _context(
+    message: InstanceMessage, lookup: Callable[[str, str], str | None], series_count: int
+) -> IngestContext:
     return IngestContext(
         lookup=lookup,
+        series_instance_count=series_count,
         calling_ae=message.calling_ae,
         called_ae=message.called_ae,
         source=message.source,
@@ -56,6 +59,13 @@ def _context(message: InstanceMessage, lookup: Callable[[str, str], str | None])
         # The engine has no clock: scheduled rulesets are checked against this.
         now=datetime.now(UTC),
     )
+
+
+def _series_count(runtime: Runtime, dataset: Dataset) -> int:
+    """Instances of this series recorded so far, plus this one."""
+    with runtime.sessions() as session:
+        recorded = instance_repo.series_instance_count(session, str(dataset.get("SeriesInstanceUID", "")))
+    return recorded + 1
 
 
 def _error_class(exc: BaseException) -> str:
@@ -77,7 +87,8 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
 
     snapshot = runtime.config()
     try:
-        plan = evaluate(snapshot.rulesets, dataset, _context(message, runtime.crosswalks))
+        series_count = _series_count(runtime, dataset) if snapshot.needs_series_count else 0
+        plan = evaluate(snapshot.rulesets, dataset, _context(message, runtime.crosswalks, series_count))
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [])
         return _hold(

@@ -26,7 +26,13 @@ class ConfigSnapshot:
     version: int
     rulesets: list[Ruleset]
     destination_configs: dict[str, DestinationConfig]
+    # Whether any rule reads the series count, which costs the worker a query per instance.
+    needs_series_count: bool = False
     destinations: dict[str, Destination] = field(default_factory=dict)
+
+
+def _reads_series_count(ruleset: Ruleset) -> bool:
+    return '"series_instance_count"' in ruleset.model_dump_json(by_alias=True)
 
 
 class Runtime:
@@ -48,10 +54,12 @@ class Runtime:
             version = config_repo.config_version(session)
             if self._snapshot is None or self._snapshot.version != version:
                 self._close_destinations()
+                rulesets = config_repo.load_active_rulesets(session)
                 self._snapshot = ConfigSnapshot(
                     version=version,
-                    rulesets=config_repo.load_active_rulesets(session),
+                    rulesets=rulesets,
                     destination_configs=dict(config_repo.load_destination_configs(session)),
+                    needs_series_count=any(_reads_series_count(r) for r in rulesets),
                 )
         self._checked_at = now
         return self._snapshot

@@ -205,3 +205,11 @@ def count_by_status(session: Session) -> dict[str, int]:
     """Instances per status value; statuses with no instance are absent."""
     rows = session.execute(select(DicomInstance.status, func.count()).group_by(DicomInstance.status)).all()
     return {str(status.value): count for status, count in rows}
+
+
+def series_instance_count(session: Session, series_instance_uid: str) -> int:
+    """Instances of the series recorded so far (0 for a series not seen yet)."""
+    count = session.scalar(
+        select(DicomSeries.instance_count).where(DicomSeries.series_instance_uid == series_instance_uid)
+    )
+    return int(count or 0)

@@ -158,3 +158,48 @@ def test_high_priority_destinations_are_served_first(runtime: Runtime, tmp_path:
     (urgent,) = (root / "urgent").rglob("*.dcm")
     (slow,) = (root / "slow-archive").rglob("*.dcm")
     assert urgent.stat().st_mtime_ns < slow.stat().st_mtime_ns
+
+
+def test_rules_see_how_many_instances_of_the_series_came_so_far(runtime: Runtime, tmp_path: Path) -> None:
+    config = {
+        "destinations": [
+            {"name": "first-two", "type": "filesystem"},
+            {"name": "later", "type": "filesystem"},
+        ],
+        "rulesets": [
+            {
+                "name": "main",
+                "rules": [
+                    {
+                        "name": "early",
+                        "when": {"context": "series_instance_count", "range": {"max": 2}},
+                        "destinations": ["first-two"],
+                    },
+                    {
+                        "name": "late",
+                        "when": {"context": "series_instance_count", "range": {"min": 3}},
+                        "destinations": ["later"],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "count.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with runtime.sessions() as session:
+        apply_config(session, load_config_file(path), actor="test")
+        session.commit()
+    series_uid = "1.2.826.0.1.3680043.8.498.999"
+    for n in range(3):
+        ds = make_dataset(modality="CT", series_uid=series_uid, instance_number=n + 1)
+        source = write_instance(ds, tmp_path / f"count-{n}.dcm")
+        meta = read_file_meta_info(source)
+        body = source.read_bytes()[132 + 12 + int(meta.FileMetaInformationGroupLength) :]
+        spooled = Spool(runtime.settings.spool_dir, runtime.settings.quarantine_dir, fsync=False).write(
+            meta, body
+        )
+        route_instance(runtime, message_for_spooled_file(spooled))
+
+    root = runtime.settings.destinations_root
+    assert len(list((root / "first-two").rglob("*.dcm"))) == 2
+    assert len(list((root / "later").rglob("*.dcm"))) == 1
