@@ -47,7 +47,7 @@ class RouteOutcome:
 
 
 def _context(
-    message: InstanceMessage, lookup: Callable[[str, str], str | None], series_count: int
+    message: InstanceMessage, lookup: Callable[[str, str], str | None], series_count: int, now: datetime
 ) -> IngestContext:
     return IngestContext(
         lookup=lookup,
@@ -57,7 +57,7 @@ def _context(
         source=message.source,
         received_at=datetime.fromisoformat(message.received_at),
         # The engine has no clock: scheduled rulesets are checked against this.
-        now=datetime.now(UTC),
+        now=now,
     )
 
 
@@ -72,8 +72,13 @@ def _error_class(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome | None:
-    """Process one message; None when its spooled file is already gone (a duplicate delivery)."""
+def route_instance(
+    runtime: Runtime, message: InstanceMessage, *, now: datetime | None = None
+) -> RouteOutcome | None:
+    """Process one message; None when its spooled file is already gone (a duplicate delivery).
+
+    ``now`` is the clock reading scheduled rulesets are checked against (default: the current time).
+    """
     settings = runtime.settings
     spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
     path = Path(message.spool_path)
@@ -88,7 +93,11 @@ def route_instance(runtime: Runtime, message: InstanceMessage) -> RouteOutcome |
     snapshot = runtime.config()
     try:
         series_count = _series_count(runtime, dataset) if snapshot.needs_series_count else 0
-        plan = evaluate(snapshot.rulesets, dataset, _context(message, runtime.crosswalks, series_count))
+        plan = evaluate(
+            snapshot.rulesets,
+            dataset,
+            _context(message, runtime.crosswalks, series_count, now or datetime.now(UTC)),
+        )
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [])
         return _hold(

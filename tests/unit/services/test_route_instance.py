@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -203,3 +205,52 @@ def test_rules_see_how_many_instances_of_the_series_came_so_far(runtime: Runtime
     root = runtime.settings.destinations_root
     assert len(list((root / "first-two").rglob("*.dcm"))) == 2
     assert len(list((root / "later").rglob("*.dcm"))) == 1
+
+
+def test_a_scheduled_ruleset_routes_only_inside_its_window(runtime: Runtime, tmp_path: Path) -> None:
+    config = {
+        "destinations": [
+            {"name": "day-reading", "type": "filesystem"},
+            {"name": "night-archive", "type": "filesystem"},
+        ],
+        "rulesets": [
+            {
+                "name": "office-hours",
+                "priority": 1,
+                "stop_after_match": True,
+                "schedule": {
+                    "timezone": "Europe/Berlin",
+                    "windows": [
+                        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"}
+                    ],
+                },
+                "rules": [{"name": "all", "destinations": ["day-reading"]}],
+            },
+            {"name": "main", "priority": 2, "rules": [{"name": "all", "destinations": ["night-archive"]}]},
+        ],
+    }
+    path = tmp_path / "schedule.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with runtime.sessions() as session:
+        apply_config(session, load_config_file(path), actor="test")
+        session.commit()
+    berlin = ZoneInfo("Europe/Berlin")
+    tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=berlin)
+    tuesday_night = datetime(2026, 11, 24, 23, 30, tzinfo=berlin)
+    saturday_noon = datetime(2026, 11, 28, 12, 0, tzinfo=berlin)
+
+    for n, now in enumerate((tuesday_noon, tuesday_night, saturday_noon)):
+        ds = make_dataset(modality="CT", instance_number=n + 1)
+        source = write_instance(ds, tmp_path / f"sched-{n}.dcm")
+        meta = read_file_meta_info(source)
+        body = source.read_bytes()[132 + 12 + int(meta.FileMetaInformationGroupLength) :]
+        spooled = Spool(runtime.settings.spool_dir, runtime.settings.quarantine_dir, fsync=False).write(
+            meta, body
+        )
+        route_instance(runtime, message_for_spooled_file(spooled), now=now)
+
+    root = runtime.settings.destinations_root
+    day = [dcmread(p).InstanceNumber for p in (root / "day-reading").rglob("*.dcm")]
+    night = sorted(dcmread(p).InstanceNumber for p in (root / "night-archive").rglob("*.dcm"))
+    assert day == [1]
+    assert night == [2, 3]
