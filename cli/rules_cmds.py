@@ -1,14 +1,20 @@
-"""``axiom rules history|diff|rollback``: the versions every ruleset change stores."""
+"""``axiom rules history|diff|rollback``: the versions every ruleset change stores; ``rules test``: dry-run."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from axiom.config import get_settings
 
-rules_app = typer.Typer(help="Ruleset versions: history, diff and rollback", no_args_is_help=True)
+if TYPE_CHECKING:
+    from axiom.services.dry_run import FileReport
+
+rules_app = typer.Typer(
+    help="Ruleset versions (history, diff, rollback) and dry-runs (test)", no_args_is_help=True
+)
 
 # Who the CLI records as the actor, as `axiom apply` does.
 CLI_ACTOR = "cli"
@@ -74,3 +80,60 @@ def rollback_cmd(
         )
     else:
         typer.echo(f"{name}: already holds the content of version {to}; nothing changed")
+
+
+@rules_app.command("test")
+def test_cmd(
+    files: Annotated[list[Path], typer.Argument(help="DICOM files to evaluate")],
+    ruleset: Annotated[
+        str | None, typer.Option("--ruleset", help="Evaluate only this ruleset (even when disabled)")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Dry-run: which rules each file matches (and why not), the tag diff, destinations; nothing is sent."""
+    import json
+
+    from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+    from cli.db_sessions import open_sessions
+
+    if output not in ("text", "json"):
+        typer.echo(f"error: --output must be text or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        reports = dry_run_files(open_sessions(get_settings()), list(files), ruleset=ruleset)
+    except (UnknownRuleset, UnreadableFile) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output == "json":
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+        return
+    for report in reports:
+        typer.echo(_text_report(report))
+
+
+def _text_report(report: FileReport) -> str:
+    lines = [f"== {report.file}", f"disposition: {report.disposition}"]
+    if report.reason:
+        lines.append(f"reason: {report.reason}")
+    lines.append("rules:")
+    for r in report.rules:
+        if r.matched:
+            lines.append(f"  MATCH    {r.rule}")
+        elif r.failure is not None:
+            f = r.failure
+            lines.append(f"  no match {r.rule}: {f.path} {f.operator}: {f.reason}")
+        else:
+            lines.append(f"  skipped  {r.rule}: {r.skipped}")
+    if not report.rules:
+        lines.append("  (none evaluated)")
+    lines.append("destinations:")
+    lines += [f"  {d.name} ({d.priority})" for d in report.destinations] or ["  (none)"]
+    lines.append("tag changes:")
+    for c in report.changes:
+        name = f"{c.tag} {c.keyword}".strip()
+        lines.append(
+            f"  {c.change:<8} {name}: {c.old if c.old is not None else '-'} -> {c.new if c.new is not None else '-'}"
+        )
+    if not report.changes:
+        lines.append("  (none)")
+    return "\n".join(lines)

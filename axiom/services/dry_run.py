@@ -1,0 +1,220 @@
+"""Dry-run: what the routing rules would do with DICOM files an admin hands in, without doing it.
+
+Each file is evaluated like the worker evaluates a received instance (the same ``IngestContext``
+fields, crosswalk lookups through ``CrosswalkLookup``, the series count from the database), through
+``rules.explain`` so every rule reports matched or why not. Nothing is sent and nothing is written:
+the session is only read from and never committed.
+
+Reports quote the file's own values in the tag diff: they are for the admin who asked, never for logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from pydantic import BaseModel
+from pydicom import Dataset, dcmread
+from pydicom.errors import InvalidDicomError
+from sqlalchemy.orm import Session, sessionmaker
+
+from axiom.db.repositories import config as config_repo
+from axiom.db.repositories import instances as instance_repo
+from axiom.services.crosswalk_cache import make_cache
+from axiom.services.crosswalk_lookup import CrosswalkLookup
+from axiom.services.crosswalks import UnknownCrosswalk
+from rules.engine import Outcome, Plan
+from rules.explain import diff_datasets, explain
+from rules.model import IngestContext, Lookup, Ruleset
+from rules.morph import MorphError, apply_actions
+
+# A file on disk, or (display name, stream) for an upload.
+Source = Path | tuple[str, BinaryIO]
+
+SOURCE = "dry-run"
+NO_DESTINATION = "no rule routed this instance to a destination; kept in quarantine"
+_RANK = {"high": 0, "default": 1, "low": 2}
+
+
+class UnknownRuleset(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no ruleset named {name!r}")
+        self.name = name
+
+
+class UnreadableFile(ValueError):
+    """A file that is not DICOM pydicom can read; the message names the file, never its content."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+class ConditionFailure(BaseModel):
+    path: str
+    operator: str
+    reason: str
+
+
+class RuleReport(BaseModel):
+    rule: str  # "ruleset/rule"
+    matched: bool
+    failure: ConditionFailure | None = None  # the first condition that did not hold
+    skipped: str = ""  # why the rule was not evaluated at all
+
+
+class TagDiff(BaseModel):
+    tag: str  # "(0008,0080)"
+    keyword: str  # "InstitutionName"; empty for private tags
+    change: Literal["added", "removed", "changed"]
+    old: str | None
+    new: str | None
+
+
+class DestinationReport(BaseModel):
+    name: str
+    priority: str
+
+
+class FileReport(BaseModel):
+    file: str
+    disposition: Literal["route", "quarantine", "drop"]
+    reason: str = ""
+    rules: list[RuleReport]
+    # In the order the worker would deliver: high priority first.
+    destinations: list[DestinationReport]
+    # What the destinations would receive; empty unless the instance would be routed.
+    changes: list[TagDiff]
+
+
+def load_rulesets(session: Session, name: str | None) -> list[Ruleset]:
+    """The active rulesets, or only ``name`` (evaluated even when disabled); UnknownRuleset otherwise."""
+    if name is None:
+        return config_repo.load_active_rulesets(session)
+    row = config_repo.get_ruleset_row(session, name)
+    if row is None:
+        raise UnknownRuleset(name)
+    return [config_repo.ruleset_from_row(row).model_copy(update={"enabled": True})]
+
+
+def read_dataset(source: Source) -> tuple[str, Dataset]:
+    name, target = (str(source), source) if isinstance(source, Path) else source
+    try:
+        return name, dcmread(target)
+    except InvalidDicomError:
+        raise UnreadableFile(name, "not a DICOM file") from None
+    except OSError as exc:
+        raise UnreadableFile(name, f"cannot read the file: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:  # pydicom raises many kinds for damaged files
+        raise UnreadableFile(name, f"not a readable DICOM file ({type(exc).__name__})") from None
+
+
+def _failure(outcome: Outcome) -> ConditionFailure | None:
+    f = outcome.failure
+    return None if f is None else ConditionFailure(path=f.path, operator=f.operator, reason=f.reason)
+
+
+def _diff(before: Dataset, after: Dataset) -> list[TagDiff]:
+    diffs = []
+    for change in diff_datasets(before, after):
+        tag, _, keyword = change.tag.partition(" ")
+        diffs.append(
+            TagDiff(tag=tag, keyword=keyword, change=change.change, old=change.before, new=change.after)
+        )
+    return diffs
+
+
+def _destinations(plan: Plan) -> list[DestinationReport]:
+    order = sorted(plan.destinations, key=lambda n: _RANK[plan.priorities.get(n, "default")])
+    return [DestinationReport(name=n, priority=plan.priorities.get(n, "default")) for n in order]
+
+
+def dry_run_dataset(
+    name: str, rulesets: Sequence[Ruleset], dataset: Dataset, ctx: IngestContext
+) -> FileReport:
+    """One dataset's report, with the worker's dispositions (route_instance) for every outcome."""
+    try:
+        explanation = explain(rulesets, dataset, ctx)
+    except UnknownCrosswalk as exc:
+        return FileReport(
+            file=name, disposition="quarantine", reason=str(exc), rules=[], destinations=[], changes=[]
+        )
+    plan = explanation.plan
+    rules = [
+        RuleReport(rule=o.label, matched=o.matched, failure=_failure(o), skipped=o.skipped)
+        for o in explanation.rules
+    ]
+    report = FileReport(
+        file=name, disposition=plan.disposition, reason=plan.reason, rules=rules, destinations=[], changes=[]
+    )
+    if plan.disposition != "route":
+        return report
+    if not plan.destinations:
+        return report.model_copy(update={"disposition": "quarantine", "reason": NO_DESTINATION})
+    try:
+        changes = _diff(dataset, apply_actions(dataset, plan.actions))
+    except MorphError as exc:
+        return report.model_copy(update={"disposition": "quarantine", "reason": f"tag edit failed: {exc}"})
+    return report.model_copy(update={"destinations": _destinations(plan), "changes": changes})
+
+
+def dry_run_files(
+    sessions: sessionmaker[Session],
+    sources: Sequence[Source],
+    *,
+    ruleset: str | None = None,
+    now: datetime | None = None,
+    calling_ae: str = "",
+    called_ae: str = "",
+    lookup: Lookup | None = None,
+) -> list[FileReport]:
+    """Reports in the order of ``sources``. UnreadableFile / UnknownRuleset before anything is evaluated.
+
+    ``lookup`` defaults to a ``CrosswalkLookup`` on ``sessions`` with an in-process cache.
+    """
+    datasets = [read_dataset(source) for source in sources]
+    moment = now or datetime.now(UTC)
+    crosswalks = None
+    if lookup is None:
+        crosswalks = CrosswalkLookup(sessions, make_cache("", max_entries=10_000, ttl_seconds=60.0))
+        lookup = crosswalks
+    try:
+        with sessions() as session:
+            rulesets = load_rulesets(session, ruleset)
+            reports = []
+            for name, dataset in datasets:
+                series = str(dataset.get("SeriesInstanceUID", ""))
+                ctx = IngestContext(
+                    lookup=lookup,
+                    series_instance_count=instance_repo.series_instance_count(session, series) + 1,
+                    calling_ae=calling_ae,
+                    called_ae=called_ae,
+                    source=SOURCE,
+                    received_at=moment,
+                    now=moment,
+                )
+                reports.append(dry_run_dataset(name, rulesets, dataset, ctx))
+            session.rollback()
+    finally:
+        if crosswalks is not None:
+            crosswalks.close()
+    return reports
+
+
+__all__ = [
+    "ConditionFailure",
+    "DestinationReport",
+    "FileReport",
+    "RuleReport",
+    "Source",
+    "TagDiff",
+    "UnknownRuleset",
+    "UnreadableFile",
+    "dry_run_dataset",
+    "dry_run_files",
+    "load_rulesets",
+    "read_dataset",
+]
