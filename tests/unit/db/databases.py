@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.db.base import Base
 from axiom.db.models import CONFIG_STATE_ID
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
+from tests.support.postgres import fresh_postgres_database
 from tests.support.services import require
 
 BACKENDS = ("sqlite", "postgresql")
@@ -49,18 +49,8 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
         return
     problem = _postgres_problem()
     require("PostgreSQL", problem is None, problem or "")
-    name = f"axiom_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with fresh_postgres_database(ADMIN_URL, prefix="axiom_t") as url:
+        yield url
 
 
 def clear_database(engine: Engine) -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from pydicom import dcmread
+from pydicom.dataset import FileDataset
 from pydicom.filereader import read_file_meta_info
 from sqlalchemy import text
 
@@ -73,14 +74,19 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt.close()
 
 
-def _spool(runtime: Runtime, modality: str, tmp_path: Path, institution: str = "OLD HOSP") -> Path:
-    ds = make_dataset(modality=modality)
-    ds.InstitutionName = institution
-    source = write_instance(ds, tmp_path / f"{modality}-{institution}.dcm")
+def _spool_dataset(runtime: Runtime, ds: FileDataset, path: Path) -> Path:
+    """Spool ``ds`` as the listener would: our File Meta, then the encoded dataset as received."""
+    source = write_instance(ds, path)
     spool = Spool(runtime.settings.spool_dir, runtime.settings.quarantine_dir, fsync=False)
     meta = read_file_meta_info(source)
     body_start = 132 + 12 + int(meta.FileMetaInformationGroupLength)
     return spool.write(meta, source.read_bytes()[body_start:])
+
+
+def _spool(runtime: Runtime, modality: str, tmp_path: Path, institution: str = "OLD HOSP") -> Path:
+    ds = make_dataset(modality=modality)
+    ds.InstitutionName = institution
+    return _spool_dataset(runtime, ds, tmp_path / f"{modality}-{institution}.dcm")
 
 
 def _archive(runtime: Runtime) -> list[Path]:
