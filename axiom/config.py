@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # How often Beat looks for crosswalks whose own sync interval has passed.
     crosswalk_sync_seconds: float = 60.0
 
+    # Days the worker keeps each received header (no pixel data) for `axiom rules replay`; 0 = off.
+    header_retention_days: float = 7.0
+    # How often Beat deletes headers older than the retention.
+    header_cleanup_seconds: float = 3600.0
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

@@ -13,6 +13,7 @@ from axiom.config import Settings
 TASK_RETRY_SWEEP = "axiom.retry_sweep"
 TASK_RECOVER_SPOOL = "axiom.recover_spool"
 TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
+TASK_PURGE_HEADERS = "axiom.purge_headers"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -23,4 +24,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "recover-spool": {"task": TASK_RECOVER_SPOOL, "schedule": settings.spool_sweep_seconds},
         # Syncs the crosswalks whose own interval has passed (each has its sync_seconds).
         "crosswalk-sync": {"task": TASK_SYNC_CROSSWALKS, "schedule": settings.crosswalk_sync_seconds},
+        # Deletes received headers older than header_retention_days (kept for `axiom rules replay`).
+        "header-cleanup": {
+            "task": TASK_PURGE_HEADERS,
+            "schedule": settings.header_cleanup_seconds,
+            "options": {"queue": "low", "routing_key": "low"},
+        },
     }

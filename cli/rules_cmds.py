@@ -1,7 +1,10 @@
-"""``axiom rules history|diff|rollback``: the versions every ruleset change stores; ``rules test``: dry-run."""
+"""``axiom rules history|diff|rollback``: the versions every ruleset change stores; ``rules test``: dry-run;
+``rules replay``: a candidate ruleset against the kept headers of received instances."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,10 +13,14 @@ import typer
 from axiom.config import get_settings
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from axiom.services.dry_run import FileReport
+    from axiom.services.replay import ReplayReport
 
 rules_app = typer.Typer(
-    help="Ruleset versions (history, diff, rollback) and dry-runs (test)", no_args_is_help=True
+    help="Ruleset versions (history, diff, rollback), dry-runs (test) and replays (replay)",
+    no_args_is_help=True,
 )
 
 # Who the CLI records as the actor, as `axiom apply` does.
@@ -137,3 +144,104 @@ def _text_report(report: FileReport) -> str:
     if not report.changes:
         lines.append("  (none)")
     return "\n".join(lines)
+
+
+@rules_app.command("replay")
+def replay_cmd(
+    since: Annotated[str, typer.Option("--since", help="30m, 12h, 2d or an ISO date (UTC)")],
+    ruleset: Annotated[
+        str, typer.Option("--ruleset", help="NAME@VERSION (a stored version), or NAME with --candidate")
+    ],
+    candidate: Annotated[
+        Path | None, typer.Option("--candidate", help="YAML file holding the candidate ruleset NAME")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Replay the kept headers of instances received since --since against a candidate ruleset and
+    report how routing would differ from what happened; nothing is sent or written."""
+    from datetime import UTC, datetime
+
+    from axiom.services.replay import (
+        ReplayInputError,
+        file_candidate,
+        parse_since,
+        replay,
+        stored_candidate,
+    )
+    from cli.db_sessions import open_sessions
+
+    if output not in ("text", "json"):
+        typer.echo(f"error: --output must be text or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    now = datetime.now(UTC)
+    sessions = open_sessions(get_settings())
+    try:
+        start = parse_since(since, now)
+        with sessions() as session:
+            if candidate is not None:
+                name, rules = ruleset, file_candidate(session, ruleset, candidate)
+            else:
+                name, _, version = ruleset.rpartition("@")
+                if not name or not version.isdigit():
+                    raise ReplayInputError(
+                        f"--ruleset {ruleset!r}: expected NAME@VERSION, or NAME with --candidate FILE"
+                    )
+                rules = stored_candidate(session, name, int(version))
+        with _progress() as (bar, task):
+            report = replay(
+                sessions,
+                since=start,
+                candidate=rules,
+                ruleset_name=name,
+                now=now,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except ReplayInputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output == "json":
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    _print_replay(report)
+
+
+@contextmanager
+def _progress() -> Iterator[tuple[Progress, TaskID]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        yield bar, bar.add_task("replay", total=None)
+
+
+def _print_replay(report: ReplayReport) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output keeps whole rows (UIDs unwrapped) for grep and scripts.
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
+    when = f"{report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
+    console.print(f"ruleset {report.ruleset}: {report.total} instances received {when}", markup=False)
+    console.print(f"same: {report.same}  different: {report.different}", markup=False)
+    if not report.differences:
+        return
+    table = Table("SOP INSTANCE UID", "ACTUAL DESTINATIONS", "CANDIDATE", "ACTUAL RULES", "CANDIDATE RULES")
+    for d in report.differences:
+        candidate = ", ".join(d.candidate_destinations) or f"({d.candidate_disposition})"
+        table.add_row(
+            d.sop_instance_uid,
+            ", ".join(d.actual_destinations) or "-",
+            candidate if d.candidate_destinations or d.candidate_disposition != "route" else "-",
+            ", ".join(d.actual_matched) or "-",
+            ", ".join(d.candidate_matched) or "-",
+        )
+    console.print(table)

@@ -1,8 +1,9 @@
 """The ORM models: configuration (destinations, rulesets and their versions, crosswalks), received
 DICOM, exceptions, audit.
 
-No column holds PHI in clear (a study keeps only a hash of its PatientID), except crosswalk entries:
-they are the lookup tables an admin chose to load, and stay out of logs and errors.
+No column holds PHI in clear (a study keeps only a hash of its PatientID), except crosswalk entries
+(the lookup tables an admin chose to load) and instance headers (the received headers, kept for
+``header_retention_days`` so rule changes can be replayed): both stay out of logs and errors.
 """
 
 from __future__ import annotations
@@ -221,6 +222,22 @@ class RulesetVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
+class InstanceHeader(Base):
+    """The header of a received instance (DICOM JSON, no pixel data or other bulk values), kept for
+    replaying rule changes against real traffic; deleted after ``header_retention_days``.
+
+    One row per instance: a re-received instance replaces its header.
+    """
+
+    __tablename__ = "instance_headers"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("dicom_instances.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    header: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class CrosswalkRow(_Timestamps, Base):
     """A named lookup table: where it is synced from, and how the last sync went.
 
@@ -264,6 +281,7 @@ __all__ = [
     "DicomStudy",
     "ExceptionLog",
     "ExceptionStatus",
+    "InstanceHeader",
     "RuleRow",
     "RulesetRow",
     "RulesetVersion",

@@ -27,6 +27,7 @@ from axiom.logging import phi_hash
 from axiom.services.backoff import backoff_seconds
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.exception_copies import keep_copy
+from axiom.services.header_retention import store_received_header
 from axiom.services.runtime import ConfigSnapshot, Runtime
 from rules.engine import evaluate
 from rules.model import IngestContext
@@ -91,6 +92,7 @@ def route_instance(
         return _quarantine_unreadable(runtime, spool, path, message, exc)
 
     snapshot = runtime.config()
+    keep_header = settings.header_retention_days > 0
     try:
         series_count = _series_count(runtime, dataset) if snapshot.needs_series_count else 0
         plan = evaluate(
@@ -99,11 +101,11 @@ def route_instance(
             _context(message, runtime.crosswalks, series_count, now or datetime.now(UTC)),
         )
     except UnknownCrosswalk as exc:
-        record = _Record(message, dataset, [], [])
+        record = _Record(message, dataset, [], [], keep_header)
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
         )
-    record = _Record(message, dataset, list(plan.matched), list(plan.destinations))
+    record = _Record(message, dataset, list(plan.matched), list(plan.destinations), keep_header)
     if plan.disposition == "quarantine":
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason
@@ -153,6 +155,8 @@ class _Record:
     dataset: Dataset
     matched: list[str]
     destinations: list[str]
+    # Keep the received header (no bulk data) for replay: header_retention_days > 0.
+    keep_header: bool = False
 
     @property
     def study_uid(self) -> str:
@@ -185,6 +189,8 @@ class _Record:
             destinations=self.destinations,
             error=error,
         )
+        if self.keep_header:
+            store_received_header(session, instance.id, ds, datetime.fromisoformat(message.received_at))
         return instance.id
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from celery import Task, shared_task
 
+from axiom.services.header_retention import delete_expired_headers
 from axiom.services.recover_spool import recover_spool
 from axiom.services.retry_delivery import due_retries
-from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
+from beat.schedule import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
 from workers.celery_app import settings_of
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
@@ -26,3 +29,11 @@ def retry_sweep(self: Task) -> int:
 @shared_task(name=TASK_RECOVER_SPOOL, bind=True)
 def recover_spool_task(self: Task) -> int:
     return recover_spool(settings_of(self.app), CeleryPublisher(self.app))
+
+
+@shared_task(name=TASK_PURGE_HEADERS, bind=True)
+def purge_headers_task(self: Task) -> int:
+    runtime = runtime_for(self.app)
+    return delete_expired_headers(
+        runtime.sessions, retention_days=runtime.settings.header_retention_days, now=datetime.now(UTC)
+    )

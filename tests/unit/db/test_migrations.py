@@ -32,6 +32,7 @@ TABLES = {
     "ruleset_versions",
     "crosswalks",
     "crosswalk_entries",
+    "instance_headers",
 }
 
 
@@ -48,7 +49,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0003"
+    assert current_revision(empty_db_url) == head_revision() == "0004"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
@@ -140,6 +141,7 @@ def test_migration_files_ship_as_package_data() -> None:
         "0001_initial.py",
         "0002_ruleset_versions_crosswalks.py",
         "0003_ruleset_options.py",
+        "0004_instance_headers.py",
     }
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"
