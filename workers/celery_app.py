@@ -12,7 +12,13 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from axiom.config import Settings
-from beat.schedule import TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP, TASK_SYNC_CROSSWALKS, beat_schedule
+from beat.schedule import (
+    TASK_PURGE_HEADERS,
+    TASK_RECOVER_SPOOL,
+    TASK_RETRY_SWEEP,
+    TASK_SYNC_CROSSWALKS,
+    beat_schedule,
+)
 
 QUEUES = ("high", "default", "low", "retry")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
@@ -68,6 +74,7 @@ def create_app(settings: Settings) -> Celery:
             TASK_RETRY_SWEEP: {"queue": "low", "routing_key": "low"},
             TASK_RECOVER_SPOOL: {"queue": "low", "routing_key": "low"},
             TASK_SYNC_CROSSWALKS: {"queue": "low", "routing_key": "low"},
+            TASK_PURGE_HEADERS: {"queue": "low", "routing_key": "low"},
         },
         # A task is acknowledged after it ran, and a killed worker's task goes back to the queue.
         task_acks_late=True,
