@@ -268,11 +268,65 @@ class CrosswalkEntry(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class GroupStatus(StrEnum):
+    COLLECTING = "collecting"  # instances still arriving; not yet complete
+    FIRING = "firing"  # claimed by the completeness check; its delivery task is queued or running
+    FIRED = "fired"  # delivered once as a whole; later arrivals are stragglers
+
+
+class CompletionGroup(Base):
+    """The instances one series/study-complete rule collected for one series or study.
+
+    ``rule`` reads "ruleset/rule"; ``destinations`` maps each destination to its priority, as the rule
+    asked when the group opened. Complete after ``quiet_seconds`` without a new arrival, or as soon as
+    ``received_count`` reaches ``expected_count`` when that is known. ``fire_count`` counts deliveries
+    of the whole group (1 in normal operation; a resend-study straggler adds one).
+    """
+
+    __tablename__ = "completion_groups"
+    __table_args__ = (UniqueConstraint("rule", "level", "group_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(2 * NAME_LENGTH + 1))
+    level: Mapped[str] = mapped_column(String(16))  # "series" or "study"
+    group_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    study_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    status: Mapped[GroupStatus] = mapped_column(_str_enum(GroupStatus), index=True)
+    quiet_seconds: Mapped[float] = mapped_column(Float)
+    straggler: Mapped[str] = mapped_column(String(16))  # "send_alone", "resend_study", "hold"
+    destinations: Mapped[dict[str, Any]] = mapped_column()
+    expected_count: Mapped[int | None] = mapped_column(Integer)
+    received_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_arrival_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_arrival_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    fired_at: Mapped[datetime | None] = mapped_column()
+    fire_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CompletionMember(Base):
+    """One instance of a completion group, with the held copy (as the rules morphed it) it fires from."""
+
+    __tablename__ = "completion_members"
+    __table_args__ = (UniqueConstraint("group_id", "sop_instance_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("completion_groups.id", ondelete="CASCADE"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("dicom_instances.id", ondelete="SET NULL"))
+    file_path: Mapped[str] = mapped_column(Text)
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    straggler: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 __all__ = [
     "CONFIG_STATE_ID",
     "CROSSWALK_KEY_LENGTH",
     "AuditLog",
     "Base",
+    "CompletionGroup",
+    "CompletionMember",
     "ConfigState",
     "CrosswalkEntry",
     "CrosswalkRow",
@@ -281,6 +335,7 @@ __all__ = [
     "DicomStudy",
     "ExceptionLog",
     "ExceptionStatus",
+    "GroupStatus",
     "InstanceHeader",
     "RuleRow",
     "RulesetRow",

@@ -33,6 +33,8 @@ TABLES = {
     "crosswalks",
     "crosswalk_entries",
     "instance_headers",
+    "completion_groups",
+    "completion_members",
 }
 
 
@@ -49,7 +51,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0004"
+    assert current_revision(empty_db_url) == head_revision() == "0005"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
