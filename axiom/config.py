@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     # How often Beat deletes headers older than the retention.
     header_cleanup_seconds: float = 3600.0
 
+    # Series/study-complete rules: the quiet period after the last arrival that makes a group
+    # complete (a rule's trigger may set its own), and how often Beat looks for complete groups.
+    completion_quiet_seconds: float = 60.0
+    completion_check_seconds: float = 5.0
+    # A group claimed this long ago and still not sent (its task was lost) is sent again.
+    completion_refire_after_seconds: float = 600.0
+    # Hours a fired group keeps its copies for the resend-study straggler policy.
+    completion_keep_hours: float = 24.0
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False
@@ -84,6 +93,11 @@ class Settings(BaseSettings):
     def exceptions_dir(self) -> Path:
         """Own copies of instances whose delivery failed, kept until retried or discarded."""
         return self.data_path / "exceptions"
+
+    @property
+    def held_dir(self) -> Path:
+        """Copies held for series/study-complete rules until their group fires."""
+        return self.data_path / "held"
 
     @property
     def destinations_root(self) -> Path:

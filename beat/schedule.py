@@ -14,6 +14,7 @@ TASK_RETRY_SWEEP = "axiom.retry_sweep"
 TASK_RECOVER_SPOOL = "axiom.recover_spool"
 TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
 TASK_PURGE_HEADERS = "axiom.purge_headers"
+TASK_CHECK_COMPLETIONS = "axiom.check_completions"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -24,6 +25,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "recover-spool": {"task": TASK_RECOVER_SPOOL, "schedule": settings.spool_sweep_seconds},
         # Syncs the crosswalks whose own interval has passed (each has its sync_seconds).
         "crosswalk-sync": {"task": TASK_SYNC_CROSSWALKS, "schedule": settings.crosswalk_sync_seconds},
+        # Sends each series/study that a series/study-complete rule collected, once it is complete.
+        "completion-check": {"task": TASK_CHECK_COMPLETIONS, "schedule": settings.completion_check_seconds},
         # Deletes received headers older than header_retention_days (kept for `axiom rules replay`).
         "header-cleanup": {
             "task": TASK_PURGE_HEADERS,

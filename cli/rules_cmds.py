@@ -134,7 +134,11 @@ def _text_report(report: FileReport) -> str:
     if not report.rules:
         lines.append("  (none evaluated)")
     lines.append("destinations:")
-    lines += [f"  {d.name} ({d.priority})" for d in report.destinations] or ["  (none)"]
+    lines += [
+        f"  {d.name} ({d.priority})"
+        + (f" once the {d.trigger} is complete ({d.rule})" if d.trigger != "instance" else "")
+        for d in report.destinations
+    ] or ["  (none)"]
     lines.append("tag changes:")
     for c in report.changes:
         name = f"{c.tag} {c.keyword}".strip()

@@ -22,7 +22,17 @@ from pydicom import Dataset
 
 from rules.actions import DISPOSITION_ACTIONS, CrosswalkAction, DropAction, QuarantineAction
 from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
-from rules.model import Action, Condition, IngestContext, Priority, Rule, Ruleset, SetAction, SetSpec
+from rules.model import (
+    Action,
+    Condition,
+    IngestContext,
+    Priority,
+    Rule,
+    Ruleset,
+    SetAction,
+    SetSpec,
+    Trigger,
+)
 from rules.tags import dataset_text, tag_label
 
 Disposition = Literal["route", "quarantine", "drop"]
@@ -34,11 +44,22 @@ class ScheduleError(ValueError):
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """A matched series/study-complete rule: its destinations get the instance with its whole group."""
+
+    rule: str  # "ruleset/rule"
+    trigger: Trigger
+    destinations: dict[str, Priority]
+
+
+@dataclass(frozen=True)
 class Plan:
     """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``.
 
     ``disposition`` is ``route`` unless a matching rule quarantined or dropped the instance; then
-    ``destinations`` is empty and ``reason`` says why. ``priorities`` has an entry per destination.
+    ``destinations`` and ``deferred`` are empty and ``reason`` says why. ``priorities`` has an entry
+    per destination. ``destinations`` are those of per-instance rules; the tag edits of every matched
+    rule apply to the one outgoing copy, whichever its trigger.
     """
 
     matched: tuple[str, ...] = ()
@@ -47,6 +68,8 @@ class Plan:
     priorities: dict[str, Priority] = field(default_factory=dict)
     disposition: Disposition = "route"
     reason: str = ""
+    # Series/study-complete rules that matched: held until their group is complete.
+    deferred: tuple[Deferred, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +161,7 @@ class _Collector:
         self.matched: list[str] = []
         self.actions: list[Action] = []
         self.destinations: dict[str, Priority] = {}
+        self.deferred: list[Deferred] = []
         self.quarantine = ""
         self.drop = ""
 
@@ -151,6 +175,10 @@ class _Collector:
                 self._crosswalk(compiled.label, action)
             else:
                 self.actions.append(action)
+        if rule.trigger is not None and rule.grouped:
+            wanted = {name: rule.priorities.get(name, "default") for name in rule.destinations}
+            self.deferred.append(Deferred(compiled.label, rule.trigger, wanted))
+            return
         for name in rule.destinations:
             priority = rule.priorities.get(name, "default")
             current = self.destinations.get(name)
@@ -189,6 +217,7 @@ class _Collector:
             priorities=dict(self.destinations) if routed else {},
             disposition=disposition,
             reason=self.quarantine or self.drop,
+            deferred=tuple(self.deferred) if routed else (),
         )
 
 
@@ -271,6 +300,7 @@ def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
 
 __all__ = [
     "CompiledRuleset",
+    "Deferred",
     "Outcome",
     "Plan",
     "ScheduleError",

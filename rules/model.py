@@ -85,6 +85,27 @@ class DestinationRef(_Model):
     priority: Priority = "default"
 
 
+class Trigger(_Model):
+    """When a matching rule's destinations receive the instance.
+
+    ``instance`` (the default): at once. ``series``/``study``: once, for the whole series or study,
+    when it is complete: ``quiet_seconds`` after its last arrival (None: the deployment's default), or
+    sooner when the expected number of instances is known and reached. ``straggler`` says what
+    happens to an instance that arrives after its group was sent: ``send_alone`` sends just it,
+    ``resend_study`` sends the whole group again with it, ``hold`` keeps it as an exception for a
+    person to decide. ``trigger: study`` is short for ``trigger: {level: study}``.
+    """
+
+    level: Literal["instance", "series", "study"] = "instance"
+    quiet_seconds: float | None = Field(default=None, gt=0)
+    straggler: Literal["send_alone", "resend_study", "hold"] = "send_alone"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"level": data} if isinstance(data, str) else data
+
+
 class Rule(_Model):
     """One rule. ``destinations`` holds names; priorities written in the list move to ``priorities``.
 
@@ -102,6 +123,13 @@ class Rule(_Model):
     # Fires only when no other rule, in any ruleset, matched this instance.
     fallback: bool = False
     enabled: bool = True
+    # None: per instance, like ``trigger: instance`` (kept None so stored rules stay as they were).
+    trigger: Trigger | None = None
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the rule sends whole series/studies once complete instead of each instance."""
+        return self.trigger is not None and self.trigger.level != "instance"
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +147,16 @@ class Rule(_Model):
             else:
                 names.append(item)
         return {**data, "destinations": names, "priorities": priorities}
+
+    @model_validator(mode="after")
+    def _grouped_rules_route(self) -> Rule:
+        if self.trigger is not None and self.grouped and not self.destinations:
+            level = self.trigger.level
+            raise ValueError(
+                f"a rule with trigger {level!r} needs destinations: it sends the whole {level} "
+                "to them once complete"
+            )
+        return self
 
     @model_validator(mode="after")
     def _priorities_name_destinations(self) -> Rule:
@@ -184,4 +222,5 @@ __all__ = [
     "SetAction",
     "SetSpec",
     "TagCondition",
+    "Trigger",
 ]

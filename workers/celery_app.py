@@ -26,6 +26,7 @@ MAX_PRIORITY = 10
 
 TASK_PROCESS_INSTANCE = "axiom.process_instance"
 TASK_RETRY_DELIVERY = "axiom.retry_delivery"
+TASK_FIRE_GROUP = "axiom.fire_group"
 
 EMBEDDED_TRANSPORT = "workers.fs_transport:Transport"
 
@@ -34,6 +35,7 @@ TASK_MODULES = (
     "workers.tasks.retry",
     "workers.tasks.maintenance",
     "workers.tasks.crosswalks",
+    "workers.tasks.completions",
 )
 
 

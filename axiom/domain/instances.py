@@ -17,6 +17,7 @@ class InstanceStatus(StrEnum):
     FAILED = "failed"  # every destination failed (each has its exception entry)
     NO_MATCH = "no_match"  # no rule matched: kept in quarantine, recorded
     QUARANTINED = "quarantined"  # unreadable or refused: kept in quarantine with an exception row
+    WAITING = "waiting"  # held for a series/study-complete rule until its group fires
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.services.crosswalk_cache import make_cache
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.crosswalks import UnknownCrosswalk
+from axiom.services.deliver import by_priority
 from rules.engine import Outcome, Plan
 from rules.explain import diff_datasets, explain
 from rules.model import IngestContext, Lookup, Ruleset
@@ -35,7 +36,6 @@ Source = Path | tuple[str, BinaryIO]
 
 SOURCE = "dry-run"
 NO_DESTINATION = "no rule routed this instance to a destination; kept in quarantine"
-_RANK = {"high": 0, "default": 1, "low": 2}
 
 
 class UnknownRuleset(LookupError):
@@ -77,6 +77,9 @@ class TagDiff(BaseModel):
 class DestinationReport(BaseModel):
     name: str
     priority: str
+    # "instance": sent at once; "series"/"study": sent with its whole group once complete, by ``rule``.
+    trigger: Literal["instance", "series", "study"] = "instance"
+    rule: str = ""
 
 
 class FileReport(BaseModel):
@@ -128,8 +131,13 @@ def _diff(before: Dataset, after: Dataset) -> list[TagDiff]:
 
 
 def _destinations(plan: Plan) -> list[DestinationReport]:
-    order = sorted(plan.destinations, key=lambda n: _RANK[plan.priorities.get(n, "default")])
-    return [DestinationReport(name=n, priority=plan.priorities.get(n, "default")) for n in order]
+    now = [DestinationReport(name=n, priority=plan.priorities[n]) for n in by_priority(plan.priorities)]
+    later = [
+        DestinationReport(name=n, priority=item.destinations[n], trigger=item.trigger.level, rule=item.rule)
+        for item in plan.deferred
+        for n in by_priority(item.destinations)
+    ]
+    return now + later
 
 
 def dry_run_dataset(
@@ -152,7 +160,7 @@ def dry_run_dataset(
     )
     if plan.disposition != "route":
         return report
-    if not plan.destinations:
+    if not plan.destinations and not plan.deferred:
         return report.model_copy(update={"disposition": "quarantine", "reason": NO_DESTINATION})
     try:
         changes = _diff(dataset, apply_actions(dataset, plan.actions))

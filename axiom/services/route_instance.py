@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -17,25 +17,23 @@ import structlog
 from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
+from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
-from axiom.destinations.base import DeliveryError
 from axiom.dicom.spool import Spool
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
-from axiom.services.backoff import backoff_seconds
+from axiom.services import completion
 from axiom.services.crosswalks import UnknownCrosswalk
-from axiom.services.exception_copies import keep_copy
+from axiom.services.deliver import by_priority, deliver_all, record_failures
 from axiom.services.header_retention import store_received_header
-from axiom.services.runtime import ConfigSnapshot, Runtime
+from axiom.services.runtime import Runtime
 from rules.engine import evaluate
 from rules.model import IngestContext
 from rules.morph import MorphError, apply_actions
 
 log = structlog.get_logger("axiom.route")
-
-_PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
 
 
 @dataclass
@@ -91,6 +89,7 @@ def route_instance(
     except Exception as exc:
         return _quarantine_unreadable(runtime, spool, path, message, exc)
 
+    now = now or datetime.now(UTC)
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
     try:
@@ -98,21 +97,23 @@ def route_instance(
         plan = evaluate(
             snapshot.rulesets,
             dataset,
-            _context(message, runtime.crosswalks, series_count, now or datetime.now(UTC)),
+            _context(message, runtime.crosswalks, series_count, now),
         )
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
         )
-    record = _Record(message, dataset, list(plan.matched), list(plan.destinations), keep_header)
+    deferred_names = [name for item in plan.deferred for name in item.destinations]
+    destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
+    record = _Record(message, dataset, list(plan.matched), destinations, keep_header)
     if plan.disposition == "quarantine":
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason
         )
     if plan.disposition == "drop":
         return _drop(runtime, spool, record, plan.reason)
-    if not plan.destinations:
+    if not plan.destinations and not plan.deferred:
         reason = "no rule routed this instance to a destination; kept in quarantine"
         return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
     try:
@@ -126,21 +127,27 @@ def route_instance(
         sop_instance_uid=message.sop_instance_uid,
         study_instance_uid=record.study_uid,
     )
+    immediate: dict[str, str] = dict(plan.priorities)
+    waiting = False
+    if plan.deferred:
+        # Held copies for series/study-complete rules, committed before anything is sent.
+        placement = completion.place(runtime, dataset, outgoing, plan.deferred, now)
+        for name, priority in placement.send_now.items():
+            immediate.setdefault(name, priority)
+        waiting = placement.waiting
     # No transaction is open while delivering: rows are written once, after, in one short commit.
     # Higher-priority destinations are served first (a stable sort keeps the rules' order within one).
-    order = sorted(record.destinations, key=lambda name: _PRIORITY_RANK[plan.priorities.get(name, "default")])
-    failures = _deliver_all(runtime, snapshot, outgoing, order)
-    status = InstanceStatus.DELIVERED
+    names = by_priority(immediate)
+    failures = deliver_all(runtime, snapshot, outgoing, names)
+    status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
     if failures:
-        all_failed = len(failures) == len(record.destinations)
-        status = InstanceStatus.FAILED if all_failed else InstanceStatus.PARTIAL
-    outcome = RouteOutcome(status, [n for n in record.destinations if n not in failures])
+        status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
+    outcome = RouteOutcome(status, [n for n in names if n not in failures])
     with runtime.sessions() as session:
         instance_id = record.save(session, status)
-        for name, failure in failures.items():
-            exception_id = _record_failure(session, outgoing, name, instance_id, failure)
-            if failure.retry_in is not None:
-                outcome.retries.append((exception_id, failure.retry_in))
+        if plan.deferred:
+            completion_repo.link_instance(session, message.sop_instance_uid, instance_id)
+        outcome.retries = record_failures(session, outgoing, instance_id, failures)
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
@@ -238,74 +245,6 @@ def _drop(runtime: Runtime, spool: Spool, record: _Record, reason: str) -> Route
     spool.remove(Path(record.message.spool_path))
     log.info("instance dropped by rule", sop_instance_uid=record.message.sop_instance_uid)
     return RouteOutcome("dropped")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error_class: str
-    reason: str
-    copy: Path
-    retry_in: float | None  # None: permanent, not retried automatically
-
-
-def _deliver_all(
-    runtime: Runtime, snapshot: ConfigSnapshot, outgoing: OutgoingInstance, names: list[str]
-) -> dict[str, _Failure]:
-    settings = runtime.settings
-    failures: dict[str, _Failure] = {}
-    for name in names:
-        try:
-            runtime.destination(snapshot, name).send(outgoing)
-        except Exception as exc:
-            unknown = isinstance(exc, KeyError)
-            transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
-            retry_in = (
-                backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-                if transient
-                else None
-            )
-            failures[name] = _Failure(
-                error_class=_error_class(exc),
-                reason=f"destination {name!r} is not configured" if unknown else str(exc),
-                copy=keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync),
-                retry_in=retry_in,
-            )
-            log.warning(
-                "delivery failed",
-                destination=name,
-                sop_instance_uid=outgoing.sop_instance_uid,
-                error=_error_class(exc),
-                transient=transient,
-            )
-    return failures
-
-
-def _record_failure(
-    session: Session,
-    outgoing: OutgoingInstance,
-    destination: str,
-    instance_id: int,
-    failure: _Failure,
-) -> int:
-    row = exception_repo.add_exception(
-        session,
-        stage="deliver",
-        error_class=failure.error_class,
-        message=failure.reason,
-        sop_instance_uid=outgoing.sop_instance_uid,
-        study_instance_uid=outgoing.study_instance_uid,
-        destination=destination,
-        file_path=str(failure.copy),
-        instance_id=instance_id,
-        attempts=1,
-        next_retry_at=(
-            datetime.now(UTC) + timedelta(seconds=failure.retry_in) if failure.retry_in is not None else None
-        ),
-    )
-    if failure.retry_in is None:
-        # Permanent refusal: retrying would only repeat it; an admin retries after fixing the cause.
-        exception_repo.dead_letter(session, row.id)
-    return row.id
 
 
 def _quarantine_unreadable(

@@ -1,0 +1,297 @@
+"""Series/study-complete rules: hold each matching instance in its group, decide when a group is
+complete, and send the whole group once.
+
+A group is complete ``quiet_seconds`` after its last arrival, or as soon as the expected number of
+instances (NumberOfSeriesRelatedInstances / NumberOfStudyRelatedInstances in the data) has arrived.
+Beat runs ``claim_complete_groups``; a worker sends each claimed group with ``fire_group``. An
+instance arriving after its group was sent follows the rule's straggler policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+from pydicom import Dataset, dcmread
+from sqlalchemy.orm import Session
+
+from axiom.db.models import CompletionGroup, CompletionMember, GroupStatus
+from axiom.db.repositories import completions as repo
+from axiom.db.repositories import exceptions as exception_repo
+from axiom.db.repositories import instances as instance_repo
+from axiom.domain.instances import InstanceStatus, OutgoingInstance
+from axiom.services.deliver import by_priority, deliver_all, record_failures
+from axiom.services.exception_copies import keep_copy
+from axiom.services.runtime import Runtime
+from rules.engine import Deferred
+
+log = structlog.get_logger("axiom.completion")
+
+_GROUP_UID = {"series": "SeriesInstanceUID", "study": "StudyInstanceUID"}
+_EXPECTED = {"series": "NumberOfSeriesRelatedInstances", "study": "NumberOfStudyRelatedInstances"}
+
+
+@dataclass
+class Placement:
+    """What holding an instance in its groups decided for the delivery that follows."""
+
+    # Destinations to send to now (with their priority): send-alone stragglers of sent groups.
+    send_now: dict[str, str] = field(default_factory=dict)
+    # Whether some group holds the instance until it fires.
+    waiting: bool = False
+    # Copies a re-received instance replaced; removed once the new ones are committed.
+    stale_files: list[Path] = field(default_factory=list)
+
+
+def expected_count(dataset: Dataset, level: str) -> int | None:
+    """The instance count the data announces for its series/study, when it gives a usable one."""
+    try:
+        count = int(dataset.get(_EXPECTED[level]))
+    except (TypeError, ValueError):
+        return None
+    return count if count > 0 else None
+
+
+def is_complete(group: CompletionGroup, now: datetime) -> bool:
+    if group.expected_count is not None and group.received_count >= group.expected_count:
+        return True
+    return now - group.last_arrival_at >= timedelta(seconds=group.quiet_seconds)
+
+
+def place(
+    runtime: Runtime,
+    received: Dataset,
+    outgoing: OutgoingInstance,
+    deferred: Sequence[Deferred],
+    now: datetime,
+) -> Placement:
+    """Hold ``outgoing`` in the group of each series/study-complete rule it matched (one commit).
+
+    Groups are keyed by the UIDs as received, so a rule that rewrites UIDs still groups correctly.
+    """
+    placement = Placement()
+    with runtime.sessions() as session:
+        for item in deferred:
+            level = item.trigger.level
+            group = repo.lock_group(
+                session,
+                rule=item.rule,
+                level=level,
+                group_uid=str(received.get(_GROUP_UID[level], "")),
+                new={
+                    "study_instance_uid": str(received.get("StudyInstanceUID", "")),
+                    "status": GroupStatus.COLLECTING,
+                    "quiet_seconds": item.trigger.quiet_seconds or runtime.settings.completion_quiet_seconds,
+                    "straggler": item.trigger.straggler,
+                    "destinations": dict(item.destinations),
+                    "received_count": 0,
+                    "first_arrival_at": now,
+                    "last_arrival_at": now,
+                    "fire_count": 0,
+                },
+            )
+            # The rule as it is now decides: an admin may have changed its policy or destinations.
+            group.straggler = item.trigger.straggler
+            group.destinations = dict(item.destinations)
+            if group.status != GroupStatus.COLLECTING:
+                _straggler(session, runtime, group, outgoing, now, placement)
+                continue
+            _collect(session, runtime, group, outgoing, now, placement)
+            expected = expected_count(received, level)
+            if expected is not None:
+                group.expected_count = max(expected, group.expected_count or 0)
+            placement.waiting = True
+        session.commit()
+    for path in placement.stale_files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return placement
+
+
+def _collect(
+    session: Session,
+    runtime: Runtime,
+    group: CompletionGroup,
+    outgoing: OutgoingInstance,
+    now: datetime,
+    placement: Placement,
+) -> None:
+    copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
+    existing = repo.member(session, group.id, outgoing.sop_instance_uid)
+    if existing is None:
+        group.received_count += 1
+        session.add(_member(group, outgoing, str(copy), now, straggler=False))
+    else:  # re-received before it was sent: the newest copy is the one to send
+        if existing.file_path:
+            placement.stale_files.append(Path(existing.file_path))
+        existing.file_path = str(copy)
+        existing.delivered_at = None
+    group.last_arrival_at = now
+
+
+def _member(
+    group: CompletionGroup,
+    outgoing: OutgoingInstance,
+    path: str,
+    now: datetime,
+    *,
+    straggler: bool,
+    handled: bool = False,
+) -> CompletionMember:
+    """``handled``: sent alone or held as an exception, so the group has nothing left to send for it."""
+    return CompletionMember(
+        group_id=group.id,
+        sop_instance_uid=outgoing.sop_instance_uid,
+        file_path=path,
+        arrived_at=now,
+        straggler=straggler,
+        delivered_at=now if handled else None,
+    )
+
+
+def _straggler(
+    session: Session,
+    runtime: Runtime,
+    group: CompletionGroup,
+    outgoing: OutgoingInstance,
+    now: datetime,
+    placement: Placement,
+) -> None:
+    """An instance for a group already sent (or being sent): the rule's straggler policy decides."""
+    settings = runtime.settings
+    policy = group.straggler
+    log.info(
+        "straggler after its group was sent",
+        rule=group.rule,
+        level=group.level,
+        sop_instance_uid=outgoing.sop_instance_uid,
+        policy=policy,
+    )
+    existing = repo.member(session, group.id, outgoing.sop_instance_uid)
+    if policy == "resend_study":
+        copy = keep_copy(outgoing, settings.held_dir, fsync=settings.spool_fsync)
+        if existing is None:
+            group.received_count += 1
+            session.add(_member(group, outgoing, str(copy), now, straggler=True))
+        else:
+            if existing.file_path:
+                placement.stale_files.append(Path(existing.file_path))
+            existing.file_path = str(copy)
+        repo.reopen(session, group, now)
+        placement.waiting = True
+        return
+    path = ""
+    if policy == "hold":
+        # A person decides: one dead-lettered row per destination, each retryable from its own copy.
+        for name in by_priority(group.destinations):
+            copy = keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync)
+            path = path or str(copy)
+            row = exception_repo.add_exception(
+                session,
+                stage="trigger",
+                error_class="Straggler",
+                message=(
+                    f"arrived after {group.level} of rule {group.rule!r} was sent; held by the rule's "
+                    "straggler policy"
+                ),
+                sop_instance_uid=outgoing.sop_instance_uid,
+                study_instance_uid=group.study_instance_uid,
+                destination=name,
+                file_path=str(copy),
+            )
+            exception_repo.dead_letter(session, row.id)
+    else:  # send_alone
+        for name, priority in group.destinations.items():
+            placement.send_now.setdefault(name, priority)
+    if existing is None:
+        session.add(_member(group, outgoing, path, now, straggler=True, handled=True))
+
+
+def claim_complete_groups(runtime: Runtime, now: datetime) -> list[int]:
+    """Claim every complete group (and every group whose firing task was lost); their ids, to fire."""
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        claimed = [
+            g.id for g in repo.collecting(session) if is_complete(g, now) and repo.claim(session, g, now)
+        ]
+        stale_before = now - timedelta(seconds=settings.completion_refire_after_seconds)
+        claimed += repo.reclaim_stale(session, stale_before, now)
+        session.commit()
+    return claimed
+
+
+@dataclass
+class FireOutcome:
+    sent: int = 0
+    retries: list[tuple[int, float]] = field(default_factory=list)
+    state: str = "fired"  # "fired", "reopened" (a resend-study straggler came in meanwhile), "skipped"
+
+
+def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
+    """Send every unsent member of a claimed group to the group's destinations, then mark it fired.
+
+    Each member is committed as sent on its own, so a rerun after a crash resumes where it stopped
+    (deliveries are idempotent per SOP Instance UID, so the one in flight at the crash is harmless).
+    """
+    outcome = FireOutcome()
+    with runtime.sessions() as session:
+        group = session.get(CompletionGroup, group_id)
+        if group is None or group.status != GroupStatus.FIRING:
+            return FireOutcome(state="skipped")
+        order = by_priority(group.destinations)
+        keep_files = group.straggler == "resend_study"
+        members = [
+            (m.id, m.sop_instance_uid, m.instance_id, m.file_path)
+            for m in repo.pending_members(session, group_id)
+        ]
+        study_uid = group.study_instance_uid
+    snapshot = runtime.config()
+    for member_id, sop_uid, instance_id, file_path in members:
+        path = Path(file_path)
+        outgoing = OutgoingInstance(
+            dataset=dcmread(path), source_file=path, sop_instance_uid=sop_uid, study_instance_uid=study_uid
+        )
+        failures = deliver_all(runtime, snapshot, outgoing, order)
+        with runtime.sessions() as session:
+            outcome.retries += record_failures(session, outgoing, instance_id, failures)
+            repo.mark_delivered(session, member_id, now)
+            if instance_id is not None:
+                status = InstanceStatus.DELIVERED
+                if failures:
+                    status = InstanceStatus.FAILED if len(failures) == len(order) else InstanceStatus.PARTIAL
+                instance_repo.set_instance_status(session, instance_id, status)
+            session.commit()
+        outcome.sent += 1
+    with runtime.sessions() as session:
+        finished = repo.finish(session, group_id, now)
+        session.commit()
+    if not finished:
+        outcome.state = "reopened"
+    elif not keep_files:
+        for _, _, _, file_path in members:
+            with contextlib.suppress(FileNotFoundError):
+                Path(file_path).unlink()
+    log.info("group sent", group_id=group_id, instances=outcome.sent, state=outcome.state)
+    return outcome
+
+
+def purge_fired_groups(runtime: Runtime, now: datetime) -> int:
+    """Drop the copies and rows of groups sent more than ``completion_keep_hours`` ago."""
+    before = now - timedelta(hours=runtime.settings.completion_keep_hours)
+    with runtime.sessions() as session:
+        groups = repo.fired_before(session, before)
+        files = [path for group in groups for path in repo.member_files(session, group.id)]
+        for group in groups:
+            session.delete(group)
+        session.commit()
+    held = runtime.settings.held_dir
+    for file_path in files:
+        path = Path(file_path)
+        if path.parent == held:  # held stragglers' copies belong to their exception rows
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return len(groups)

@@ -1,0 +1,115 @@
+"""Send one outgoing instance to a list of destinations; each failure gets its own copy and an
+exception row, so the caller can let go of its file whatever the peers did.
+
+Shared by the per-instance route and by series/study groups firing once complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from sqlalchemy.orm import Session
+
+from axiom.db.repositories import exceptions as exception_repo
+from axiom.destinations.base import DeliveryError
+from axiom.domain.instances import OutgoingInstance
+from axiom.services.backoff import backoff_seconds
+from axiom.services.exception_copies import keep_copy
+from axiom.services.runtime import ConfigSnapshot, Runtime
+
+log = structlog.get_logger("axiom.deliver")
+
+PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+
+
+def by_priority(priorities: Mapping[str, str], names: list[str] | None = None) -> list[str]:
+    """Destination names, higher priority first; a stable sort keeps the rules' order within one."""
+    return sorted(
+        names if names is not None else priorities, key=lambda n: PRIORITY_RANK[priorities.get(n, "default")]
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    error_class: str
+    reason: str
+    copy: Path
+    retry_in: float | None  # None: permanent, not retried automatically
+
+
+def deliver_all(
+    runtime: Runtime, snapshot: ConfigSnapshot, outgoing: OutgoingInstance, names: list[str]
+) -> dict[str, Failure]:
+    """Send to each destination in order; no database transaction is open meanwhile."""
+    settings = runtime.settings
+    failures: dict[str, Failure] = {}
+    for name in names:
+        try:
+            runtime.destination(snapshot, name).send(outgoing)
+        except Exception as exc:
+            unknown = isinstance(exc, KeyError)
+            transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
+            retry_in = (
+                backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+                if transient
+                else None
+            )
+            failures[name] = Failure(
+                error_class=type(exc).__name__,
+                reason=f"destination {name!r} is not configured" if unknown else str(exc),
+                copy=keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync),
+                retry_in=retry_in,
+            )
+            log.warning(
+                "delivery failed",
+                destination=name,
+                sop_instance_uid=outgoing.sop_instance_uid,
+                error=type(exc).__name__,
+                transient=transient,
+            )
+    return failures
+
+
+def record_failure(
+    session: Session,
+    outgoing: OutgoingInstance,
+    destination: str,
+    instance_id: int | None,
+    failure: Failure,
+) -> int:
+    """The exception row of one failed delivery; permanent refusals are dead-lettered at once."""
+    row = exception_repo.add_exception(
+        session,
+        stage="deliver",
+        error_class=failure.error_class,
+        message=failure.reason,
+        sop_instance_uid=outgoing.sop_instance_uid,
+        study_instance_uid=outgoing.study_instance_uid,
+        destination=destination,
+        file_path=str(failure.copy),
+        instance_id=instance_id,
+        attempts=1,
+        next_retry_at=(
+            datetime.now(UTC) + timedelta(seconds=failure.retry_in) if failure.retry_in is not None else None
+        ),
+    )
+    if failure.retry_in is None:
+        # Permanent refusal: retrying would only repeat it; an admin retries after fixing the cause.
+        exception_repo.dead_letter(session, row.id)
+    return row.id
+
+
+def record_failures(
+    session: Session, outgoing: OutgoingInstance, instance_id: int | None, failures: dict[str, Failure]
+) -> list[tuple[int, float]]:
+    """Rows for every failure; returns (exception id, seconds to first retry) of the transient ones."""
+    retries: list[tuple[int, float]] = []
+    for name, failure in failures.items():
+        exception_id = record_failure(session, outgoing, name, instance_id, failure)
+        if failure.retry_in is not None:
+            retries.append((exception_id, failure.retry_in))
+    return retries

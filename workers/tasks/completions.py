@@ -1,0 +1,42 @@
+"""Series/study-complete rules: Beat claims complete groups, a worker sends each one once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from celery import Task, shared_task
+
+from axiom.services.completion import claim_complete_groups, fire_group, purge_fired_groups
+from beat.schedule import TASK_CHECK_COMPLETIONS
+from workers.celery_app import TASK_FIRE_GROUP
+from workers.runtime import runtime_for
+from workers.tasks.retry import schedule_retry
+
+
+@shared_task(name=TASK_CHECK_COMPLETIONS, bind=True)
+def check_completions(self: Task) -> int:
+    runtime = runtime_for(self.app)
+    now = datetime.now(UTC)
+    group_ids = claim_complete_groups(runtime, now)
+    for group_id in group_ids:
+        fire_group_task.apply_async(args=[group_id])
+    purge_fired_groups(runtime, now)
+    return len(group_ids)
+
+
+# A failure mid-way leaves the group firing with its sent members marked; the retry resumes there,
+# and past its retries the check claims the group again after completion_refire_after_seconds.
+@shared_task(
+    name=TASK_FIRE_GROUP,
+    bind=True,
+    autoretry_for=(Exception,),
+    retry_backoff=1,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=20,
+)
+def fire_group_task(self: Task, group_id: int) -> str:
+    outcome = fire_group(runtime_for(self.app), group_id, datetime.now(UTC))
+    for exception_id, delay in outcome.retries:
+        schedule_retry(exception_id, delay)
+    return outcome.state
