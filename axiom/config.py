@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # complete (a rule's trigger may set its own), and how often Beat looks for complete groups.
     completion_quiet_seconds: float = 60.0
     completion_check_seconds: float = 5.0
+    # How often a group whose rule names a count peer asks it (C-FIND) for the expected count.
+    completion_count_query_seconds: float = 30.0
     # A group claimed this long ago and still not sent (its task was lost) is sent again.
     completion_refire_after_seconds: float = 600.0
     # Hours a fired group keeps its copies for the resend-study straggler policy.

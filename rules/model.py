@@ -85,6 +85,15 @@ class DestinationRef(_Model):
     priority: Priority = "default"
 
 
+class CountQuery(_Model):
+    """A DICOM peer that knows the series/study (the sending PACS): asked by C-FIND how many
+    instances it holds, so a group can complete before its quiet period ends."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = Field(min_length=1, max_length=16)
+
+
 class Trigger(_Model):
     """When a matching rule's destinations receive the instance.
 
@@ -93,12 +102,14 @@ class Trigger(_Model):
     sooner when the expected number of instances is known and reached. ``straggler`` says what
     happens to an instance that arrives after its group was sent: ``send_alone`` sends just it,
     ``resend_study`` sends the whole group again with it, ``hold`` keeps it as an exception for a
-    person to decide. ``trigger: study`` is short for ``trigger: {level: study}``.
+    person to decide. ``count_query`` names a peer to ask for the expected count when the data does
+    not announce it. ``trigger: study`` is short for ``trigger: {level: study}``.
     """
 
     level: Literal["instance", "series", "study"] = "instance"
     quiet_seconds: float | None = Field(default=None, gt=0)
     straggler: Literal["send_alone", "resend_study", "hold"] = "send_alone"
+    count_query: CountQuery | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +212,7 @@ __all__ = [
     "Condition",
     "ContextCondition",
     "CopyAction",
+    "CountQuery",
     "CrosswalkAction",
     "DeleteAction",
     "DeleteSpec",

@@ -296,6 +296,9 @@ class CompletionGroup(Base):
     straggler: Mapped[str] = mapped_column(String(16))  # "send_alone", "resend_study", "hold"
     destinations: Mapped[dict[str, Any]] = mapped_column()
     expected_count: Mapped[int | None] = mapped_column(Integer)
+    # The peer a C-FIND asks for the expected count ({host, port, ae_title}), and when it last answered.
+    count_query: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    count_checked_at: Mapped[datetime | None] = mapped_column()
     received_count: Mapped[int] = mapped_column(Integer, default=0)
     first_arrival_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_arrival_at: Mapped[datetime] = mapped_column(default=utcnow)

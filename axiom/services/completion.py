@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from pydicom import Dataset, dcmread
@@ -23,6 +24,7 @@ from axiom.db.models import CompletionGroup, CompletionMember, GroupStatus
 from axiom.db.repositories import completions as repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.services.deliver import by_priority, deliver_all, record_failures
 from axiom.services.exception_copies import keep_copy
@@ -88,6 +90,7 @@ def place(
                     "quiet_seconds": item.trigger.quiet_seconds or runtime.settings.completion_quiet_seconds,
                     "straggler": item.trigger.straggler,
                     "destinations": dict(item.destinations),
+                    "count_query": _count_query(item),
                     "received_count": 0,
                     "first_arrival_at": now,
                     "last_arrival_at": now,
@@ -97,6 +100,7 @@ def place(
             # The rule as it is now decides: an admin may have changed its policy or destinations.
             group.straggler = item.trigger.straggler
             group.destinations = dict(item.destinations)
+            group.count_query = _count_query(item)
             if group.status != GroupStatus.COLLECTING:
                 _straggler(session, runtime, group, outgoing, now, placement)
                 continue
@@ -110,6 +114,11 @@ def place(
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return placement
+
+
+def _count_query(item: Deferred) -> dict[str, Any] | None:
+    query = item.trigger.count_query
+    return None if query is None else query.model_dump(mode="json")
 
 
 def _collect(
@@ -209,6 +218,35 @@ def _straggler(
             placement.send_now.setdefault(name, priority)
     if existing is None:
         session.add(_member(group, outgoing, path, now, straggler=True, handled=True))
+
+
+def refresh_expected_counts(runtime: Runtime, now: datetime) -> int:
+    """Ask each collecting group's count peer (C-FIND) how many instances it has, at most once per
+    ``completion_count_query_seconds``; returns how many answered. No transaction is open while asking."""
+    every = timedelta(seconds=runtime.settings.completion_count_query_seconds)
+    with runtime.sessions() as session:
+        due = [
+            (g.id, g.level, g.study_instance_uid, g.group_uid, dict(g.count_query))
+            for g in repo.collecting(session)
+            if g.count_query and (g.count_checked_at is None or now - g.count_checked_at >= every)
+        ]
+    answers: list[tuple[int, int | None]] = []
+    for group_id, level, study_uid, group_uid, peer in due:
+        count = related_instance_count(
+            host=peer["host"],
+            port=peer["port"],
+            called_ae=peer["ae_title"],
+            calling_ae=runtime.settings.ae_title,
+            level=level,
+            study_uid=study_uid,
+            series_uid=group_uid,
+        )
+        answers.append((group_id, count))
+    with runtime.sessions() as session:
+        for group_id, count in answers:
+            repo.set_count_answer(session, group_id, count, now)
+        session.commit()
+    return sum(count is not None for _, count in answers)
 
 
 def claim_complete_groups(runtime: Runtime, now: datetime) -> list[int]:

@@ -86,8 +86,10 @@ def test_study_complete_rule_sends_each_study_once_after_the_quiet_period(
     whole = root / "whole-studies"
     try:
         wait_for(
-            lambda: stack.query("SELECT count(*) FROM completion_groups WHERE status = 'fired'")[0][0]
-            == len(corpus.study_instance_uids),
+            lambda: (
+                stack.query("SELECT count(*) FROM completion_groups WHERE status = 'fired'")[0][0]
+                == len(corpus.study_instance_uids)
+            ),
             90,
             "every study sent",
         )

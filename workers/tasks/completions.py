@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 from celery import Task, shared_task
 
-from axiom.services.completion import claim_complete_groups, fire_group, purge_fired_groups
+from axiom.services.completion import (
+    claim_complete_groups,
+    fire_group,
+    purge_fired_groups,
+    refresh_expected_counts,
+)
 from beat.schedule import TASK_CHECK_COMPLETIONS
 from workers.celery_app import TASK_FIRE_GROUP
 from workers.runtime import runtime_for
@@ -17,6 +22,7 @@ from workers.tasks.retry import schedule_retry
 def check_completions(self: Task) -> int:
     runtime = runtime_for(self.app)
     now = datetime.now(UTC)
+    refresh_expected_counts(runtime, now)
     group_ids = claim_complete_groups(runtime, now)
     for group_id in group_ids:
         fire_group_task.apply_async(args=[group_id])

@@ -75,6 +75,18 @@ def collecting(session: Session) -> list[CompletionGroup]:
     )
 
 
+def set_count_answer(session: Session, group_id: int, count: int | None, now: datetime) -> None:
+    """Record a count peer's answer (None: it gave none; the announced count, if any, stays)."""
+    values: dict[str, Any] = {"count_checked_at": now}
+    if count is not None:
+        values["expected_count"] = count
+    session.execute(
+        update(CompletionGroup)
+        .where(CompletionGroup.id == group_id, CompletionGroup.status == GroupStatus.COLLECTING)
+        .values(**values)
+    )
+
+
 def claim(session: Session, group: CompletionGroup, now: datetime) -> bool:
     """Move a complete group to firing, unless an instance arrived since it was read."""
     result = session.execute(

@@ -18,11 +18,16 @@ from axiom.config import Settings
 from axiom.db.session import upgrade_database
 from axiom.domain.instances import InstanceStatus
 from axiom.services.apply_config import apply_config, load_config_file
-from axiom.services.completion import claim_complete_groups, fire_group, purge_fired_groups
+from axiom.services.completion import (
+    claim_complete_groups,
+    fire_group,
+    purge_fired_groups,
+    refresh_expected_counts,
+)
 from axiom.services.recover_spool import message_for_spooled_file
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
-from tests.factories import fake_patient, make_dataset
+from tests.factories import fake_patient, make_dataset, write_instance
 from tests.unit.services.test_route_instance import _spool_dataset
 
 T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -260,3 +265,49 @@ def test_dry_run_shows_when_each_destination_would_receive(runtime: Runtime) -> 
         ("each", "instance", ""),
         ("whole", "study", "main/whole-study"),
     ]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("level", ["study", "series"])
+def test_count_from_a_cfind_to_the_source_ends_the_wait_early(
+    runtime: Runtime, tmp_path: Path, level: str
+) -> None:
+    from tests.support.orthanc import Orthanc, orthanc_available
+    from tests.support.services import require
+
+    require("Orthanc", orthanc_available(), "/usr/sbin/Orthanc is not installed (apt-get install orthanc)")
+    with Orthanc(tmp_path / "orthanc", config_overrides={"DicomAlwaysAllowFind": True}) as pacs:
+        # The source PACS holds the whole series (3 instances); Axiom gets them one by one.
+        datasets = [_instance(i) for i in range(3)]
+        for i, ds in enumerate(datasets):
+            pacs.upload(Path(write_instance(ds, tmp_path / f"pacs-{i}.dcm")).read_bytes())
+        peer = {"host": "127.0.0.1", "port": pacs.dicom_port, "ae_title": pacs.ae_title}
+        _apply(runtime, _config({"level": level, "quiet_seconds": 3600, "count_query": peer}), tmp_path)
+
+        for ds in datasets[:2]:
+            _receive(runtime, ds, tmp_path, T0)
+        assert refresh_expected_counts(runtime, T0) == 1
+        assert _rows(runtime, "SELECT expected_count, received_count FROM completion_groups") == [(3, 2)]
+        assert claim_complete_groups(runtime, T0 + timedelta(seconds=1)) == []
+        # Asked again only after completion_count_query_seconds.
+        pacs.stop()
+        assert refresh_expected_counts(runtime, T0 + timedelta(seconds=1)) == 0
+
+        _receive(runtime, datasets[2], tmp_path, T0 + timedelta(seconds=2))
+        assert len(_fire_due(runtime, T0 + timedelta(seconds=3))) == 1
+        assert len(_files(runtime, "whole")) == 3
+
+
+def test_an_unreachable_count_peer_leaves_the_quiet_period_in_charge(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from tests.support.dcmtk import free_port
+
+    peer = {"host": "127.0.0.1", "port": free_port(), "ae_title": "GONE"}
+    _apply(runtime, _config({"level": "study", "count_query": peer}), tmp_path)
+    _receive(runtime, _instance(0), tmp_path, T0)
+    assert refresh_expected_counts(runtime, T0) == 0
+    assert _rows(runtime, "SELECT expected_count, count_checked_at IS NOT NULL FROM completion_groups") == [
+        (None, 1)
+    ]
+    assert len(_fire_due(runtime, T0 + timedelta(seconds=31))) == 1

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("straggler", sa.String(length=16), nullable=False),
         sa.Column("destinations", JSON, nullable=False),
         sa.Column("expected_count", sa.Integer(), nullable=True),
+        sa.Column("count_query", JSON, nullable=True),
+        sa.Column("count_checked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("received_count", sa.Integer(), nullable=False),
         sa.Column("first_arrival_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_arrival_at", sa.DateTime(timezone=True), nullable=False),
