@@ -9,12 +9,33 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
+class CircuitBreakerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Consecutive transient failures (across every worker) that open the circuit.
+    failures: int = Field(default=5, ge=1)
+    # While open, sends are not tried (each becomes a retry row); then one probe goes through.
+    cooldown_seconds: float = Field(default=60.0, gt=0)
+
+
+DEFAULT_BREAKER = CircuitBreakerConfig()
+
+
 class DestinationBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
     enabled: bool = True
     description: str = ""
+    # Limits shared by every worker (through Redis when AXIOM_CACHE_URL is set, else per process).
+    max_concurrency: int | None = Field(default=None, ge=1)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # None: the defaults (5 failures, 60 s), left out of the stored form.
+    circuit_breaker: CircuitBreakerConfig | None = None
+
+    @property
+    def breaker(self) -> CircuitBreakerConfig:
+        return self.circuit_breaker or DEFAULT_BREAKER
 
 
 class FilesystemDestinationConfig(DestinationBase):

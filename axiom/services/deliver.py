@@ -33,6 +33,37 @@ def by_priority(priorities: Mapping[str, str], names: list[str] | None = None) -
     )
 
 
+class CircuitOpen(DeliveryError):
+    """Not tried: the destination's circuit breaker is open after repeated failures."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"circuit breaker open for destination {name!r}; not tried", transient=True, code="circuit-open"
+        )
+
+
+def send(runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoing: OutgoingInstance) -> None:
+    """One send through the destination's shared limits; KeyError when it is not configured.
+
+    Transient failures count toward the breaker; any answer from the peer (a success or a permanent
+    refusal) shows it is up and closes it.
+    """
+    config = snapshot.destination_configs[name]
+    guard = runtime.guard
+    if not guard.allows(config):
+        raise CircuitOpen(name)
+    try:
+        with guard.slot(config):
+            runtime.destination(snapshot, name).send(outgoing)
+    except DeliveryError as exc:
+        (guard.failed if exc.transient else guard.succeeded)(config)
+        raise
+    except Exception:
+        guard.failed(config)
+        raise
+    guard.succeeded(config)
+
+
 @dataclass(frozen=True)
 class Failure:
     error_class: str
@@ -49,7 +80,7 @@ def deliver_all(
     failures: dict[str, Failure] = {}
     for name in names:
         try:
-            runtime.destination(snapshot, name).send(outgoing)
+            send(runtime, snapshot, name, outgoing)
         except Exception as exc:
             unknown = isinstance(exc, KeyError)
             transient = exc.transient if isinstance(exc, DeliveryError) else not unknown

@@ -14,6 +14,7 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
 from axiom.services.backoff import backoff_seconds
+from axiom.services.deliver import send
 from axiom.services.runtime import Runtime
 
 log = structlog.get_logger("axiom.retry")
@@ -41,7 +42,7 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         outgoing = OutgoingInstance(
             dataset=dcmread(path), source_file=path, sop_instance_uid=sop_uid, study_instance_uid=study_uid
         )
-        runtime.destination(runtime.config(), destination).send(outgoing)
+        send(runtime, runtime.config(), destination, outgoing)
     except Exception as exc:
         transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
         dead = not transient or attempts >= settings.retry_max_attempts

@@ -18,6 +18,7 @@ from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
 from axiom.services.crosswalk_lookup import CrosswalkLookup
+from axiom.services.delivery_guard import make_guard
 from rules.model import Ruleset
 
 
@@ -42,6 +43,8 @@ class Runtime:
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         # Crosswalk tables for the rules' lookups, cached (Redis or in-process) by table generation.
         self.crosswalks = CrosswalkLookup.from_settings(settings, self.sessions)
+        # Circuit breakers, concurrency caps and rate limits per destination, shared via Redis if set.
+        self.guard = make_guard(settings.cache_url)
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
 
@@ -80,4 +83,5 @@ class Runtime:
 
     def close(self) -> None:
         self._close_destinations()
+        self.guard.close()
         self.engine.dispose()

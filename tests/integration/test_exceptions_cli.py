@@ -6,22 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import text
 
-from axiom.config import Settings
-from axiom.db.session import upgrade_database
-from axiom.services.apply_config import apply_config, load_config_file
 from axiom.services.recover_spool import message_for_spooled_file
+from axiom.services.retry_delivery import retry_delivery
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.orthanc import Orthanc
+from tests.support.routing import apply_dict, fresh_runtime
 from tests.unit.services.test_route_instance import _spool_dataset
 
 pytestmark = pytest.mark.integration
@@ -29,20 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", spool_fsync=False, config_check_seconds=0)
-    settings.ensure_dirs()
-    upgrade_database(settings.effective_database_url)
-    rt = Runtime(settings)
-    yield rt
-    rt.close()
-
-
-def _apply(runtime: Runtime, config: dict[str, Any], folder: Path) -> None:
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    with runtime.sessions() as session:
-        apply_config(session, load_config_file(path), actor="test")
-        session.commit()
+    with fresh_runtime(tmp_path / "data") as rt:
+        yield rt
 
 
 def _cli(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,7 +69,7 @@ def test_failed_delivery_is_listed_and_retried_once_the_peer_is_back(
         "port": orthanc.dicom_port,
         "ae_title": "ORTHANC",
     }
-    _apply(
+    apply_dict(
         runtime,
         {
             "destinations": [pacs],
@@ -109,12 +96,14 @@ def test_failed_delivery_is_listed_and_retried_once_the_peer_is_back(
 
 
 def test_held_instance_is_routed_again_after_the_rules_changed(runtime: Runtime, tmp_path: Path) -> None:
-    _apply(runtime, {"destinations": [{"name": "archive", "type": "filesystem"}], "rulesets": []}, tmp_path)
+    apply_dict(
+        runtime, {"destinations": [{"name": "archive", "type": "filesystem"}], "rulesets": []}, tmp_path
+    )
     uid = _route(runtime, tmp_path, "b")
     (row,) = _listed(runtime, "--stage", "route")
     assert row["error_class"] == "NoMatchingRule"
 
-    _apply(
+    apply_dict(
         runtime,
         {
             "destinations": [{"name": "archive", "type": "filesystem"}],
@@ -132,7 +121,9 @@ def test_held_instance_is_routed_again_after_the_rules_changed(runtime: Runtime,
 
 
 def test_discard_marks_the_row_and_deletes_the_copy(runtime: Runtime, tmp_path: Path) -> None:
-    _apply(runtime, {"destinations": [{"name": "archive", "type": "filesystem"}], "rulesets": []}, tmp_path)
+    apply_dict(
+        runtime, {"destinations": [{"name": "archive", "type": "filesystem"}], "rulesets": []}, tmp_path
+    )
     _route(runtime, tmp_path, "c")
     (row,) = _listed(runtime)
     with runtime.engine.connect() as conn:
@@ -146,3 +137,37 @@ def test_discard_marks_the_row_and_deletes_the_copy(runtime: Runtime, tmp_path: 
     assert _status(runtime, row["id"]) == "discarded"
     assert not held.exists()
     assert _cli(runtime, "discard", "999").returncode == 1
+
+
+def test_circuit_breaker_stops_trying_a_dead_peer_then_probes_it(
+    runtime: Runtime, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    pacs = {
+        "name": "pacs",
+        "type": "cstore",
+        "host": "127.0.0.1",
+        "port": orthanc.dicom_port,
+        "ae_title": "ORTHANC",
+        "circuit_breaker": {"failures": 2, "cooldown_seconds": 2},
+    }
+    rules = [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}]
+    apply_dict(runtime, {"destinations": [pacs], "rulesets": rules}, tmp_path)
+    orthanc.stop()
+    uids = [_route(runtime, tmp_path, f"cb{i}") for i in range(3)]
+    opened = time.monotonic()
+    assert runtime.guard.breaker(runtime.config().destination_configs["pacs"]).state == "open"
+
+    rows = sorted(_listed(runtime, "--destination", "pacs"), key=lambda r: r["id"])
+    assert [r["sop_instance_uid"] for r in rows] == uids
+    # Two real attempts opened the circuit; the third instance was not tried, only recorded.
+    assert [r["error_class"] for r in rows][2] == "CircuitOpen"
+    assert all(r["error_class"] != "CircuitOpen" for r in rows[:2])
+
+    orthanc.start()
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - opened)))
+    # After the cool-down the probe goes through, succeeds and closes the circuit for the rest.
+    assert retry_delivery(runtime, rows[2]["id"]).state == "delivered"
+    assert runtime.guard.breaker(runtime.config().destination_configs["pacs"]).state == "closed"
+    for row in rows[:2]:
+        assert retry_delivery(runtime, row["id"]).state == "delivered"
+    assert orthanc.instance_uids() == set(uids)

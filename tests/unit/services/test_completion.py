@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydicom import dcmread
 from pydicom.dataset import FileDataset
 from sqlalchemy import text
 
-from axiom.config import Settings
-from axiom.db.session import upgrade_database
 from axiom.domain.instances import InstanceStatus
-from axiom.services.apply_config import apply_config, load_config_file
 from axiom.services.completion import (
     claim_complete_groups,
     fire_group,
@@ -28,6 +24,7 @@ from axiom.services.recover_spool import message_for_spooled_file
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
 from tests.factories import fake_patient, make_dataset, write_instance
+from tests.support.routing import apply_dict, fresh_runtime
 from tests.unit.services.test_route_instance import _spool_dataset
 
 T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -58,24 +55,11 @@ def _config(trigger: dict[str, Any] | str) -> dict[str, Any]:
     }
 
 
-def _apply(runtime: Runtime, config: dict[str, Any], folder: Path) -> None:
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    with runtime.sessions() as session:
-        apply_config(session, load_config_file(path), actor="test")
-        session.commit()
-    runtime.settings.config_check_seconds = 0
-
-
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", spool_fsync=False, completion_quiet_seconds=30)
-    settings.ensure_dirs()
-    upgrade_database(settings.effective_database_url)
-    rt = Runtime(settings)
-    _apply(rt, _config("study"), tmp_path)
-    yield rt
-    rt.close()
+    with fresh_runtime(tmp_path / "data", completion_quiet_seconds=30) as rt:
+        apply_dict(rt, _config("study"), tmp_path)
+        yield rt
 
 
 def _instance(
@@ -154,7 +138,7 @@ def test_announced_count_ends_the_wait_early(runtime: Runtime, tmp_path: Path) -
 
 
 def test_series_trigger_groups_per_series(runtime: Runtime, tmp_path: Path) -> None:
-    _apply(runtime, _config({"level": "series", "quiet_seconds": 5}), tmp_path)
+    apply_dict(runtime, _config({"level": "series", "quiet_seconds": 5}), tmp_path)
     for i in range(4):
         _receive(runtime, _instance(i, series=1 + i % 2), tmp_path, T0)
     assert len(_fire_due(runtime, T0 + timedelta(seconds=6))) == 2
@@ -178,7 +162,7 @@ def test_rules_that_do_not_match_hold_nothing(runtime: Runtime, tmp_path: Path) 
 
 @pytest.mark.parametrize("policy", ["send_alone", "hold", "resend_study"])
 def test_straggler_policies(runtime: Runtime, tmp_path: Path, policy: str) -> None:
-    _apply(runtime, _config({"level": "study", "straggler": policy}), tmp_path)
+    apply_dict(runtime, _config({"level": "study", "straggler": policy}), tmp_path)
     for i in range(2):
         _receive(runtime, _instance(i), tmp_path, T0)
     _fire_due(runtime, T0 + timedelta(seconds=31))
@@ -231,7 +215,7 @@ def test_failed_group_delivery_becomes_a_retryable_exception(runtime: Runtime, t
         "port": 1,
         "ae_title": "NOBODY",
     }
-    _apply(runtime, config, tmp_path)
+    apply_dict(runtime, config, tmp_path)
     _receive(runtime, _instance(0), tmp_path, T0)
     (group_id,) = claim_complete_groups(runtime, T0 + timedelta(seconds=31))
     outcome = fire_group(runtime, group_id, T0 + timedelta(seconds=31))
@@ -243,7 +227,7 @@ def test_failed_group_delivery_becomes_a_retryable_exception(runtime: Runtime, t
 
 
 def test_purge_forgets_old_groups_and_their_copies(runtime: Runtime, tmp_path: Path) -> None:
-    _apply(runtime, _config({"level": "study", "straggler": "resend_study"}), tmp_path)
+    apply_dict(runtime, _config({"level": "study", "straggler": "resend_study"}), tmp_path)
     _receive(runtime, _instance(0), tmp_path, T0)
     _fire_due(runtime, T0 + timedelta(seconds=31))
     assert len(list(runtime.settings.held_dir.glob("*.dcm"))) == 1  # kept for a resend
@@ -282,7 +266,7 @@ def test_count_from_a_cfind_to_the_source_ends_the_wait_early(
         for i, ds in enumerate(datasets):
             pacs.upload(Path(write_instance(ds, tmp_path / f"pacs-{i}.dcm")).read_bytes())
         peer = {"host": "127.0.0.1", "port": pacs.dicom_port, "ae_title": pacs.ae_title}
-        _apply(runtime, _config({"level": level, "quiet_seconds": 3600, "count_query": peer}), tmp_path)
+        apply_dict(runtime, _config({"level": level, "quiet_seconds": 3600, "count_query": peer}), tmp_path)
 
         for ds in datasets[:2]:
             _receive(runtime, ds, tmp_path, T0)
@@ -304,7 +288,7 @@ def test_an_unreachable_count_peer_leaves_the_quiet_period_in_charge(
     from tests.support.dcmtk import free_port
 
     peer = {"host": "127.0.0.1", "port": free_port(), "ae_title": "GONE"}
-    _apply(runtime, _config({"level": "study", "count_query": peer}), tmp_path)
+    apply_dict(runtime, _config({"level": "study", "count_query": peer}), tmp_path)
     _receive(runtime, _instance(0), tmp_path, T0)
     assert refresh_expected_counts(runtime, T0) == 0
     assert _rows(runtime, "SELECT expected_count, count_checked_at IS NOT NULL FROM completion_groups") == [
