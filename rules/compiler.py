@@ -224,11 +224,14 @@ class ContextNode(Node):
         name = condition.context
         self.name = name
         self.operator = condition.operator
-        folded = condition.ignore_case
+        # `resent` is a boolean: `equals: true` and `equals: "True"` mean the same.
+        folded = condition.ignore_case or name == "resent"
         check = text_test(self.operator, condition.operand(), folded)
 
         def context_test(view: View) -> bool:
-            text = str(getattr(view.ctx, name))
+            value = getattr(view.ctx, name)
+            # Booleans read as YAML writes them, so `equals: true` matches.
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
             return check(text.casefold() if folded else text)
 
         self.test = context_test

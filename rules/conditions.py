@@ -178,10 +178,19 @@ class ContextCondition(_Operators):
     """Tests how the instance arrived: ``{context: calling_ae, equals: CT01}``.
 
     ``source`` is ``listener``, ``stowrs`` or a poller's name; ``series_instance_count`` is the
-    number of instances of the series received so far, as the caller counted them.
+    number of instances of the series received so far, as the caller counted them; ``resent`` is
+    ``true`` when the same SOP Instance UID with the same content was received and delivered before.
     """
 
-    context: Literal["calling_ae", "called_ae", "source", "series_instance_count"]
+    context: Literal["calling_ae", "called_ae", "source", "series_instance_count", "resent"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_booleans(cls, data: Any) -> Any:
+        # `equals: true` arrives from YAML as a boolean; `resent` compares its text form.
+        if isinstance(data, dict) and data.get("context") == "resent":
+            return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _one_operator(self) -> ContextCondition:
@@ -195,6 +204,10 @@ class ContextCondition(_Operators):
             raise ValueError(f"range compares numbers; context {self.context!r} is text")
         if operator in PRESENCE_OPERATORS:
             raise ValueError(f"context {self.context!r} is always present; {operator} does not apply")
+        if self.context == "resent" and (
+            operator not in ("equals", "not_equals") or str(self.operand()).lower() not in ("true", "false")
+        ):
+            raise ValueError("context 'resent' is true or false: use equals: true (or false)")
         return self
 
 

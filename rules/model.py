@@ -68,6 +68,8 @@ class IngestContext(_Model):
     now: datetime | None = None
     # Instances of this series received so far, counted by the caller.
     series_instance_count: int = Field(default=0, ge=0)
+    # The same SOP Instance UID with the same content was received and delivered before.
+    resent: bool = False
     lookup: Lookup = Field(default=_no_tables, exclude=True)
 
     @field_validator("now")

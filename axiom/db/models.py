@@ -316,11 +316,42 @@ class CompletionMember(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("completion_groups.id", ondelete="CASCADE"), index=True)
     sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("dicom_instances.id", ondelete="SET NULL"))
     file_path: Mapped[str] = mapped_column(Text)
     arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column()
     straggler: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeliveryStatus(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # an exception row (``exception_id``) holds a copy and retries it
+
+
+class Delivery(Base):
+    """What each destination got of each distinct content of an instance: the delivery ledger.
+
+    Keyed on (SOP Instance UID, content hash, destination): a rerun of the same arrival (a task
+    redelivered after a crash) skips destinations that already have it, and an instance re-sent with
+    the same content is recognized (the ``resent`` rule context).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("sop_instance_uid", "content_hash", "destination"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    destination: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the dataset as received
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dicom_instances.id", ondelete="SET NULL"), index=True
+    )
+    # The spooled file of the arrival that made this row: tells a rerun from a re-send.
+    spool_path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[DeliveryStatus] = mapped_column(_str_enum(DeliveryStatus))
+    exception_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 __all__ = [
@@ -333,6 +364,8 @@ __all__ = [
     "ConfigState",
     "CrosswalkEntry",
     "CrosswalkRow",
+    "Delivery",
+    "DeliveryStatus",
     "DicomInstance",
     "DicomSeries",
     "DicomStudy",

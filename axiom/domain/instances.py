@@ -32,3 +32,5 @@ class OutgoingInstance:
     source_file: Path | None
     sop_instance_uid: str
     study_instance_uid: str
+    # sha256 of the dataset as received (axiom.dicom.spool.dataset_digest): the delivery ledger's key.
+    content_hash: str = ""

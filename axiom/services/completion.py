@@ -26,7 +26,7 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
-from axiom.services.deliver import by_priority, deliver_all, record_failures
+from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.exception_copies import keep_copy
 from axiom.services.runtime import Runtime
 from rules.engine import Deferred
@@ -155,6 +155,7 @@ def _member(
     return CompletionMember(
         group_id=group.id,
         sop_instance_uid=outgoing.sop_instance_uid,
+        content_hash=outgoing.content_hash or None,
         file_path=path,
         arrived_at=now,
         straggler=straggler,
@@ -283,19 +284,25 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
         order = by_priority(group.destinations)
         keep_files = group.straggler == "resend_study"
         members = [
-            (m.id, m.sop_instance_uid, m.instance_id, m.file_path)
+            (m.id, m.sop_instance_uid, m.instance_id, m.file_path, m.content_hash or "")
             for m in repo.pending_members(session, group_id)
         ]
         study_uid = group.study_instance_uid
     snapshot = runtime.config()
-    for member_id, sop_uid, instance_id, file_path in members:
+    for member_id, sop_uid, instance_id, file_path, content_hash in members:
         path = Path(file_path)
         outgoing = OutgoingInstance(
-            dataset=dcmread(path), source_file=path, sop_instance_uid=sop_uid, study_instance_uid=study_uid
+            dataset=dcmread(path),
+            source_file=path,
+            sop_instance_uid=sop_uid,
+            study_instance_uid=study_uid,
+            content_hash=content_hash,
         )
         failures = deliver_all(runtime, snapshot, outgoing, order)
         with runtime.sessions() as session:
-            outcome.retries += record_failures(session, outgoing, instance_id, failures)
+            outcome.retries += record_outcomes(
+                session, outgoing, order, failures, instance_id=instance_id, spool_path=None
+            )
             repo.mark_delivered(session, member_id, now)
             if instance_id is not None:
                 status = InstanceStatus.DELIVERED
@@ -310,7 +317,7 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
     if not finished:
         outcome.state = "reopened"
     elif not keep_files:
-        for _, _, _, file_path in members:
+        for _, _, _, file_path, _ in members:
             with contextlib.suppress(FileNotFoundError):
                 Path(file_path).unlink()
     log.info("group sent", group_id=group_id, instances=outcome.sent, state=outcome.state)

@@ -14,6 +14,8 @@ from pathlib import Path
 import structlog
 from sqlalchemy.orm import Session
 
+from axiom.db.models import DeliveryStatus
+from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
@@ -134,13 +136,34 @@ def record_failure(
     return row.id
 
 
-def record_failures(
-    session: Session, outgoing: OutgoingInstance, instance_id: int | None, failures: dict[str, Failure]
+def record_outcomes(
+    session: Session,
+    outgoing: OutgoingInstance,
+    names: list[str],
+    failures: dict[str, Failure],
+    *,
+    instance_id: int | None,
+    spool_path: str | None,
 ) -> list[tuple[int, float]]:
-    """Rows for every failure; returns (exception id, seconds to first retry) of the transient ones."""
+    """An exception row per failure and a ledger row per destination; returns (exception id,
+    seconds to first retry) of the transient failures."""
     retries: list[tuple[int, float]] = []
-    for name, failure in failures.items():
-        exception_id = record_failure(session, outgoing, name, instance_id, failure)
-        if failure.retry_in is not None:
-            retries.append((exception_id, failure.retry_in))
+    for name in names:
+        failure = failures.get(name)
+        exception_id = None
+        if failure is not None:
+            exception_id = record_failure(session, outgoing, name, instance_id, failure)
+            if failure.retry_in is not None:
+                retries.append((exception_id, failure.retry_in))
+        if outgoing.content_hash:
+            delivery_repo.record(
+                session,
+                sop_instance_uid=outgoing.sop_instance_uid,
+                content_hash=outgoing.content_hash,
+                destination=name,
+                status=DeliveryStatus.FAILED if failure else DeliveryStatus.DELIVERED,
+                instance_id=instance_id,
+                spool_path=spool_path,
+                exception_id=exception_id,
+            )
     return retries

@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 from pydicom import dcmread
 
+from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
@@ -69,6 +70,7 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
 
     with runtime.sessions() as session:
         exception_repo.resolve_exception(session, exception_id)
+        delivery_repo.delivered_after_retry(session, exception_id)
         session.commit()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Literal
 
@@ -18,15 +19,16 @@ from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
 from axiom.db.repositories import completions as completion_repo
+from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
-from axiom.dicom.spool import Spool
+from axiom.dicom.spool import Spool, dataset_digest
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
 from axiom.services import completion
 from axiom.services.crosswalks import UnknownCrosswalk
-from axiom.services.deliver import by_priority, deliver_all, record_failures
+from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
 from axiom.services.runtime import Runtime
 from rules.engine import evaluate
@@ -46,11 +48,12 @@ class RouteOutcome:
 
 
 def _context(
-    message: InstanceMessage, lookup: Callable[[str, str], str | None], series_count: int, now: datetime
+    message: InstanceMessage, lookup: Callable[[str, str], str | None], history: _History, now: datetime
 ) -> IngestContext:
     return IngestContext(
         lookup=lookup,
-        series_instance_count=series_count,
+        series_instance_count=history.series_count,
+        resent=history.resent,
         calling_ae=message.calling_ae,
         called_ae=message.called_ae,
         source=message.source,
@@ -60,11 +63,32 @@ def _context(
     )
 
 
-def _series_count(runtime: Runtime, dataset: Dataset) -> int:
-    """Instances of this series recorded so far, plus this one."""
-    with runtime.sessions() as session:
-        recorded = instance_repo.series_instance_count(session, str(dataset.get("SeriesInstanceUID", "")))
-    return recorded + 1
+@dataclass(frozen=True)
+class _History:
+    """What the database knows of this instance before routing it (one short read)."""
+
+    # Instances of this series recorded so far, plus this one (0 when no rule reads it).
+    series_count: int
+    # The same SOP Instance UID and content was delivered before, from another arrival.
+    resent: bool
+    # Destinations the ledger holds for this very arrival: a rerun after a crash.
+    done_by_this_arrival: frozenset[str]
+
+    @classmethod
+    def read(
+        cls, runtime: Runtime, message: InstanceMessage, dataset: Dataset, content_hash: str, count: bool
+    ) -> _History:
+        with runtime.sessions() as session:
+            series = str(dataset.get("SeriesInstanceUID", ""))
+            recorded = instance_repo.series_instance_count(session, series) + 1 if count else 0
+            prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
+        return cls(
+            series_count=recorded,
+            resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
+            done_by_this_arrival=frozenset(
+                p.destination for p in prior if p.spool_path == message.spool_path
+            ),
+        )
 
 
 def _error_class(exc: BaseException) -> str:
@@ -82,7 +106,8 @@ def route_instance(
     spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
     path = Path(message.spool_path)
     try:
-        dataset = dcmread(path)
+        part10 = path.read_bytes()
+        dataset = dcmread(BytesIO(part10))
     except FileNotFoundError:
         log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
         return None
@@ -92,12 +117,13 @@ def route_instance(
     now = now or datetime.now(UTC)
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
+    content_hash = dataset_digest(part10)
+    history = _History.read(runtime, message, dataset, content_hash, snapshot.needs_series_count)
     try:
-        series_count = _series_count(runtime, dataset) if snapshot.needs_series_count else 0
         plan = evaluate(
             snapshot.rulesets,
             dataset,
-            _context(message, runtime.crosswalks, series_count, now),
+            _context(message, runtime.crosswalks, history, now),
         )
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
@@ -126,6 +152,7 @@ def route_instance(
         source_file=path if outgoing_ds is dataset else None,
         sop_instance_uid=message.sop_instance_uid,
         study_instance_uid=record.study_uid,
+        content_hash=content_hash,
     )
     immediate: dict[str, str] = dict(plan.priorities)
     waiting = False
@@ -137,7 +164,8 @@ def route_instance(
         waiting = placement.waiting
     # No transaction is open while delivering: rows are written once, after, in one short commit.
     # Higher-priority destinations are served first (a stable sort keeps the rules' order within one).
-    names = by_priority(immediate)
+    # A rerun of this same arrival (a task redelivered after a crash) skips what it already did.
+    names = [n for n in by_priority(immediate) if n not in history.done_by_this_arrival]
     failures = deliver_all(runtime, snapshot, outgoing, names)
     status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
     if failures:
@@ -147,7 +175,9 @@ def route_instance(
         instance_id = record.save(session, status)
         if plan.deferred:
             completion_repo.link_instance(session, message.sop_instance_uid, instance_id)
-        outcome.retries = record_failures(session, outgoing, instance_id, failures)
+        outcome.retries = record_outcomes(
+            session, outgoing, names, failures, instance_id=instance_id, spool_path=message.spool_path
+        )
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)

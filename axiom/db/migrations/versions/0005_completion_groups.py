@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=False),
         sa.Column("sop_instance_uid", sa.String(length=64), nullable=False),
+        sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("file_path", sa.Text(), nullable=False),
         sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=False),
