@@ -26,6 +26,7 @@ from pynetdicom.association import Association
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
+from axiom.dicom.transcode import TranscodeError, transcode
 from axiom.domain.destinations import CStoreDestinationConfig, DestinationBase
 from axiom.domain.instances import OutgoingInstance
 
@@ -52,7 +53,7 @@ class ContextKey:
 def proposed_syntaxes(transfer_syntax: UID) -> tuple[UID, ...]:
     if transfer_syntax in UNCOMPRESSED_LE:
         return (transfer_syntax, *(ts for ts in UNCOMPRESSED_LE if ts != transfer_syntax))
-    # Compressed, deflated or big endian: only the exact syntax, since we do not transcode.
+    # Compressed, deflated or big endian: the exact syntax; if refused, send() decompresses.
     return (transfer_syntax,)
 
 
@@ -141,8 +142,20 @@ class CStoreDestination(Destination):
             ) from None
         key = ContextKey(sop_class, proposed_syntaxes(transfer_syntax))
         outgoing = with_transfer_syntax(dataset, transfer_syntax)
+        try:
+            with self._lock:
+                return self._send_locked(outgoing, key, uid)
+        except DeliveryError as exc:
+            if exc.code != "no-accepted-context" or transfer_syntax in UNCOMPRESSED_LE:
+                raise
+        # The peer takes no compressed form of this: send it decompressed, which every SCP must accept.
+        try:
+            plain = transcode(dataset, ExplicitVRLittleEndian)
+        except TranscodeError as exc:
+            raise self._error(str(exc), uid, False, "transcode") from None
+        key = ContextKey(sop_class, proposed_syntaxes(ExplicitVRLittleEndian))
         with self._lock:
-            return self._send_locked(outgoing, key, uid)
+            return self._send_locked(with_transfer_syntax(plain, ExplicitVRLittleEndian), key, uid)
 
     def close(self) -> None:
         with self._lock:

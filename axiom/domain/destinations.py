@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from axiom.dicom.transcode import check_target
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -32,6 +34,13 @@ class DestinationBase(BaseModel):
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     # None: the defaults (5 failures, 60 s), left out of the stored form.
     circuit_breaker: CircuitBreakerConfig | None = None
+    # None: send as received. Else a transfer syntax (UID or keyword, e.g. ExplicitVRLittleEndian,
+    # RLELossless) every instance is transcoded to first.
+    transfer_syntax: str | None = None
+
+    _target_writable = field_validator("transfer_syntax")(
+        lambda value: None if value is None else check_target(value)
+    )
 
     @property
     def breaker(self) -> CircuitBreakerConfig:

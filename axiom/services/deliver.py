@@ -7,17 +7,19 @@ Shared by the per-instance route and by series/study groups firing once complete
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
+from pydicom.uid import UID
 from sqlalchemy.orm import Session
 
 from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
+from axiom.dicom.transcode import TranscodeError, resolve_target, transcode
 from axiom.domain.instances import OutgoingInstance
 from axiom.services.backoff import backoff_seconds
 from axiom.services.exception_copies import keep_copy
@@ -54,6 +56,8 @@ def send(runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoing: Outgoi
     guard = runtime.guard
     if not guard.allows(config):
         raise CircuitOpen(name)
+    if config.transfer_syntax:
+        outgoing = _in_syntax(outgoing, resolve_target(config.transfer_syntax))
     try:
         with guard.slot(config):
             runtime.destination(snapshot, name).send(outgoing)
@@ -64,6 +68,18 @@ def send(runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoing: Outgoi
         guard.failed(config)
         raise
     guard.succeeded(config)
+
+
+def _in_syntax(outgoing: OutgoingInstance, target: UID) -> OutgoingInstance:
+    try:
+        converted = transcode(outgoing.dataset, target)
+    except TranscodeError as exc:
+        raise DeliveryError(
+            f"{exc} (SOP Instance UID {outgoing.sop_instance_uid})", transient=False, code="transcode"
+        ) from None
+    if converted is outgoing.dataset:
+        return outgoing
+    return replace(outgoing, dataset=converted, source_file=None)
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ class StoreSCP:
         port: int | None = None,
         ignore: bool = False,
         extra_args: Sequence[str] = (),
+        accept: str = "+xa",
     ) -> None:
         self.output_dir = Path(output_dir)
         self.ae_title = ae_title
@@ -146,13 +147,25 @@ class StoreSCP:
         self.port = port or free_port()
         self.ignore = ignore
         self.extra_args = tuple(extra_args)
+        # "+xa": every syntax storescp knows; "+x=": uncompressed only (a PACS that cannot decode).
+        self.accept = accept
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.output_dir.parent / f"storescp-{self.port}.log"
 
     def start(self) -> StoreSCP:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        # +xa accepts every syntax storescp knows; +B writes what arrived byte for byte.
-        args = [STORESCP, "-aet", self.ae_title, "+xa", "-dhl", "-od", str(self.output_dir), "-fe", ".dcm"]
+        # +B writes what arrived byte for byte.
+        args = [
+            STORESCP,
+            "-aet",
+            self.ae_title,
+            self.accept,
+            "-dhl",
+            "-od",
+            str(self.output_dir),
+            "-fe",
+            ".dcm",
+        ]
         args += ["--ignore"] if self.ignore else ["+B"]
         args += [*self.extra_args, str(self.port)]
         with self.log_path.open("ab") as log:
