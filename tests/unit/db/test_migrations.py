@@ -35,6 +35,8 @@ TABLES = {
     "instance_headers",
     "completion_groups",
     "completion_members",
+    "users",
+    "api_keys",
 }
 
 
@@ -51,7 +53,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0005"
+    assert current_revision(empty_db_url) == head_revision() == "0006"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
@@ -144,6 +146,8 @@ def test_migration_files_ship_as_package_data() -> None:
         "0002_ruleset_versions_crosswalks.py",
         "0003_ruleset_options.py",
         "0004_instance_headers.py",
+        "0005_completion_groups.py",
+        "0006_auth.py",
     }
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"
