@@ -333,7 +333,7 @@ def _mask_url(url: str) -> str:
         return MASK if "@" in url else url
     if parsed.password is None:
         return url
-    return parsed.set(password=MASK).render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=True)
 
 
 __all__ = [
