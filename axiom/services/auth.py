@@ -187,6 +187,9 @@ class LoginRateLimiter:
     """Failed logins per key (username and client) in a sliding window; in-process only, so each
     API process counts its own."""
 
+    # Above this many keys, keys without a recent failure are dropped (bounded memory under a spray).
+    MAX_KEYS = 10_000
+
     def __init__(self, max_failures: int, window_seconds: float) -> None:
         self.max_failures = max_failures
         self.window_seconds = window_seconds
@@ -197,7 +200,13 @@ class LoginRateLimiter:
         """Seconds until the next attempt is allowed; None when it is allowed now."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            failures = self._prune(key, now)
+            failures = self._failures.get(key)
+            if failures is None:
+                return None
+            self._expire(failures, now)
+            if not failures:
+                del self._failures[key]
+                return None
             if self.max_failures > 0 and len(failures) >= self.max_failures:
                 return max(0.0, failures[0] + self.window_seconds - now)
             return None
@@ -205,21 +214,24 @@ class LoginRateLimiter:
     def record_failure(self, key: tuple[str, str], now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
-            self._prune(key, now).append(now)
+            if key not in self._failures and len(self._failures) >= self.MAX_KEYS:
+                for other in list(self._failures):
+                    self._expire(self._failures[other], now)
+                    if not self._failures[other]:
+                        del self._failures[other]
+            failures = self._failures.setdefault(key, deque())
+            self._expire(failures, now)
+            failures.append(now)
+            while len(failures) > max(self.max_failures, 1):
+                failures.popleft()
 
     def reset(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._failures.pop(key, None)
 
-    def _prune(self, key: tuple[str, str], now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
+    def _expire(self, failures: deque[float], now: float) -> None:
         while failures and failures[0] <= now - self.window_seconds:
             failures.popleft()
-        if not failures:
-            # Keep the map small: a key with no recent failure is dropped, then re-made empty.
-            self._failures.pop(key, None)
-            failures = self._failures.setdefault(key, deque())
-        return failures
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,13 @@ def test_users_crud_by_a_superuser(
     token = client.post("/api/v1/auth/login", json={"username": "ann", "password": "ann-password"}).json()
     ann = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/api/v1/auth/me", headers=ann).json()["role"] == "admin"
+    # A key ann makes is hers: it never acts above her current role and dies with her.
+    made_key = client.post(
+        "/api/v1/auth/api-keys", json={"name": "anns", "role": "admin"}, headers=ann
+    ).json()
+    anns_key = {"X-API-Key": made_key["key"]}
+    assert made_key["owner"] == "ann"
+    assert client.get("/api/v1/auth/me", headers=anns_key).json()["role"] == "admin"
 
     # A changed role applies to tokens already issued; a deactivated user's token stops working.
     patched = client.patch(
@@ -201,17 +208,21 @@ def test_users_crud_by_a_superuser(
     )
     assert patched.status_code == 200 and patched.json()["role"] == "user"
     assert client.get("/api/v1/auth/me", headers=ann).json()["role"] == "user"
+    assert client.get("/api/v1/auth/me", headers=anns_key).json()["role"] == "user"
     with sessions() as session:
         row = session.scalars(select(User).where(User.username == "ann")).one()
         assert verify_password(row.password_hash, "new-password") and "new-password" not in row.password_hash
     client.patch("/api/v1/auth/users/ann", json={"active": False}, headers=su)
     assert client.get("/api/v1/auth/me", headers=ann).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=anns_key).status_code == 401
     refused = client.post("/api/v1/auth/login", json={"username": "ann", "password": "new-password"})
     assert refused.status_code == 401
 
     assert [u["username"] for u in client.get("/api/v1/auth/users", headers=su).json()] == ["ann", "root"]
     assert client.delete("/api/v1/auth/users/ann", headers=su).status_code == 204
     assert client.get("/api/v1/auth/users/ann", headers=su).status_code == 404
+    with sessions() as session:
+        assert session.get(ApiKey, made_key["id"]) is None
     # Nobody could manage users without a superuser.
     assert client.delete("/api/v1/auth/users/root", headers=su).status_code == 409
     assert client.patch("/api/v1/auth/users/root", json={"role": "admin"}, headers=su).status_code == 409
