@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import api_keys, auth, crosswalks, destinations, health, monitoring, rules, rulesets, users
+from api.routes.config_common import document_bodies
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.services.auth import LoginRateLimiter, jwt_secret
@@ -22,4 +23,5 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (health, auth, api_keys, users, monitoring, rules, destinations, rulesets, crosswalks):
         app.include_router(module.router)
+    document_bodies(app)
     return app

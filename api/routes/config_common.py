@@ -1,18 +1,23 @@
 """What the config routes share: the request body (validated by the service, as ``axiom apply``
-validates a file) and the summary every change answers with."""
+validates a file), its documentation in the OpenAPI schema, and the summary every change answers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Response
-from pydantic import BaseModel
+from fastapi import Body, FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, TypeAdapter
 
 from axiom.services.config_edit import Change
 
 # A JSON object; the service validates it with the config file's models, so errors name the field
 # path inside this body.
 JsonBody = Annotated[dict[str, Any], Body()]
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+# Schemas the documented bodies refer to, added to the OpenAPI components by ``document_bodies``.
+_DEFINITIONS: dict[str, Any] = {}
 
 
 class ChangeOut(BaseModel):
@@ -21,22 +26,33 @@ class ChangeOut(BaseModel):
     config_version: int
     version: int | None = None  # the ruleset's latest version, for ruleset and rule changes
 
-
-def change_out(change: Change, response: Response) -> ChangeOut:
-    if change.created:
-        response.status_code = 201
-    return ChangeOut(
-        name=change.name, result=change.result, config_version=change.config_version, version=change.version
-    )
+    @classmethod
+    def of(cls, change: Change) -> ChangeOut:
+        return cls(
+            name=change.name,
+            result=change.result,
+            config_version=change.config_version,
+            version=change.version,
+        )
 
 
 def schema_of(model: Any) -> dict[str, Any]:
     """``openapi_extra`` documenting the body as ``model`` without FastAPI validating it."""
-    from pydantic import TypeAdapter
+    schema = TypeAdapter(model).json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+    _DEFINITIONS.update(schema.pop("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TypeAdapter(model).json_schema(by_alias=True)}},
-        }
-    }
+
+def document_bodies(app: FastAPI) -> None:
+    """Make the app's OpenAPI schema carry the definitions ``schema_of`` bodies refer to."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in _DEFINITIONS.items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.routes.config_common import ChangeOut, JsonBody, change_out, schema_of
+from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.services import config_edit
 from axiom.services.crosswalks import sync_crosswalk
@@ -36,7 +36,9 @@ def put_crosswalk(
     base_dir = request.app.state.settings.data_path
     change = config_edit.put_crosswalk(session, name, body, actor=principal.actor, base_dir=base_dir)
     session.commit()
-    return change_out(change, response)
+    if change.created:
+        response.status_code = 201
+    return ChangeOut.of(change)
 
 
 @router.delete("/{name}", response_model=ChangeOut)
@@ -44,7 +46,7 @@ def delete_crosswalk(name: str, principal: AdminUser, session: SessionDep) -> Ch
     """Delete the crosswalk and its entries; 409 while a rule looks values up in it."""
     change = config_edit.delete_crosswalk(session, name, actor=principal.actor)
     session.commit()
-    return change_out(change, Response())
+    return ChangeOut.of(change)
 
 
 @router.post("/{name}/sync")

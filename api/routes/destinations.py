@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.routes.config_common import ChangeOut, JsonBody, change_out, schema_of
+from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.destinations import DestinationConfig
 from axiom.services import config_edit
 from axiom.services.apply_config import dump_destinations
@@ -33,7 +33,9 @@ def put_destination(
     """Create (201) or replace (200) the destination ``name``; the body's ``name`` may be left out."""
     change = config_edit.put_destination(session, name, body, actor=principal.actor)
     session.commit()
-    return change_out(change, response)
+    if change.created:
+        response.status_code = 201
+    return ChangeOut.of(change)
 
 
 @router.delete("/{name}", response_model=ChangeOut)
@@ -41,4 +43,4 @@ def delete_destination(name: str, principal: AdminUser, session: SessionDep) -> 
     """Delete the destination; 409 while a rule routes to it."""
     change = config_edit.delete_destination(session, name, actor=principal.actor)
     session.commit()
-    return change_out(change, Response())
+    return ChangeOut.of(change)

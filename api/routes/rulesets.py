@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.routes.config_common import ChangeOut, JsonBody, change_out, schema_of
+from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.db.repositories import config as config_repo
 from axiom.services import config_edit, ruleset_versions
 from axiom.services.apply_config import dump_rulesets
@@ -37,7 +37,9 @@ def put_ruleset(
     """Create (201) or replace (200) the whole ruleset, its rules included; stores a new version."""
     change = config_edit.put_ruleset(session, name, body, actor=principal.actor)
     session.commit()
-    return change_out(change, response)
+    if change.created:
+        response.status_code = 201
+    return ChangeOut.of(change)
 
 
 @router.delete("/{name}", response_model=ChangeOut)
@@ -45,7 +47,7 @@ def delete_ruleset(name: str, principal: AdminUser, session: SessionDep) -> Chan
     """Delete the ruleset; its versions stay, so a rollback re-creates it."""
     change = config_edit.delete_ruleset(session, name, actor=principal.actor)
     session.commit()
-    return change_out(change, Response())
+    return ChangeOut.of(change)
 
 
 @router.get("/{name}/rules/{rule}")
@@ -60,14 +62,16 @@ def put_rule(
     """Replace the rule (200), or append it to the ruleset (201); stores a new ruleset version."""
     change = config_edit.put_rule(session, name, rule, body, actor=principal.actor)
     session.commit()
-    return change_out(change, response)
+    if change.created:
+        response.status_code = 201
+    return ChangeOut.of(change)
 
 
 @router.delete("/{name}/rules/{rule}", response_model=ChangeOut)
 def delete_rule(name: str, rule: str, principal: AdminUser, session: SessionDep) -> ChangeOut:
     change = config_edit.delete_rule(session, name, rule, actor=principal.actor)
     session.commit()
-    return change_out(change, Response())
+    return ChangeOut.of(change)
 
 
 class VersionOut(BaseModel):
