@@ -16,8 +16,9 @@ from axiom.services.config_edit import Change
 JsonBody = Annotated[dict[str, Any], Body()]
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
-# Schemas the documented bodies refer to, added to the OpenAPI components by ``document_bodies``.
-_DEFINITIONS: dict[str, Any] = {}
+# The models documented bodies refer to, by component name; their schemas are built only when the
+# OpenAPI document is (``document_bodies``).
+_BODIES: dict[str, Any] = {}
 
 
 class ChangeOut(BaseModel):
@@ -36,22 +37,30 @@ class ChangeOut(BaseModel):
         )
 
 
-def schema_of(model: Any) -> dict[str, Any]:
+def schema_of(model: Any, name: str) -> dict[str, Any]:
     """``openapi_extra`` documenting the body as ``model`` without FastAPI validating it."""
-    schema = TypeAdapter(model).json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
-    _DEFINITIONS.update(schema.pop("$defs", {}))
+    _BODIES[name] = model
+    schema = {"$ref": _REF_TEMPLATE.format(model=name)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def document_bodies(app: FastAPI) -> None:
-    """Make the app's OpenAPI schema carry the definitions ``schema_of`` bodies refer to."""
+    """Make the app's OpenAPI schema carry the definitions of the ``schema_of`` bodies."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in _DEFINITIONS.items():
-                components.setdefault(name, definition)
+            for name, model in _BODIES.items():
+                body = TypeAdapter(model).json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+                for def_name, definition in body.pop("$defs", {}).items():
+                    components.setdefault(def_name, definition)
+                components.setdefault(name, body)
+            for operation in (op for path in schema["paths"].values() for op in path.values()):
+                content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                ref = content.get("schema", {}).get("$ref")
+                if ref is not None:  # FastAPI merged its own "any object" schema in beside it
+                    content["schema"] = {"$ref": ref}
             app.openapi_schema = schema
         return app.openapi_schema
 

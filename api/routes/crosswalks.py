@@ -27,7 +27,7 @@ def get_crosswalk(name: str, _: CurrentUser, session: SessionDep) -> dict[str, A
     return dict(config_edit.mask_secrets(item))
 
 
-@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(CrosswalkConfig))
+@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(CrosswalkConfig, "CrosswalkConfig"))
 def put_crosswalk(
     name: str, body: JsonBody, principal: AdminUser, session: SessionDep, request: Request, response: Response
 ) -> ChangeOut:

@@ -26,7 +26,9 @@ def get_destination(name: str, _: CurrentUser, session: SessionDep) -> dict[str,
     return dict(config_edit.mask_secrets(config_edit.get_destination(session, name)))
 
 
-@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(DestinationConfig))
+@router.put(
+    "/{name}", response_model=ChangeOut, openapi_extra=schema_of(DestinationConfig, "DestinationConfig")
+)
 def put_destination(
     name: str, body: JsonBody, principal: AdminUser, session: SessionDep, response: Response
 ) -> ChangeOut:

@@ -30,7 +30,7 @@ def get_ruleset(name: str, _: CurrentUser, session: SessionDep) -> dict[str, Any
     return config_repo.dump_model(config_edit.get_ruleset(session, name))
 
 
-@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(Ruleset))
+@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(Ruleset, "Ruleset"))
 def put_ruleset(
     name: str, body: JsonBody, principal: AdminUser, session: SessionDep, response: Response
 ) -> ChangeOut:
@@ -55,7 +55,7 @@ def get_rule(name: str, rule: str, _: CurrentUser, session: SessionDep) -> dict[
     return config_edit.get_rule(session, name, rule)
 
 
-@router.put("/{name}/rules/{rule}", response_model=ChangeOut, openapi_extra=schema_of(Rule))
+@router.put("/{name}/rules/{rule}", response_model=ChangeOut, openapi_extra=schema_of(Rule, "Rule"))
 def put_rule(
     name: str, rule: str, body: JsonBody, principal: AdminUser, session: SessionDep, response: Response
 ) -> ChangeOut:

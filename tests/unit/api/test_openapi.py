@@ -24,5 +24,7 @@ def test_openapi_refs_resolve_and_bodies_are_documented(tmp_path: Path) -> None:
     refs = _refs(schema)
     assert refs and all(ref.removeprefix("#/components/schemas/") in components for ref in refs)
     body = schema["paths"]["/api/v1/config/rulesets/{name}"]["put"]["requestBody"]["content"]
-    assert body["application/json"]["schema"]["title"] == "Ruleset"
+    assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/Ruleset"}
+    assert components["Ruleset"]["title"] == "Ruleset" and "rules" in components["Ruleset"]["properties"]
+    assert "oneOf" in components["DestinationConfig"] or "anyOf" in components["DestinationConfig"]
     assert set(schema["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
