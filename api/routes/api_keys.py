@@ -58,6 +58,6 @@ def list_keys(_: AdminUser, session: SessionDep) -> list[ApiKeyOut]:
 
 @router.delete("/{key_id}", status_code=204)
 def revoke_key(key_id: int, principal: AdminUser, session: SessionDep) -> Response:
-    accounts.revoke_api_key(session, key_id, actor=principal.actor)
+    accounts.revoke_api_key(session, key_id, actor=principal.actor, revoker_role=principal.role)
     session.commit()
     return Response(status_code=204)

@@ -127,10 +127,13 @@ def create_api_key(
     return CreatedKey(row, new.key)
 
 
-def revoke_api_key(session: Session, key_id: int, *, actor: str) -> ApiKey:
+def revoke_api_key(session: Session, key_id: int, *, actor: str, revoker_role: Role) -> ApiKey:
+    """Revoke a key (a no-op when it is already); a key above the revoker's role is refused."""
     row = auth_repo.get_api_key(session, key_id)
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
+    if not revoker_role.allows(row.role):
+        raise Forbidden(f"a {revoker_role.value} cannot revoke a key with the role {row.role.value}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit_repo.add_audit(

@@ -171,6 +171,15 @@ def test_roles_on_the_auth_routes(client: TestClient, creds: Credentials) -> Non
         body = {"username": "eve", "password": "long-enough"}
         assert client.post("/api/v1/auth/users", json=body, headers=headers).status_code == 403
     assert client.get("/api/v1/auth/users", headers=creds.superuser).status_code == 200
+    top = client.post(
+        "/api/v1/auth/api-keys", json={"name": "top", "role": "superuser"}, headers=creds.superuser
+    )
+    assert top.status_code == 201
+    assert client.delete(f"/api/v1/auth/api-keys/{top.json()['id']}", headers=creds.admin).status_code == 403
+    assert client.delete(f"/api/v1/auth/api-keys/{top.json()['id']}", headers=creds.user).status_code == 403
+    assert (
+        client.delete(f"/api/v1/auth/api-keys/{top.json()['id']}", headers=creds.superuser).status_code == 204
+    )
 
 
 def test_users_crud_by_a_superuser(
