@@ -1,12 +1,17 @@
-"""Dependencies shared by the routes, as Annotated aliases."""
+"""Dependencies shared by the routes, as Annotated aliases: the database session, the caller
+(``CurrentUser``) and the role a route needs (``AdminUser``, ``SuperUser``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+
+from axiom.domain.auth import Principal, Role
+from axiom.services.auth import authenticate_api_key, authenticate_token
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -15,3 +20,50 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+# auto_error=False: a missing credential is answered below with 401 (FastAPI's default is 403).
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/login")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <jwt>`` or ``X-API-Key: <key>``; 401 otherwise."""
+    if bearer is not None:
+        principal = authenticate_token(session, request.app.state.jwt_secret, bearer.credentials)
+        if principal is None:
+            raise _unauthorized("invalid or expired access token")
+        return principal
+    if api_key:
+        principal = authenticate_api_key(session, api_key)
+        if principal is None:
+            raise _unauthorized("invalid or revoked API key")
+        session.commit()  # the key's last_used_at
+        return principal
+    raise _unauthorized("credentials required: Authorization: Bearer <token> or X-API-Key: <key>")
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through callers with ``role`` or a higher one (403 otherwise)."""
+
+    def check(principal: CurrentUser) -> Principal:
+        if not principal.role.allows(role):
+            raise HTTPException(403, f"this needs the role {role.value} (you have {principal.role.value})")
+        return principal
+
+    return check
+
+
+AdminUser = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+SuperUser = Annotated[Principal, Depends(require_role(Role.SUPERUSER))]

@@ -1,19 +1,27 @@
-"""The HTTP API application, built from Settings."""
+"""The HTTP API application, built from Settings. Every route but /health needs a credential."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.routes import health, monitoring, rules
+from api.errors import install_error_handlers
+from api.routes import api_keys, auth, crosswalks, destinations, health, monitoring, rules, rulesets, users
+from api.routes.config_common import document_bodies
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
+from axiom.services.auth import LoginRateLimiter, jwt_secret
 
 
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Axiom", version="0.1.0")
     app.state.settings = settings
     app.state.sessions = make_session_factory(create_db_engine(settings.effective_database_url))
-    app.include_router(health.router)
-    app.include_router(monitoring.router)
-    app.include_router(rules.router)
+    app.state.jwt_secret = jwt_secret(settings)
+    app.state.login_limiter = LoginRateLimiter(
+        settings.login_max_failures, settings.login_failure_window_seconds
+    )
+    install_error_handlers(app)
+    for module in (health, auth, api_keys, users, monitoring, rules, destinations, rulesets, crosswalks):
+        app.include_router(module.router)
+    document_bodies(app)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,13 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # Secret that signs the API's access tokens (JWT, HS256). Empty: one is generated on first use
+    # and kept in <data_dir>/jwt-secret (mode 0600), so restarts keep issued tokens valid.
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_expire_minutes: float = 60.0
+    # Failed logins per username and client address within the window before login answers 429.
+    login_max_failures: int = 5
+    login_failure_window_seconds: float = 300.0
 
     worker_concurrency: int = 0  # 0 = number of CPUs
     # Delivery retry: exponential backoff base and cap, in seconds, and attempts before dead-letter.
@@ -104,6 +111,11 @@ class Settings(BaseSettings):
     @property
     def destinations_root(self) -> Path:
         return self.data_path / "destinations"
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        """Where the generated JWT secret is kept when ``jwt_secret`` is empty."""
+        return self.data_path / "jwt-secret"
 
     @property
     def broker_dir(self) -> Path:

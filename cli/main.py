@@ -11,6 +11,7 @@ from axiom.config import get_settings
 from cli.crosswalks_cmds import crosswalks_app
 from cli.exceptions_cmds import exceptions_app
 from cli.rules_cmds import rules_app
+from cli.users_cmds import users_app
 
 app = typer.Typer(help="Axiom DICOM router", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
@@ -18,6 +19,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(crosswalks_app, name="crosswalks")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(users_app, name="users")
 
 
 @app.command()

@@ -50,7 +50,8 @@ def run_up(settings: Settings) -> int:
     }
     console.print(f"DICOM listener  {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}")
     console.print(
-        f"HTTP API        http://{settings.api_host}:{settings.api_port}  (/health, /api/v1/monitoring/instances)"
+        f"HTTP API        http://{settings.api_host}:{settings.api_port}  (/health; the rest needs a "
+        "credential: axiom users create-api-key, docs/api.md)"
     )
     console.print(f"Data            {settings.data_path}")
     console.print("Press Ctrl-C to stop.")

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import SessionDep
+from api.deps import CurrentUser, SessionDep
 from axiom.db.repositories import instances as instance_repo
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
@@ -30,7 +30,9 @@ class InstancesOut(BaseModel):
 
 
 @router.get("/instances", response_model=InstancesOut)
-def recent_instances(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> InstancesOut:
+def recent_instances(
+    _: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> InstancesOut:
     rows = instance_repo.recent_instances(session, limit=limit)
     return InstancesOut(
         counts=instance_repo.count_by_status(session),

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import CurrentUser
 from axiom.services.dry_run import FileReport, UnknownRuleset, UnreadableFile, dry_run_files
 
 router = APIRouter(prefix="/api/v1/config/rules", tags=["rules"])
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/api/v1/config/rules", tags=["rules"])
 @router.post("/dry-run", response_model=FileReport)
 async def dry_run(
     request: Request,
+    _: CurrentUser,
     file: Annotated[UploadFile, File(description="The DICOM file (Part 10) to evaluate")],
     ruleset: Annotated[
         str | None, Query(description="Evaluate only this ruleset (even when disabled)")

@@ -28,10 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from axiom.db.base import Base, JSONType, utcnow
+from axiom.domain.auth import Role
 from axiom.domain.instances import InstanceStatus
 
 UID_LENGTH = 64  # DICOM UI value representation: at most 64 characters
 NAME_LENGTH = 64  # matches axiom.domain.destinations.NAME_PATTERN
+USERNAME_LENGTH = 128
 
 
 class ExceptionStatus(StrEnum):
@@ -354,9 +356,44 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class User(Base):
+    """A person who may call the API. ``password_hash`` is an argon2 hash, never the password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(_str_enum(Role))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class ApiKey(Base):
+    """A key for scripts and services, shown once when created. Stored as the sha256 of the key;
+    ``prefix`` (random, also in the key) finds the row without scanning. A key owned by a user
+    works only while that user is active, and never above the user's role; deleting the user
+    deletes the keys."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[Role] = mapped_column(_str_enum(Role))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User | None] = relationship()
+
+
 __all__ = [
     "CONFIG_STATE_ID",
     "CROSSWALK_KEY_LENGTH",
+    "ApiKey",
     "AuditLog",
     "Base",
     "CompletionGroup",
@@ -377,4 +414,5 @@ __all__ = [
     "RulesetRow",
     "RulesetVersion",
     "StorageBackend",
+    "User",
 ]

@@ -124,6 +124,7 @@ class AxiomStack:
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self._engine: Engine | None = None
+        self._api_key: str | None = None
 
     def axiom(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -194,7 +195,17 @@ class AxiomStack:
         with self._engine.connect() as conn:
             return list(conn.execute(text(sql), params))
 
+    @property
+    def api_key(self) -> str:
+        """An admin API key, made once through the real CLI (``axiom users create-api-key``)."""
+        if self._api_key is None:
+            made = self.axiom("users", "create-api-key", "--name", "tests", "--role", "admin")
+            self._api_key = made.stdout.strip()
+        return self._api_key
+
     def api(self, path: str) -> Any:
-        response = requests.get(f"http://127.0.0.1:{self.api_port}{path}", timeout=10)
+        response = requests.get(
+            f"http://127.0.0.1:{self.api_port}{path}", headers={"X-API-Key": self.api_key}, timeout=10
+        )
         response.raise_for_status()
         return response.json()

@@ -111,8 +111,12 @@ def test_cli_errors_exit_2(stack: AxiomStack, ct_file: Path, tmp_path: Path) -> 
 
 def test_api_dry_run(stack: AxiomStack, ct_file: Path, tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=stack.data_dir))
+    key = stack.axiom("users", "create-api-key", "--name", "reader", "--role", "user").stdout.strip()
     with TestClient(app) as client:
         url = "/api/v1/config/rules/dry-run"
+        upload = {"file": ("ct.dcm", ct_file.read_bytes(), "application/dicom")}
+        assert client.post(url, files=upload).status_code == 401
+        client.headers["X-API-Key"] = key
         response = client.post(url, files={"file": ("ct.dcm", ct_file.read_bytes(), "application/dicom")})
         assert response.status_code == 200, response.text
         report = response.json()

@@ -36,6 +36,8 @@ TABLES = {
     "completion_groups",
     "completion_members",
     "deliveries",
+    "users",
+    "api_keys",
 }
 
 
@@ -145,6 +147,8 @@ def test_migration_files_ship_as_package_data() -> None:
         "0002_ruleset_versions_crosswalks.py",
         "0003_ruleset_options.py",
         "0004_instance_headers.py",
+        "0005_completion_groups.py",
+        "0006_auth.py",
     }
     for path in files:
         assert (path.parent / "__init__.py").is_file(), f"{path.parent} is not a package"

@@ -1,0 +1,63 @@
+"""The credential helpers on their own: the login limiter's window, API key format and hashing,
+and the JWT secret kept under the data dir."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from axiom.config import Settings
+from axiom.services.auth import (
+    LoginRateLimiter,
+    generate_api_key,
+    hash_api_key,
+    hash_password,
+    jwt_secret,
+    verify_password,
+)
+
+
+def test_limiter_blocks_after_max_failures_until_the_window_passes() -> None:
+    limiter = LoginRateLimiter(max_failures=2, window_seconds=10)
+    key = ("root", "10.0.0.1")
+    assert limiter.retry_after(key, now=0) is None
+    limiter.record_failure(key, now=0)
+    assert limiter.retry_after(key, now=1) is None
+    limiter.record_failure(key, now=1)
+    assert limiter.retry_after(key, now=2) == 8
+    assert limiter.retry_after(("root", "10.0.0.2"), now=2) is None  # another client
+    assert limiter.retry_after(key, now=10.5) is None  # the first failure left the window
+    limiter.reset(key)
+    assert limiter.retry_after(key, now=10.5) is None
+
+
+def test_limiter_memory_stays_bounded() -> None:
+    limiter = LoginRateLimiter(max_failures=3, window_seconds=1)
+    limiter.MAX_KEYS = 10
+    for i in range(100):
+        limiter.record_failure((f"user{i}", "c"), now=float(i) * 2)
+    assert len(limiter._failures) <= 10
+
+
+def test_api_key_is_random_and_stored_as_its_sha256() -> None:
+    one, two = generate_api_key(), generate_api_key()
+    assert one.key != two.key and one.prefix != two.prefix
+    assert one.key.startswith(f"axk_{one.prefix}_") and len(one.key) > 50
+    assert one.key_hash == hash_api_key(one.key) and len(one.key_hash) == 64 and one.key not in one.key_hash
+
+
+def test_password_hash_is_argon2() -> None:
+    hashed = hash_password("correct horse")
+    assert hashed.startswith("$argon2id$") and "correct horse" not in hashed
+    assert verify_password(hashed, "correct horse") and not verify_password(hashed, "wrong")
+    assert not verify_password("not a hash", "correct horse")
+
+
+def test_jwt_secret_generated_once_with_0600(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    first = jwt_secret(settings)
+    assert len(first) >= 48
+    assert stat.S_IMODE(os.stat(settings.jwt_secret_file).st_mode) == 0o600
+    assert jwt_secret(Settings(data_dir=tmp_path / "data")) == first
+    assert jwt_secret(Settings(data_dir=tmp_path / "other")) != first
