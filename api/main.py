@@ -5,7 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import api_keys, auth, crosswalks, destinations, health, monitoring, rules, rulesets, users
+from api.routes import (
+    api_keys,
+    auth,
+    crosswalks,
+    destinations,
+    exceptions,
+    health,
+    monitoring,
+    rules,
+    rulesets,
+    users,
+)
 from api.routes.config_common import document_bodies
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
@@ -21,7 +32,18 @@ def create_app(settings: Settings) -> FastAPI:
         settings.login_max_failures, settings.login_failure_window_seconds
     )
     install_error_handlers(app)
-    for module in (health, auth, api_keys, users, monitoring, rules, destinations, rulesets, crosswalks):
+    for module in (
+        health,
+        auth,
+        api_keys,
+        users,
+        monitoring,
+        exceptions,
+        rules,
+        destinations,
+        rulesets,
+        crosswalks,
+    ):
         app.include_router(module.router)
     document_bodies(app)
     return app

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 
+# The audit actor of changes made from the command line.
+CLI_ACTOR = "cli"
+
 
 def open_sessions(settings: Settings) -> sessionmaker[Session]:
     settings.ensure_dirs()

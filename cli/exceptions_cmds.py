@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from axiom.config import get_settings
+from cli.db_sessions import CLI_ACTOR
 
 exceptions_app = typer.Typer(
     help="Failed deliveries and held instances: list, retry, discard", no_args_is_help=True
@@ -69,9 +70,9 @@ def _each(ids: list[int], action: str) -> None:
         for exception_id in ids:
             try:
                 if action == "retry":
-                    typer.echo(f"{exception_id}: {retry_now(runtime, exception_id)}")
+                    typer.echo(f"{exception_id}: {retry_now(runtime, exception_id, actor=CLI_ACTOR)}")
                 else:
-                    discard(runtime, exception_id)
+                    discard(runtime, exception_id, actor=CLI_ACTOR)
                     typer.echo(f"{exception_id}: discarded")
             except (LookupError, NotActionable) as exc:
                 typer.echo(f"{exception_id}: {exc}", err=True)

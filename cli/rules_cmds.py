@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from axiom.config import get_settings
+from cli.db_sessions import CLI_ACTOR
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -22,9 +23,6 @@ rules_app = typer.Typer(
     help="Ruleset versions (history, diff, rollback), dry-runs (test) and replays (replay)",
     no_args_is_help=True,
 )
-
-# Who the CLI records as the actor, as `axiom apply` does.
-CLI_ACTOR = "cli"
 
 
 @rules_app.command("history")

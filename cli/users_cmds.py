@@ -9,11 +9,9 @@ from typing import Annotated
 import typer
 
 from axiom.config import get_settings
+from cli.db_sessions import CLI_ACTOR
 
 users_app = typer.Typer(help="API users and API keys", no_args_is_help=True)
-
-# Who audit rows name for changes made here, as `axiom apply` does.
-CLI_ACTOR = "cli"
 
 
 def _read_password(from_stdin: bool) -> str:

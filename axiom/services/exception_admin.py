@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from axiom.db.models import ExceptionLog, ExceptionStatus
+from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.services.recover_spool import message_for_spooled_file
 from axiom.services.retry_delivery import retry_delivery
@@ -66,7 +67,21 @@ def _actionable(session: Session, exception_id: int) -> ExceptionLog:
     return row
 
 
-def retry_now(runtime: Runtime, exception_id: int) -> str:
+def _audit(session: Session, actor: str, action: str, row: ExceptionLog) -> None:
+    audit_repo.add_audit(
+        session,
+        actor=actor,
+        action=action,
+        target=f"exception:{row.id}",
+        details={
+            "sop_instance_uid": row.sop_instance_uid,
+            "destination": row.destination,
+            "stage": row.stage,
+        },
+    )
+
+
+def retry_now(runtime: Runtime, exception_id: int, *, actor: str) -> str:
     """Retry one row at once, in this process; returns what happened (delivered, retry, dead,
     routed: <status>)."""
     with runtime.sessions() as session:
@@ -74,6 +89,7 @@ def retry_now(runtime: Runtime, exception_id: int) -> str:
         destination, held = row.destination, Path(row.file_path or "")
         if destination:
             exception_repo.reopen_exception(session, exception_id, next_retry_at=datetime.now(UTC))
+        _audit(session, actor, "exception.retried", row)
         session.commit()
     if destination:
         return retry_delivery(runtime, exception_id).state
@@ -87,12 +103,13 @@ def retry_now(runtime: Runtime, exception_id: int) -> str:
     return f"routed: {outcome.status if outcome is not None else 'already processed'}"
 
 
-def discard(runtime: Runtime, exception_id: int) -> None:
+def discard(runtime: Runtime, exception_id: int, *, actor: str) -> None:
     """Give up on a row: mark it discarded, then delete its held copy."""
     with runtime.sessions() as session:
         row = _actionable(session, exception_id)
         held = Path(row.file_path or "")
         exception_repo.discard_exception(session, exception_id)
+        _audit(session, actor, "exception.discarded", row)
         session.commit()
     with contextlib.suppress(FileNotFoundError):
         held.unlink()
