@@ -91,7 +91,9 @@ def test_cli_reports_rules_diff_and_destinations(stack: AxiomStack, ct_file: Pat
         ("clinical/mr", False),
     ]
     assert reports[0]["rules"][1]["failure"]["operator"] == "equals"
-    assert reports[0]["destinations"] == [{"name": "archive", "priority": "high"}]
+    assert reports[0]["destinations"] == [
+        {"name": "archive", "priority": "high", "trigger": "instance", "rule": ""}
+    ]
     assert reports[0]["changes"] == [INSTITUTION]
 
     held = json.loads(stack.axiom("rules", "test", str(ct_file), "--ruleset", "hold", "-o", "json").stdout)
@@ -126,7 +128,9 @@ def test_api_dry_run(stack: AxiomStack, ct_file: Path, tmp_path: Path) -> None:
             ("clinical/mr", False),
         ]
         assert report["rules"][1]["failure"]["path"] == "(0008,0060) Modality"
-        assert report["destinations"] == [{"name": "archive", "priority": "high"}]
+        assert report["destinations"] == [
+            {"name": "archive", "priority": "high", "trigger": "instance", "rule": ""}
+        ]
         assert report["changes"] == [INSTITUTION]
 
         held = client.post(url, params={"ruleset": "hold"}, files={"file": ("ct.dcm", ct_file.read_bytes())})
