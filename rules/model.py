@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rules.actions import (
     Action,
     AddPrivateBlockAction,
+    AnonymizeAction,
     AppendAction,
     CopyAction,
     CrosswalkAction,
@@ -69,6 +70,8 @@ class IngestContext(_Model):
     # Instances of this series received so far, counted by the caller.
     series_instance_count: int = Field(default=0, ge=0)
     lookup: Lookup = Field(default=_no_tables, exclude=True)
+    # The deployment secret the anonymize action keys UIDs, pseudonyms and date shifts with.
+    anon_secret: str = Field(default="", exclude=True, repr=False)
 
     @field_validator("now")
     @classmethod
@@ -158,6 +161,7 @@ __all__ = [
     "Action",
     "AddPrivateBlockAction",
     "AllOf",
+    "AnonymizeAction",
     "AnyOf",
     "AppendAction",
     "Condition",
