@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # How often Beat deletes headers older than the retention.
     header_cleanup_seconds: float = 3600.0
 
+    # Key of the anonymize action's UIDs, pseudonyms and date shifts (HMAC-SHA256). Every worker must
+    # have the same one; empty: generated once and kept in <data_dir>/anon-secret (mode 0600).
+    anon_secret: str = Field(default="", repr=False)
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False
@@ -88,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def destinations_root(self) -> Path:
         return self.data_path / "destinations"
+
+    @property
+    def anon_secret_file(self) -> Path:
+        """Where the generated anonymization secret is kept when ``anon_secret`` is empty."""
+        return self.data_path / "anon-secret"
 
     @property
     def broker_dir(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from axiom.config import get_settings
+from cli.anonymize_cmds import anonymize_app
 from cli.crosswalks_cmds import crosswalks_app
 from cli.rules_cmds import rules_app
 
@@ -16,6 +17,7 @@ db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(crosswalks_app, name="crosswalks")
+app.add_typer(anonymize_app, name="anonymize")
 
 
 @app.command()

@@ -28,6 +28,7 @@ from axiom.services.backoff import backoff_seconds
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.exception_copies import keep_copy
 from axiom.services.header_retention import store_received_header
+from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import ConfigSnapshot, Runtime
 from rules.engine import evaluate
 from rules.model import IngestContext
@@ -48,10 +49,15 @@ class RouteOutcome:
 
 
 def _context(
-    message: InstanceMessage, lookup: Callable[[str, str], str | None], series_count: int, now: datetime
+    message: InstanceMessage,
+    lookup: Callable[[str, str], str | None],
+    series_count: int,
+    now: datetime,
+    anon_secret: str = "",
 ) -> IngestContext:
     return IngestContext(
         lookup=lookup,
+        anon_secret=anon_secret,
         series_instance_count=series_count,
         calling_ae=message.calling_ae,
         called_ae=message.called_ae,
@@ -98,7 +104,13 @@ def route_instance(
         plan = evaluate(
             snapshot.rulesets,
             dataset,
-            _context(message, runtime.crosswalks, series_count, now or datetime.now(UTC)),
+            _context(
+                message,
+                runtime.crosswalks,
+                series_count,
+                now or datetime.now(UTC),
+                runtime.anon_secret(snapshot),
+            ),
         )
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
@@ -137,6 +149,8 @@ def route_instance(
     outcome = RouteOutcome(status, [n for n in record.destinations if n not in failures])
     with runtime.sessions() as session:
         instance_id = record.save(session, status)
+        # What the anonymize action sent in place of the patient's identity, for re-identification.
+        record_pseudonyms(session, plan.pseudonyms)
         for name, failure in failures.items():
             exception_id = _record_failure(session, outgoing, name, instance_id, failure)
             if failure.retry_in is not None:
