@@ -136,7 +136,8 @@ def plan_anonymize(
         original_patient_id=patient_id,
         original_patient_name=_text(dataset, "PatientName"),
         patient_id=pseudonym_id,
-        patient_name=pseudonym_id,
+        # Family name only, with its delimiter: a name without "^" reads as the retired PN form.
+        patient_name=f"{pseudonym_id}^",
         method=method,
         profile=profile.name,
         date_shift_days=shift,

@@ -87,7 +87,8 @@ def test_uids_inside_kept_sequences_are_remapped(result: tuple[Dataset, Dataset,
 
 def test_patient_identity_is_replaced_and_flagged(result: tuple[Dataset, Dataset, object]) -> None:
     ds, out, _ = result
-    assert out.PatientID == out.PatientName == KEYS.patient_pseudonym("MRN-77-1234")
+    assert out.PatientID == KEYS.patient_pseudonym("MRN-77-1234")
+    assert out.PatientName == out.PatientID + "^"
     assert "OtherPatientIDsSequence" not in out
     assert out.PatientIdentityRemoved == "YES"
     assert out.DeidentificationMethod[0] == "Axiom anonymize basic"

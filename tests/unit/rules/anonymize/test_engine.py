@@ -80,7 +80,7 @@ def test_pseudonyms_from_a_crosswalk_table() -> None:
     plan = _plan(ds, spec, table={ds.PatientID: "STUDY-0042"})
     [pseudonym] = plan.pseudonyms
     assert (pseudonym.patient_id, pseudonym.method) == ("STUDY-0042", "crosswalk")
-    assert apply_actions(ds, plan.actions).PatientName == "STUDY-0042"
+    assert apply_actions(ds, plan.actions).PatientName == "STUDY-0042^"
     # Unknown key: the keyed hash, or quarantine when asked.
     assert _plan(ds, spec).pseudonyms[0].method == "hash"
     held = _plan(ds, {**spec, "on_missing": "quarantine"})
