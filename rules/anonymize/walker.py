@@ -105,12 +105,15 @@ class _Walk:
             if tag.element == 0x0000:  # group length: retired, and wrong once values change
                 del ds[tag]
                 continue
-            elem = ds[tag]
             code = self.profile.code(int(tag))
             if code is None:
-                if elem.VR == "SQ":
-                    self.items(elem)
+                # Not listed: kept. Only a sequence (or an element of unknown VR) needs decoding.
+                if ds._dict[tag].VR in (None, "SQ", "UN"):
+                    elem = ds[tag]
+                    if elem.VR == "SQ":
+                        self.items(elem)
                 continue
+            elem = ds[tag]
             _ACTIONS[single_code(code, elem)](self, ds, tag, elem)
         if private:
             self.private(ds, private)
