@@ -41,7 +41,10 @@ def corpus(count: int, size: int) -> list[bytes]:
     encoded = []
     for index in range(count):
         patient = FakePatient(
-            name=f"PATIENT^{index % 50:03d}", patient_id=f"MRN{index % 50:05d}", birth_date="19600101", sex="F"
+            name=f"PATIENT^{index % 50:03d}",
+            patient_id=f"MRN{index % 50:05d}",
+            birth_date="19600101",
+            sex="F",
         )
         ds = make_dataset(
             modality=MODALITIES[index % len(MODALITIES)],
@@ -102,7 +105,9 @@ def _round(files: list[bytes], tool: Callable[[Dataset], Dataset], with_io: bool
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--instances", type=int, default=300)
     parser.add_argument("--size", type=int, default=64, help="rows and columns of each image")
     parser.add_argument("--rounds", type=int, default=3)
