@@ -106,6 +106,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("source", type=Path, help="idiscore wheel, or its idiscore/_public_dicom.py")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"output file (default {OUT})")
     args = parser.parse_args()
     text, version = _source(args.source)
     scraped = re.search(r"scrape date: (\S+)", text)
@@ -156,8 +157,8 @@ def main() -> int:
     for ident, keyword, code, opts in rows:
         lines.append(f"    ({ident!r}, {keyword!r}, {code!r}, {opts!r}),".replace("'", '"'))
     lines.append(")")
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {len(rows)} rows to {OUT}", file=sys.stderr)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from rules.anonymize import table_e1_1
@@ -52,3 +54,64 @@ def test_well_known_rows() -> None:
     assert profile.code(0x60023000) == "X"  # overlay data, any even 60xx group
     assert profile.code(0x60014000) is None  # an odd group is private, not an overlay
     assert profile.private_code == "X"
+
+
+SAMPLE_SOURCE = '''"""Public DICOM information auto-generated
+
+Scraped from the following page:
+http://dicom.nema.org/medical/dicom/current/output/chtml/part15/chapter_E.html
+
+scrape date: 2025-06-24
+"""
+basic_profile = RawNemaRuleSet(
+    name="Basic Application Level Confidentiality Profile",
+    code="113100",
+    rules=[
+        (SingleTag("00080050"), ActionCodes.EMPTY),  # AccessionNumber
+        (
+            SingleTag("0008002a"),
+            ActionCodes.REMOVE_OR_EMPTY_OR_DUMMY,
+        ),  # AcquisitionDateTime
+        (RepeatingGroup("60xx4000"), ActionCodes.REMOVE),  # OverlayComments
+        (PrivateTags(), ActionCodes.REMOVE),  # Private Attributes
+    ],
+)
+'''
+SAMPLE_OPTIONS = {
+    "retain_safe_private": "[(PrivateTags(), ActionCodes.CLEAN)]",
+    "retain_uid": "[]",
+    "retain_device_id": "[]",
+    "retain_institution_id": "[]",
+    "retain_patient_characteristics": "[]",
+    "retain_full_dates": '[(SingleTag("0008002a"), ActionCodes.KEEP)]',
+    "retain_modified_dates": '[(SingleTag("0008002a"), ActionCodes.CLEAN)]',
+    "clean_descriptors": "[]",
+    "clean_structured_content": "[]",
+    "clean_graphics": '[(RepeatingGroup("60xx4000"), ActionCodes.CLEAN)]',
+}
+
+
+def test_the_generator_turns_the_source_into_rows(tmp_path: Path) -> None:
+    source = SAMPLE_SOURCE + "".join(
+        f'{name} = RawNemaRuleSet(name="{name}", code="1", rules={rules})\n'
+        for name, rules in SAMPLE_OPTIONS.items()
+    )
+    (tmp_path / "_public_dicom.py").write_text(source)
+    out = tmp_path / "table.py"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), str(tmp_path / "_public_dicom.py"), "--out", str(out)], check=True
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    assert namespace["SCRAPED"] == "2025-06-24"
+    assert namespace["ROWS"] == (
+        ("00080050", "AccessionNumber", "Z", {}),
+        (
+            "0008002A",
+            "AcquisitionDateTime",
+            "X/Z/D",
+            {"retain-longitudinal-full-dates": "K", "retain-longitudinal-modified-dates": "C"},
+        ),
+        ("60xx4000", "OverlayComments", "X", {"clean-graphics": "C"}),
+        ("private", "", "X", {"retain-safe-private": "C"}),
+    )
