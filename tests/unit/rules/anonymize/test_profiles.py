@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -46,3 +50,16 @@ def test_errors_name_the_field() -> None:
             {"name": "x", "safe_private": [{"group": 0x0010, "creator": "A", "element": 1}]}
         )
     assert "private (odd) group" in str(info.value)
+
+
+def test_profile_files_ship_as_package_data() -> None:
+    # An installed package carries only .py files of packages and files matched by package-data.
+    root = Path(__file__).resolve().parents[4]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = root / "rules" / "anonymize"
+    for path in package.rglob("*"):
+        if not path.is_file() or path.suffix in (".py", ".pyc"):
+            continue
+        relative = path.relative_to(package).as_posix()
+        patterns = package_data["*"] if "/" not in relative else package_data.get("rules.anonymize", [])
+        assert any(fnmatch(relative, pattern) for pattern in patterns), f"{relative} not in package-data"
