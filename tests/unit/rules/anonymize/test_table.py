@@ -115,3 +115,12 @@ def test_the_generator_turns_the_source_into_rows(tmp_path: Path) -> None:
         ("60xx4000", "OverlayComments", "X", {"clean-graphics": "C"}),
         ("private", "", "X", {"retain-safe-private": "C"}),
     )
+
+
+def test_method_codes_match_pydicoms_copy_of_cid_7050() -> None:
+    from pydicom.sr.codedict import codes
+
+    for value, meaning in CID_7050.values():
+        keyword = "".join(meaning.split()).replace("UIDs", "Uids")
+        code = getattr(codes.DCM, keyword)
+        assert (code.value, code.scheme_designator, code.meaning) == (value, "DCM", meaning)
