@@ -200,6 +200,7 @@ def _chain(name: str, extra: ProfileDef | None) -> list[ProfileDef]:
     """The profiles from the root base down to ``name`` (then ``extra``), checking every link."""
     known = shipped_profiles()
     chain: list[ProfileDef] = [] if extra is None else [extra]
+    seen: set[str] = set()
     current: str | None = name
     while current is not None:
         profile = known.get(current)
@@ -207,8 +208,9 @@ def _chain(name: str, extra: ProfileDef | None) -> list[ProfileDef]:
             raise ProfileError(
                 f"profile: unknown anonymization profile {current!r}; known: {', '.join(sorted(known))}"
             )
-        if profile in chain:
+        if current in seen:
             raise ProfileError(f"profile: {current!r} is its own base")
+        seen.add(current)
         chain.append(profile)
         current = profile.base
     return list(reversed(chain))
