@@ -112,6 +112,8 @@ def phi_dataset() -> tuple[Dataset, Planted]:
     middle = Dataset()
     middle.CodeValue = "T-D1100"
     middle.PatientOrientationCodeSequence = Sequence([inner])
+    middle.private_block(0x0011, "ACME NESTED", create=True).add_new(0x01, "LO", "PHINESTEDPRIVATE")
+    planted.markers.update({"PHINESTEDPRIVATE", "ACME NESTED"})
     ds.AnatomicRegionSequence = Sequence([middle])
     # The places the issue names explicitly, with realistic values.
     ds.PatientName = "DOE^JANE^Q"
