@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     completion_refire_after_seconds: float = 600.0
     # Hours a fired group keeps its copies for the resend-study straggler policy.
     completion_keep_hours: float = 24.0
+    # Key of the anonymize action's UIDs, pseudonyms and date shifts (HMAC-SHA256). Every worker must
+    # have the same one; empty: generated once and kept in <data_dir>/anon-secret (mode 0600).
+    anon_secret: str = Field(default="", repr=False)
 
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
@@ -116,6 +119,11 @@ class Settings(BaseSettings):
     def jwt_secret_file(self) -> Path:
         """Where the generated JWT secret is kept when ``jwt_secret`` is empty."""
         return self.data_path / "jwt-secret"
+
+    @property
+    def anon_secret_file(self) -> Path:
+        """Where the generated anonymization secret is kept when ``anon_secret`` is empty."""
+        return self.data_path / "anon-secret"
 
     @property
     def broker_dir(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from axiom.config import get_settings
+from cli.anonymize_cmds import anonymize_app
 from cli.crosswalks_cmds import crosswalks_app
 from cli.exceptions_cmds import exceptions_app
 from cli.rules_cmds import rules_app
@@ -20,6 +21,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(crosswalks_app, name="crosswalks")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(users_app, name="users")
+app.add_typer(anonymize_app, name="anonymize")
 
 
 @app.command()

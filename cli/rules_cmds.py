@@ -98,14 +98,18 @@ def test_cmd(
     """Dry-run: which rules each file matches (and why not), the tag diff, destinations; nothing is sent."""
     import json
 
+    from axiom.services.anon_secret import deployment_secret
     from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
     from cli.db_sessions import open_sessions
 
     if output not in ("text", "json"):
         typer.echo(f"error: --output must be text or json, not {output!r}", err=True)
         raise typer.Exit(2)
+    settings = get_settings()
     try:
-        reports = dry_run_files(open_sessions(get_settings()), list(files), ruleset=ruleset)
+        reports = dry_run_files(
+            open_sessions(settings), list(files), ruleset=ruleset, anon_secret=deployment_secret(settings)
+        )
     except (UnknownRuleset, UnreadableFile) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

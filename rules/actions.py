@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 from pydicom.tag import BaseTag
 
+from rules.anonymize.plan import AnonymizeSpec
 from rules.conditions import check_regex
 from rules.paths import private_ref
 from rules.tags import NON_TEXT_VRS, dictionary_vr, is_known_vr, make_element, parse_tag, tag_label
@@ -256,6 +257,12 @@ class RemovePrivateBlockAction(_Model):
     remove_private_block: RemovePrivateBlockSpec
 
 
+class AnonymizeAction(_Model):
+    """De-identify to PS3.15 Annex E with a named profile (rules.anonymize); see docs/anonymization.md."""
+
+    anonymize: AnonymizeSpec
+
+
 class QuarantineAction(_Model):
     """Send nothing; keep the instance in quarantine with ``reason``."""
 
@@ -279,6 +286,7 @@ _ACTION_CLASSES: dict[str, type[BaseModel]] = {
     "crosswalk": CrosswalkAction,
     "add_private_block": AddPrivateBlockAction,
     "remove_private_block": RemovePrivateBlockAction,
+    "anonymize": AnonymizeAction,
     "quarantine": QuarantineAction,
     "drop": DropAction,
 }
@@ -302,6 +310,7 @@ Action = Annotated[
     | Annotated[CrosswalkAction, Tag("crosswalk")]
     | Annotated[AddPrivateBlockAction, Tag("add_private_block")]
     | Annotated[RemovePrivateBlockAction, Tag("remove_private_block")]
+    | Annotated[AnonymizeAction, Tag("anonymize")]
     | Annotated[QuarantineAction, Tag("quarantine")]
     | Annotated[DropAction, Tag("drop")],
     Discriminator(

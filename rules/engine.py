@@ -20,7 +20,8 @@ from typing import Literal
 
 from pydicom import Dataset
 
-from rules.actions import DISPOSITION_ACTIONS, CrosswalkAction, DropAction, QuarantineAction
+from rules.actions import DISPOSITION_ACTIONS, AnonymizeAction, CrosswalkAction, DropAction, QuarantineAction
+from rules.anonymize.plan import AnonymizeStep, Pseudonym, plan_anonymize
 from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
 from rules.model import (
     Action,
@@ -36,6 +37,8 @@ from rules.model import (
 from rules.tags import dataset_text, tag_label
 
 Disposition = Literal["route", "quarantine", "drop"]
+# What a plan asks morph to do: the rules' actions, with anonymize resolved into a step.
+PlanAction = Action | AnonymizeStep
 _RANK: dict[Priority, int] = {"high": 0, "default": 1, "low": 2}
 
 
@@ -63,13 +66,18 @@ class Plan:
     """
 
     matched: tuple[str, ...] = ()
-    actions: tuple[Action, ...] = ()
+    actions: tuple[PlanAction, ...] = ()
     destinations: tuple[str, ...] = ()
     priorities: dict[str, Priority] = field(default_factory=dict)
     disposition: Disposition = "route"
     reason: str = ""
     # Series/study-complete rules that matched: held until their group is complete.
     deferred: tuple[Deferred, ...] = ()
+
+    @property
+    def pseudonyms(self) -> tuple[Pseudonym, ...]:
+        """The patient mappings the plan's anonymize steps use, for the caller to store."""
+        return tuple(a.pseudonym for a in self.actions if isinstance(a, AnonymizeStep))
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class _Collector:
     def __init__(self, view: View) -> None:
         self.view = view
         self.matched: list[str] = []
-        self.actions: list[Action] = []
+        self.actions: list[PlanAction] = []
         self.destinations: dict[str, Priority] = {}
         self.deferred: list[Deferred] = []
         self.quarantine = ""
@@ -173,6 +181,8 @@ class _Collector:
                 self._dispose(compiled.label, action)
             elif isinstance(action, CrosswalkAction):
                 self._crosswalk(compiled.label, action)
+            elif isinstance(action, AnonymizeAction):
+                self._anonymize(compiled.label, action)
             else:
                 self.actions.append(action)
         if rule.trigger is not None and rule.grouped:
@@ -206,6 +216,15 @@ class _Collector:
         # Validated when applied (MorphError names the tag), since a table value is only known now.
         spec_set = SetSpec.model_construct(tag=spec.tag, value=text, vr=spec.vr)
         self.actions.append(SetAction.model_construct(set=spec_set))
+
+    def _anonymize(self, label: str, action: AnonymizeAction) -> None:
+        # Decided on the received dataset, like every condition and crosswalk.
+        ctx = self.view.ctx
+        step = plan_anonymize(action.anonymize, self.view.dataset, ctx.anon_secret, ctx.lookup)
+        if isinstance(step, str):
+            self.quarantine = self.quarantine or f"{label}: {step}"
+        else:
+            self.actions.append(step)
 
     def plan(self) -> Plan:
         disposition: Disposition = "quarantine" if self.quarantine else "drop" if self.drop else "route"
@@ -303,6 +322,7 @@ __all__ = [
     "Deferred",
     "Outcome",
     "Plan",
+    "PlanAction",
     "ScheduleError",
     "compile_pattern",
     "compile_rulesets",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rules.actions import (
     Action,
     AddPrivateBlockAction,
+    AnonymizeAction,
     AppendAction,
     CopyAction,
     CrosswalkAction,
@@ -71,6 +72,8 @@ class IngestContext(_Model):
     # The same SOP Instance UID with the same content was received and delivered before.
     resent: bool = False
     lookup: Lookup = Field(default=_no_tables, exclude=True)
+    # The deployment secret the anonymize action keys UIDs, pseudonyms and date shifts with.
+    anon_secret: str = Field(default="", exclude=True, repr=False)
 
     @field_validator("now")
     @classmethod
@@ -209,6 +212,7 @@ __all__ = [
     "Action",
     "AddPrivateBlockAction",
     "AllOf",
+    "AnonymizeAction",
     "AnyOf",
     "AppendAction",
     "Condition",

@@ -28,6 +28,8 @@ from rules.actions import (
     SetSpec,
     TagToTagSpec,
 )
+from rules.anonymize.plan import AnonymizeStep
+from rules.anonymize.walker import anonymize_in_place
 from rules.compiler import compile_pattern
 from rules.model import Action
 from rules.tags import element_text, make_element, tag_label
@@ -141,8 +143,10 @@ def _apply_remove_private_block(dataset: Dataset, spec: RemovePrivateBlockSpec) 
     dataset._private_blocks.pop((spec.group, spec.creator), None)
 
 
-def _apply(result: Dataset, action: Action) -> None:
-    if isinstance(action, SetAction):
+def _apply(result: Dataset, action: Action | AnonymizeStep) -> None:
+    if isinstance(action, AnonymizeStep):
+        anonymize_in_place(result, action)
+    elif isinstance(action, SetAction):
         _apply_set(result, action.set)
     elif isinstance(action, DeleteAction):
         _apply_delete(result, action.delete)
@@ -161,11 +165,11 @@ def _apply(result: Dataset, action: Action) -> None:
     elif isinstance(action, RemovePrivateBlockAction):
         _apply_remove_private_block(result, action.remove_private_block)
     else:
-        # Crosswalk, quarantine and drop are resolved by the engine and never reach a plan's actions.
+        # Crosswalk, anonymize, quarantine and drop are resolved by the engine; only steps reach morph.
         raise TypeError(f"unsupported action type {type(action).__name__}")
 
 
-def apply_actions(dataset: DatasetT, actions: Sequence[Action]) -> DatasetT:
+def apply_actions(dataset: DatasetT, actions: Sequence[Action | AnonymizeStep]) -> DatasetT:
     """Return a new dataset with ``actions`` applied in order; ``dataset`` itself is not changed.
 
     With no actions the input object itself is returned, so callers can tell by identity that

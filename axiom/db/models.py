@@ -2,8 +2,10 @@
 DICOM, exceptions, audit.
 
 No column holds PHI in clear (a study keeps only a hash of its PatientID), except crosswalk entries
-(the lookup tables an admin chose to load) and instance headers (the received headers, kept for
-``header_retention_days`` so rule changes can be replayed): both stay out of logs and errors.
+(the lookup tables an admin chose to load), instance headers (the received headers, kept for
+``header_retention_days`` so rule changes can be replayed) and pseudonyms (the original identity
+behind each pseudonym the anonymize action sent, for audited re-identification): all stay out of
+logs and errors.
 """
 
 from __future__ import annotations
@@ -390,6 +392,30 @@ class ApiKey(Base):
     user: Mapped[User | None] = relationship()
 
 
+class PseudonymRow(Base):
+    """One pseudonym the anonymize action gave a patient, and who it stands for.
+
+    Written by the worker when it sends an anonymized instance; read only by the audited
+    re-identification (axiom.services.pseudonyms.reidentify). ``original_id_hash`` is the
+    sha256 of the original PatientID (as ``dicom_studies.patient_id_hash``), so the unique key needs
+    no clear text.
+    """
+
+    __tablename__ = "pseudonyms"
+    __table_args__ = (UniqueConstraint("pseudonym", "original_id_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    original_id_hash: Mapped[str] = mapped_column(String(64))
+    original_patient_id: Mapped[str] = mapped_column(Text)
+    original_patient_name: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))  # "crosswalk" or "hash"
+    profile: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    date_shift_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
 __all__ = [
     "CONFIG_STATE_ID",
     "CROSSWALK_KEY_LENGTH",
@@ -410,6 +436,7 @@ __all__ = [
     "ExceptionStatus",
     "GroupStatus",
     "InstanceHeader",
+    "PseudonymRow",
     "RuleRow",
     "RulesetRow",
     "RulesetVersion",

@@ -178,10 +178,13 @@ def dry_run_files(
     calling_ae: str = "",
     called_ae: str = "",
     lookup: Lookup | None = None,
+    anon_secret: str = "",
 ) -> list[FileReport]:
     """Reports in the order of ``sources``. UnreadableFile / UnknownRuleset before anything is evaluated.
 
     ``lookup`` defaults to a ``CrosswalkLookup`` on ``sessions`` with an in-process cache.
+    ``anon_secret`` is the deployment secret, to show the UIDs and pseudonyms anonymize would send;
+    without it an anonymizing rule reports a quarantine.
     """
     datasets = [read_dataset(source) for source in sources]
     moment = now or datetime.now(UTC)
@@ -197,6 +200,7 @@ def dry_run_files(
                 series = str(dataset.get("SeriesInstanceUID", ""))
                 ctx = IngestContext(
                     lookup=lookup,
+                    anon_secret=anon_secret,
                     series_instance_count=instance_repo.series_instance_count(session, series) + 1,
                     calling_ae=calling_ae,
                     called_ae=called_ae,

@@ -110,6 +110,11 @@ def _reads_series_count(rulesets: Sequence[Ruleset]) -> bool:
     return any('"series_instance_count"' in r.model_dump_json(by_alias=True) for r in rulesets)
 
 
+# Replay compares routing only: the anonymize action needs a secret to plan, but its value changes
+# UIDs and pseudonyms, never where an instance goes or whether it is quarantined.
+_ROUTING_ONLY_SECRET = "replay: routing only"
+
+
 def _plan(rulesets: Sequence[Ruleset], dataset: Dataset, ctx: IngestContext) -> Plan:
     """The worker's plan; an unknown crosswalk quarantines there, so it does here."""
     try:
@@ -152,6 +157,7 @@ def replay(
                 dataset = dataset_from_header(stored.header)
                 ctx = IngestContext(
                     lookup=lookup,
+                    anon_secret=_ROUTING_ONLY_SECRET,
                     series_instance_count=(
                         header_repo.series_count_at(session, stored.series_instance_uid, stored.received_at)
                         if needs_series

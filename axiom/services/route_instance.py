@@ -30,6 +30,7 @@ from axiom.services import completion
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
+from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import Runtime
 from rules.engine import evaluate
 from rules.model import IngestContext
@@ -48,10 +49,15 @@ class RouteOutcome:
 
 
 def _context(
-    message: InstanceMessage, lookup: Callable[[str, str], str | None], history: _History, now: datetime
+    message: InstanceMessage,
+    lookup: Callable[[str, str], str | None],
+    history: _History,
+    now: datetime,
+    anon_secret: str = "",
 ) -> IngestContext:
     return IngestContext(
         lookup=lookup,
+        anon_secret=anon_secret,
         series_instance_count=history.series_count,
         resent=history.resent,
         calling_ae=message.calling_ae,
@@ -123,7 +129,7 @@ def route_instance(
         plan = evaluate(
             snapshot.rulesets,
             dataset,
-            _context(message, runtime.crosswalks, history, now),
+            _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot)),
         )
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
@@ -178,6 +184,8 @@ def route_instance(
         outcome.retries = record_outcomes(
             session, outgoing, names, failures, instance_id=instance_id, spool_path=message.spool_path
         )
+        # What the anonymize action sent in place of the patient's identity, for re-identification.
+        record_pseudonyms(session, plan.pseudonyms)
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)

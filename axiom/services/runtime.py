@@ -17,9 +17,10 @@ from axiom.db.repositories import config as config_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
+from axiom.services.anon_secret import deployment_secret
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
-from rules.model import Ruleset
+from rules.model import AnonymizeAction, Ruleset
 
 
 @dataclass
@@ -29,11 +30,17 @@ class ConfigSnapshot:
     destination_configs: dict[str, DestinationConfig]
     # Whether any rule reads the series count, which costs the worker a query per instance.
     needs_series_count: bool = False
+    # Whether any rule anonymizes: only then is the deployment secret read (or generated).
+    needs_anon_secret: bool = False
     destinations: dict[str, Destination] = field(default_factory=dict)
 
 
 def _reads_series_count(ruleset: Ruleset) -> bool:
     return '"series_instance_count"' in ruleset.model_dump_json(by_alias=True)
+
+
+def _anonymizes(ruleset: Ruleset) -> bool:
+    return any(isinstance(action, AnonymizeAction) for rule in ruleset.rules for action in rule.actions)
 
 
 class Runtime:
@@ -47,6 +54,15 @@ class Runtime:
         self.guard = make_guard(settings.cache_url)
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
+        self._anon_secret: str | None = None
+
+    def anon_secret(self, snapshot: ConfigSnapshot) -> str:
+        """The deployment secret when a rule anonymizes (read or generated once), else empty."""
+        if not snapshot.needs_anon_secret:
+            return ""
+        if self._anon_secret is None:
+            self._anon_secret = deployment_secret(self.settings)
+        return self._anon_secret
 
     def config(self) -> ConfigSnapshot:
         """The current rules and destinations; the version is checked at most every config_check_seconds."""
@@ -63,6 +79,7 @@ class Runtime:
                     rulesets=rulesets,
                     destination_configs=dict(config_repo.load_destination_configs(session)),
                     needs_series_count=any(_reads_series_count(r) for r in rulesets),
+                    needs_anon_secret=any(_anonymizes(r) for r in rulesets),
                 )
         self._checked_at = now
         return self._snapshot

@@ -38,6 +38,7 @@ TABLES = {
     "deliveries",
     "users",
     "api_keys",
+    "pseudonyms",
 }
 
 

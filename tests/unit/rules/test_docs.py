@@ -88,6 +88,7 @@ def test_every_operator_and_action_has_an_example() -> None:
         "crosswalk",
         "add_private_block",
         "remove_private_block",
+        "anonymize",
         "quarantine",
         "drop",
     ]

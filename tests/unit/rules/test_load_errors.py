@@ -149,7 +149,36 @@ def test_condition_errors_name_the_field(when: dict[str, Any], loc: str, fragmen
         ),
         ({"quarantine": {"reason": ""}}, "actions.0.quarantine.quarantine.reason", "at least 1"),
         ({"drop": {}}, "actions.0.drop.drop.reason", "Field required"),
-        ({"anonymize": {"profile": "basic"}}, "actions.0", "one key: set, delete"),
+        ({"pseudonymise": {"profile": "basic"}}, "actions.0", "one key: set, delete"),
+        (
+            {"anonymize": {"profile": "nope"}},
+            "actions.0.anonymize.anonymize.profile",
+            "unknown anonymization",
+        ),
+        (
+            {"anonymize": {"options": ["retain-everything"]}},
+            "actions.0.anonymize.anonymize.options.0",
+            "retain-safe-private",
+        ),
+        (
+            {"anonymize": {"overrides": {"PatientAge": "KEEP"}}},
+            "actions.0.anonymize.anonymize.overrides.PatientAge",
+            "'K'",
+        ),
+        (
+            {"anonymize": {"overrides": {"PatientAeg": "K"}}},
+            "actions.0.anonymize.anonymize.overrides",
+            "did you mean",
+        ),
+        (
+            {
+                "anonymize": {
+                    "options": ["retain-longitudinal-full-dates", "retain-longitudinal-modified-dates"]
+                }
+            },
+            "actions.0.anonymize.anonymize",
+            "exclude each other",
+        ),
     ],
 )
 def test_action_errors_name_the_field(action: dict[str, Any], loc: str, fragment: str) -> None:

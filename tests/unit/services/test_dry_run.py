@@ -178,3 +178,24 @@ def test_unknown_ruleset_and_unreadable_file_are_clear_errors(
         dry_run_files(sessions, [ct, garbage], now=NOW)
     with pytest.raises(UnreadableFile, match=r"missing\.dcm: cannot read the file"):
         dry_run_files(sessions, [tmp_path / "missing.dcm"], now=NOW)
+
+
+def test_an_anonymizing_rule_shows_the_pseudonym_with_the_secret_and_quarantines_without(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    research = {
+        "name": "research",
+        "rules": [
+            {"name": "anon", "actions": [{"anonymize": {"profile": "basic"}}], "destinations": ["archive"]}
+        ],
+    }
+    _apply(sessions, research)
+    ct = _file(tmp_path, "CT")
+    (report,) = dry_run_files(sessions, [ct], now=NOW, anon_secret="dry-run-secret")
+    assert report.disposition == "route"
+    changes = {change.keyword: change for change in report.changes}
+    assert changes["PatientID"].new is not None and changes["PatientID"].new.startswith("ANON-")
+    assert changes["PatientIdentityRemoved"].change == "added"
+    assert changes["StudyInstanceUID"].new is not None and changes["StudyInstanceUID"].new.startswith("2.25.")
+    (without,) = dry_run_files(sessions, [ct], now=NOW)
+    assert without.disposition == "quarantine" and "AXIOM_ANON_SECRET" in without.reason

@@ -268,3 +268,22 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-20T08:00:00+01:00", NOW) == datetime(2026, 11, 20, 7, tzinfo=UTC)
     with pytest.raises(ReplayInputError, match="30m, 12h, 2d"):
         parse_since("yesterday", NOW)
+
+
+def test_a_candidate_that_anonymizes_routes_the_same(runtime: Runtime, tmp_path: Path) -> None:
+    # Replay has no deployment secret, and needs none: anonymizing never changes where an instance goes.
+    _routed(runtime, tmp_path)
+    anonymizing = {
+        "name": "clinical",
+        "rules": [
+            {**rule, "actions": [{"anonymize": {"profile": "research-basic"}}]} for rule in CLINICAL["rules"]
+        ],
+    }
+    report = replay(
+        runtime.sessions,
+        since=NOW - timedelta(days=1),
+        candidate=Ruleset.model_validate(anonymizing),
+        ruleset_name="clinical",
+        now=NOW,
+    )
+    assert (report.total, report.same, report.different) == (3, 3, 0)

@@ -87,6 +87,12 @@ the chart derives from its own values (they win, so ports and mount path always 
       name: {{ include "axiom.secretName" . }}
       key: {{ .Values.secretKeys.resultBackend }}
       optional: true
+- name: AXIOM_ANON_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "axiom.secretName" . }}
+      key: {{ .Values.secretKeys.anonSecret }}
+      optional: true
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
