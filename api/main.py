@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import (
+    anonymize,
     api_keys,
     auth,
     crosswalks,
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
         users,
         monitoring,
         exceptions,
+        anonymize,
         rules,
         destinations,
         rulesets,

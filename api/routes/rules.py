@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser
+from axiom.services.anon_secret import deployment_secret
 from axiom.services.dry_run import FileReport, UnknownRuleset, UnreadableFile, dry_run_files
 
 router = APIRouter(prefix="/api/v1/config/rules", tags=["rules"])
@@ -30,6 +31,8 @@ async def dry_run(
             request.app.state.sessions,
             [(file.filename or "upload", file.file)],
             ruleset=ruleset,
+            # Anonymizing rules show their output only with the deployment's key.
+            anon_secret=deployment_secret(request.app.state.settings),
         )
     except UnreadableFile as exc:
         raise HTTPException(422, str(exc)) from None
