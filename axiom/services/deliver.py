@@ -38,12 +38,17 @@ def by_priority(priorities: Mapping[str, str], names: list[str] | None = None) -
 
 
 class CircuitOpen(DeliveryError):
-    """Not tried: the destination's circuit breaker is open after repeated failures."""
+    """Not tried: the destination's circuit breaker is open after repeated failures.
 
-    def __init__(self, name: str) -> None:
+    ``retry_after``: seconds until the breaker lets a probe through. A retry that meets an open
+    circuit waits that long and does not count as an attempt: the peer was not asked.
+    """
+
+    def __init__(self, name: str, retry_after: float) -> None:
         super().__init__(
             f"circuit breaker open for destination {name!r}; not tried", transient=True, code="circuit-open"
         )
+        self.retry_after = retry_after
 
 
 def send(runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoing: OutgoingInstance) -> None:
@@ -55,7 +60,7 @@ def send(runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoing: Outgoi
     config = snapshot.destination_configs[name]
     guard = runtime.guard
     if not guard.allows(config):
-        raise CircuitOpen(name)
+        raise CircuitOpen(name, guard.breaker(config).open_for_seconds)
     if config.transfer_syntax:
         outgoing = _in_syntax(outgoing, resolve_target(config.transfer_syntax))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
 from axiom.services.backoff import backoff_seconds
-from axiom.services.deliver import send
+from axiom.services.deliver import CircuitOpen, send
 from axiom.services.runtime import Runtime
 
 log = structlog.get_logger("axiom.retry")
@@ -44,6 +45,13 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
             dataset=dcmread(path), source_file=path, sop_instance_uid=sop_uid, study_instance_uid=study_uid
         )
         send(runtime, runtime.config(), destination, outgoing)
+    except CircuitOpen as exc:
+        # Not an attempt: wait for the breaker's probe window (a little jitter spreads the rows).
+        wait = exc.retry_after + random.uniform(0.5, 2.0)
+        with runtime.sessions() as session:
+            exception_repo.postpone(session, exception_id, datetime.now(UTC) + timedelta(seconds=wait))
+            session.commit()
+        return RetryOutcome("retry", wait)
     except Exception as exc:
         transient = exc.transient if isinstance(exc, DeliveryError) else not isinstance(exc, KeyError)
         dead = not transient or attempts >= settings.retry_max_attempts

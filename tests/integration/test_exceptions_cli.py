@@ -171,3 +171,27 @@ def test_circuit_breaker_stops_trying_a_dead_peer_then_probes_it(
     for row in rows[:2]:
         assert retry_delivery(runtime, row["id"]).state == "delivered"
     assert orthanc.instance_uids() == set(uids)
+
+
+def test_an_open_circuit_postpones_retries_without_using_attempts(
+    runtime: Runtime, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    pacs = {
+        "name": "pacs",
+        "type": "cstore",
+        "host": "127.0.0.1",
+        "port": orthanc.dicom_port,
+        "ae_title": "ORTHANC",
+        "circuit_breaker": {"failures": 1, "cooldown_seconds": 30},
+    }
+    rules = [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}]
+    apply_dict(runtime, {"destinations": [pacs], "rulesets": rules}, tmp_path)
+    orthanc.stop()
+    _route(runtime, tmp_path, "x")
+    _route(runtime, tmp_path, "y")
+    (_, second) = sorted(r["id"] for r in _listed(runtime))
+    for _ in range(runtime.settings.retry_max_attempts + 2):
+        outcome = retry_delivery(runtime, second)
+        assert outcome.state == "retry" and outcome.next_delay is not None and outcome.next_delay > 25
+    (row,) = [r for r in _listed(runtime) if r["id"] == second]
+    assert (row["status"], row["attempts"], row["error_class"]) == ("open", 1, "CircuitOpen")

@@ -74,6 +74,13 @@ def record_attempt(
     return row
 
 
+def postpone(session: Session, exception_id: int, next_retry_at: datetime) -> ExceptionLog:
+    """Move the next retry without counting an attempt (the destination was not tried)."""
+    row = _require(session, exception_id)
+    row.next_retry_at = next_retry_at
+    return row
+
+
 def _close(session: Session, exception_id: int, status: ExceptionStatus) -> ExceptionLog:
     row = _require(session, exception_id)
     row.status = status

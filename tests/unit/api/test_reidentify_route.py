@@ -75,10 +75,7 @@ def test_admin_reidentifies_and_every_call_is_audited(
         == 422
     )
 
-    rows = [
-        (r.actor, r.target, (r.details or {}).get("reason"))
-        for r in audit_rows(sessions, "reidentify")
-    ]
+    rows = [(r.actor, r.target, (r.details or {}).get("reason")) for r in audit_rows(sessions, "reidentify")]
     assert rows == [
         ("api-key:deployer", pseudonym, "tumour board follow-up"),
         ("api-key:deployer", "NOPE", "tumour board follow-up"),
