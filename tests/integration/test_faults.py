@@ -122,7 +122,9 @@ def test_rabbitmq_stopped_and_started_during_a_send(stack_parts: dict[str, Any],
             sender.start()
             wait_for(lambda: len(_archived(archive)) >= 1, 60, "the first delivery")
             rabbit.stop_app()
-            print(f"broker stopped with {len(_archived(archive))} delivered, sender running: {sender.is_alive()}")
+            print(
+                f"broker stopped with {len(_archived(archive))} delivered, sender running: {sender.is_alive()}"
+            )
             time.sleep(2)
             rabbit.start_app()
             sender.join(180)
