@@ -59,25 +59,25 @@ def _status(runtime: Runtime, exception_id: int) -> str:
         )
 
 
-def test_failed_delivery_is_listed_and_retried_once_the_peer_is_back(
-    runtime: Runtime, orthanc: Orthanc, tmp_path: Path
-) -> None:
-    pacs = {
+def _route_all_to_stopped_orthanc(runtime: Runtime, orthanc: Orthanc, folder: Path, **pacs: Any) -> None:
+    """One rule sending everything to ``pacs`` (the Orthanc, with ``pacs`` overrides), then Orthanc stops."""
+    destination = {
         "name": "pacs",
         "type": "cstore",
         "host": "127.0.0.1",
         "port": orthanc.dicom_port,
         "ae_title": "ORTHANC",
+        **pacs,
     }
-    apply_dict(
-        runtime,
-        {
-            "destinations": [pacs],
-            "rulesets": [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}],
-        },
-        tmp_path,
-    )
+    rules = [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}]
+    apply_dict(runtime, {"destinations": [destination], "rulesets": rules}, folder)
     orthanc.stop()
+
+
+def test_failed_delivery_is_listed_and_retried_once_the_peer_is_back(
+    runtime: Runtime, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    _route_all_to_stopped_orthanc(runtime, orthanc, tmp_path)
     uid = _route(runtime, tmp_path, "a")
 
     (row,) = _listed(runtime, "--destination", "pacs", "--status", "open")
@@ -142,17 +142,8 @@ def test_discard_marks_the_row_and_deletes_the_copy(runtime: Runtime, tmp_path: 
 def test_circuit_breaker_stops_trying_a_dead_peer_then_probes_it(
     runtime: Runtime, orthanc: Orthanc, tmp_path: Path
 ) -> None:
-    pacs = {
-        "name": "pacs",
-        "type": "cstore",
-        "host": "127.0.0.1",
-        "port": orthanc.dicom_port,
-        "ae_title": "ORTHANC",
-        "circuit_breaker": {"failures": 2, "cooldown_seconds": 2},
-    }
-    rules = [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}]
-    apply_dict(runtime, {"destinations": [pacs], "rulesets": rules}, tmp_path)
-    orthanc.stop()
+    breaker = {"failures": 2, "cooldown_seconds": 2}
+    _route_all_to_stopped_orthanc(runtime, orthanc, tmp_path, circuit_breaker=breaker)
     uids = [_route(runtime, tmp_path, f"cb{i}") for i in range(3)]
     opened = time.monotonic()
     assert runtime.guard.breaker(runtime.config().destination_configs["pacs"]).state == "open"
@@ -176,17 +167,8 @@ def test_circuit_breaker_stops_trying_a_dead_peer_then_probes_it(
 def test_an_open_circuit_postpones_retries_without_using_attempts(
     runtime: Runtime, orthanc: Orthanc, tmp_path: Path
 ) -> None:
-    pacs = {
-        "name": "pacs",
-        "type": "cstore",
-        "host": "127.0.0.1",
-        "port": orthanc.dicom_port,
-        "ae_title": "ORTHANC",
-        "circuit_breaker": {"failures": 1, "cooldown_seconds": 30},
-    }
-    rules = [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}]
-    apply_dict(runtime, {"destinations": [pacs], "rulesets": rules}, tmp_path)
-    orthanc.stop()
+    breaker = {"failures": 1, "cooldown_seconds": 30}
+    _route_all_to_stopped_orthanc(runtime, orthanc, tmp_path, circuit_breaker=breaker)
     _route(runtime, tmp_path, "x")
     _route(runtime, tmp_path, "y")
     (_, second) = sorted(r["id"] for r in _listed(runtime))

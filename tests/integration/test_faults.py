@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -37,110 +37,96 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     )
 
 
-def _config(archive: Path) -> dict[str, Any]:
-    return {
-        "destinations": [{"name": "archive", "type": "filesystem", "root": str(archive)}],
-        "rulesets": [{"name": "m", "rules": [{"name": "all", "destinations": ["archive"]}]}],
-    }
-
-
 def _archived(archive: Path) -> set[str]:
     return {p.stem for p in archive.rglob("*.dcm")} if archive.exists() else set()
 
 
-def _check_exactly_once(stack: AxiomStack, corpus: Corpus, archive: Path) -> None:
-    files = list(archive.rglob("*.dcm"))
-    assert {
-        str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files
-    } == corpus.sop_instance_uids
-    assert len(files) == len(corpus)
-    # One ledger row per instance and destination, every one delivered: nothing was sent twice.
-    assert stack.query(
-        "SELECT count(*), count(DISTINCT sop_instance_uid) FROM deliveries WHERE status = 'delivered'"
-    )[0] == (len(corpus), len(corpus))
-    assert list((stack.data_dir / "spool").glob("*.dcm")) == []
-
-
-@pytest.fixture
-def stack_parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    yield {"data_dir": tmp_path / "axiom", "archive": tmp_path / "archive"}
-
-
-def test_postgres_restart_while_workers_process(stack_parts: dict[str, Any], corpus: Corpus) -> None:
-    with private_postgres() as pg, fresh_rabbitmq_vhost() as broker_url:
-        env = {
-            "AXIOM_DATABASE_URL": pg.url,
-            "AXIOM_BROKER_URL": broker_url,
-            "AXIOM_RESULT_BACKEND": REDIS_URL,
-        }
-        stack = AxiomStack(stack_parts["data_dir"], env)
+@contextmanager
+def _sending(
+    tmp_path: Path, corpus: Corpus, env: dict[str, str]
+) -> Iterator[tuple[AxiomStack, Path, threading.Thread]]:
+    """listen, worker and beat on ``env``, one rule to a filesystem archive, and storescu sending the
+    corpus in the background once something has arrived; the roles are stopped afterwards."""
+    stack = AxiomStack(tmp_path / "axiom", {**env, "AXIOM_RESULT_BACKEND": REDIS_URL})
+    archive = tmp_path / "archive"
+    try:
+        stack.apply(
+            {
+                "destinations": [{"name": "archive", "type": "filesystem", "root": str(archive)}],
+                "rulesets": [{"name": "m", "rules": [{"name": "all", "destinations": ["archive"]}]}],
+            }
+        )
+        stack.start("listen", "worker", "beat")
+        sender = threading.Thread(
+            target=storescu, args=(corpus.paths, "127.0.0.1", stack.dicom_port, "AXIOM")
+        )
+        sender.start()
+        yield stack, archive, sender
+        sender.join(180)
         try:
-            archive = stack_parts["archive"]
-            stack.apply(_config(archive))
-            stack.start("listen", "worker", "beat")
-            sender = threading.Thread(
-                target=storescu, args=(corpus.paths, "127.0.0.1", stack.dicom_port, "AXIOM")
+            wait_for(lambda: len(_archived(archive)) == len(corpus), 180, "every instance delivered")
+            wait_for(
+                lambda: (
+                    stack.query("SELECT count(*) FROM dicom_instances WHERE status = 'delivered'")[0][0]
+                    == len(corpus)
+                ),
+                60,
+                "every instance recorded",
             )
-            sender.start()
-            wait_for(lambda: len(_archived(archive)) >= 20, 60, "the first deliveries")
-            pg.restart()  # every worker's connection is cut mid-run
-            print(f"delivered before the restart finished: {len(_archived(archive))} of {len(corpus)}")
-            sender.join(120)
-            try:
-                wait_for(lambda: len(_archived(archive)) == len(corpus), 180, "every instance delivered")
-                wait_for(
-                    lambda: (
-                        stack.query("SELECT count(*) FROM dicom_instances WHERE status = 'delivered'")[0][0]
-                        == len(corpus)
-                    ),
-                    60,
-                    "every instance recorded",
-                )
-            except AssertionError:
-                print(stack.log_tail())
-                raise
-            _check_exactly_once(stack, corpus, archive)
-        finally:
-            stack.stop_all()
+        except AssertionError:
+            print(stack.log_tail())
+            raise
+        files = list(archive.rglob("*.dcm"))
+        assert {
+            str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files
+        } == corpus.sop_instance_uids
+        assert len(files) == len(corpus)
+        # One ledger row per instance and destination, each delivered: nothing was sent twice.
+        counts = stack.query(
+            "SELECT count(*), count(DISTINCT sop_instance_uid) FROM deliveries WHERE status = 'delivered'"
+        )[0]
+        assert tuple(counts) == (len(corpus), len(corpus))
+        assert list((stack.data_dir / "spool").glob("*.dcm")) == []
+    finally:
+        stack.stop_all()
 
 
-def test_rabbitmq_stopped_and_started_during_a_send(stack_parts: dict[str, Any], corpus: Corpus) -> None:
-    with private_rabbitmq() as rabbit, fresh_postgres_database() as db_url:
-        env = {
-            "AXIOM_DATABASE_URL": db_url,
-            "AXIOM_BROKER_URL": rabbit.url,
-            "AXIOM_RESULT_BACKEND": REDIS_URL,
-        }
-        stack = AxiomStack(stack_parts["data_dir"], env)
-        try:
-            archive = stack_parts["archive"]
-            stack.apply(_config(archive))
-            stack.start("listen", "worker", "beat")
-            sender = threading.Thread(
-                target=storescu, args=(corpus.paths, "127.0.0.1", stack.dicom_port, "AXIOM")
-            )
-            sender.start()
-            wait_for(lambda: len(_archived(archive)) >= 1, 60, "the first delivery")
-            rabbit.stop_app()
-            print(
-                f"broker stopped with {len(_archived(archive))} delivered, sender running: {sender.is_alive()}"
-            )
-            time.sleep(2)
-            rabbit.start_app()
-            sender.join(180)
-            # What the listener could not hand to the broker it refused (0xA7xx) and did not keep;
-            # the modality sends those again, as modalities do after a failed C-STORE.
-            wait_for(lambda: not list((stack.data_dir / "spool").glob("*.dcm")), 120, "the spool to drain")
-            by_uid = {info.sop_instance_uid: info.path for info in corpus}
-            missing = [by_uid[uid] for uid in corpus.sop_instance_uids - _archived(archive)]
-            print(f"refused while the broker was down, sent again: {len(missing)}")
-            if missing:
-                storescu(missing, "127.0.0.1", stack.dicom_port, "AXIOM")
-            try:
-                wait_for(lambda: len(_archived(archive)) == len(corpus), 180, "every instance delivered")
-            except AssertionError:
-                print(stack.log_tail())
-                raise
-            _check_exactly_once(stack, corpus, archive)
-        finally:
-            stack.stop_all()
+def test_postgres_restart_while_workers_process(tmp_path: Path, corpus: Corpus) -> None:
+    with (
+        private_postgres() as pg,
+        fresh_rabbitmq_vhost() as broker_url,
+        _sending(tmp_path, corpus, {"AXIOM_DATABASE_URL": pg.url, "AXIOM_BROKER_URL": broker_url}) as (
+            _,
+            archive,
+            _,
+        ),
+    ):
+        wait_for(lambda: len(_archived(archive)) >= 20, 60, "the first deliveries")
+        pg.restart()  # every worker's connection is cut mid-run
+        print(f"delivered before the restart finished: {len(_archived(archive))} of {len(corpus)}")
+
+
+def test_rabbitmq_stopped_and_started_during_a_send(tmp_path: Path, corpus: Corpus) -> None:
+    with (
+        private_rabbitmq() as rabbit,
+        fresh_postgres_database() as db_url,
+        _sending(tmp_path, corpus, {"AXIOM_DATABASE_URL": db_url, "AXIOM_BROKER_URL": rabbit.url}) as (
+            stack,
+            archive,
+            sender,
+        ),
+    ):
+        wait_for(lambda: len(_archived(archive)) >= 1, 60, "the first delivery")
+        rabbit.stop_app()
+        print(f"broker stopped with {len(_archived(archive))} delivered, sender running: {sender.is_alive()}")
+        time.sleep(2)
+        rabbit.start_app()
+        sender.join(180)
+        # What the listener could not hand to the broker it refused (0xA7xx) and did not keep;
+        # the modality sends those again, as modalities do after a failed C-STORE.
+        wait_for(lambda: not list((stack.data_dir / "spool").glob("*.dcm")), 120, "the spool to drain")
+        by_uid = {info.sop_instance_uid: info.path for info in corpus}
+        missing = [by_uid[uid] for uid in corpus.sop_instance_uids - _archived(archive)]
+        print(f"refused while the broker was down, sent again: {len(missing)}")
+        if missing:
+            storescu(missing, "127.0.0.1", stack.dicom_port, "AXIOM")

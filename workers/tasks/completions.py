@@ -15,7 +15,7 @@ from axiom.services.completion import (
 from beat.schedule import TASK_CHECK_COMPLETIONS
 from workers.celery_app import TASK_FIRE_GROUP
 from workers.runtime import runtime_for
-from workers.tasks.retry import schedule_retry
+from workers.tasks.retry import RETRY_ON_ANY_ERROR, schedule_retry
 
 
 @shared_task(name=TASK_CHECK_COMPLETIONS, bind=True)
@@ -32,15 +32,7 @@ def check_completions(self: Task) -> int:
 
 # A failure mid-way leaves the group firing with its sent members marked; the retry resumes there,
 # and past its retries the check claims the group again after completion_refire_after_seconds.
-@shared_task(
-    name=TASK_FIRE_GROUP,
-    bind=True,
-    autoretry_for=(Exception,),
-    retry_backoff=1,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=20,
-)
+@shared_task(name=TASK_FIRE_GROUP, bind=True, **RETRY_ON_ANY_ERROR)
 def fire_group_task(self: Task, group_id: int) -> str:
     outcome = fire_group(runtime_for(self.app), group_id, datetime.now(UTC))
     for exception_id, delay in outcome.retries:

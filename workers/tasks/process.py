@@ -8,20 +8,11 @@ from axiom.domain.messages import InstanceMessage
 from axiom.services.route_instance import route_instance
 from workers.celery_app import TASK_PROCESS_INSTANCE
 from workers.runtime import runtime_for
-from workers.tasks.retry import schedule_retry
+from workers.tasks.retry import RETRY_ON_ANY_ERROR, schedule_retry
 
 
-# An unexpected failure (a locked or unreachable database, a full disk) leaves the spooled file in
-# place; the task retries with backoff, and past its retries the spool sweep publishes it again.
-@shared_task(
-    name=TASK_PROCESS_INSTANCE,
-    bind=True,
-    autoretry_for=(Exception,),
-    retry_backoff=1,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=20,
-)
+# A failure leaves the spooled file in place; past its retries the spool sweep publishes it again.
+@shared_task(name=TASK_PROCESS_INSTANCE, bind=True, **RETRY_ON_ANY_ERROR)
 def process_instance(self: Task, message: dict[str, Any]) -> str:
     outcome = route_instance(runtime_for(self.app), InstanceMessage.from_dict(message))
     if outcome is None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Task, shared_task
 
 from axiom.services.retry_delivery import retry_delivery
@@ -20,6 +22,17 @@ def retry_delivery_task(self: Task, exception_id: int) -> str:
         # Celery re-publishes this task with the backoff as countdown; attempts are counted in the row.
         raise self.retry(countdown=outcome.next_delay)
     return outcome.state
+
+
+# For tasks whose work survives their failure (a spooled file, a claimed group): an unexpected error
+# (a locked or unreachable database, a full disk) retries the task with backoff.
+RETRY_ON_ANY_ERROR: dict[str, Any] = {
+    "autoretry_for": (Exception,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 20,
+}
 
 
 def schedule_retry(exception_id: int, delay: float) -> None:

@@ -17,9 +17,6 @@ from axiom.services.apply_config import apply_config, parse_config
 from axiom.services.crosswalk_cache import LookupCache, MemoryCache, RedisCache, make_cache
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.crosswalks import UnknownCrosswalk, sync_crosswalk
-from tests.support.services import require, tcp_open
-
-REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
 class Clock:
@@ -28,16 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    require("Redis", tcp_open("127.0.0.1", 6379), "nothing listens on 127.0.0.1:6379")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -9,27 +9,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 
 from axiom.domain.destinations import CircuitBreakerConfig, FilesystemDestinationConfig
 from axiom.services.delivery_guard import DeliveryGuard, LocalGuard, RedisGuard
-from tests.support.services import require, tcp_open
-
-REDIS_URL = "redis://127.0.0.1:6379/8"
 
 
 def _config(**fields: object) -> FilesystemDestinationConfig:
     return FilesystemDestinationConfig.model_validate({"name": "pacs", **fields})
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    require("Redis", tcp_open("127.0.0.1", 6379), "nothing listens on 127.0.0.1:6379")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture(params=["local", "redis"])
