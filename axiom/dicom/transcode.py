@@ -52,10 +52,12 @@ def transcode(dataset: Dataset, target: UID) -> Dataset:
         return dataset
     result = copy.deepcopy(dataset)
     try:
+        # pydicom gives a (de)compressed dataset a new SOP Instance UID unless told not to; a router
+        # must keep the instance's identity.
         if current.is_compressed:
-            result.decompress()
+            result.decompress(generate_instance_uid=False)
         if target.is_compressed:
-            result.compress(target)
+            result.compress(target, generate_instance_uid=False)
         else:
             result.file_meta.TransferSyntaxUID = target
     except Exception as exc:  # decoders raise many kinds for damaged or unsupported data

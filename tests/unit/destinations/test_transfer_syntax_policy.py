@@ -29,13 +29,13 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         yield rt
 
 
-def _route(runtime: Runtime, tmp_path: Path, syntax: str, modality: str = "CT") -> np.ndarray:
+def _route(runtime: Runtime, tmp_path: Path, syntax: str, modality: str = "CT") -> tuple[np.ndarray, str]:
     ds = make_dataset(modality=modality, transfer_syntax=syntax)
     spooled = _spool_dataset(runtime, ds, tmp_path / "in.dcm")
     pixels = dcmread(spooled).pixel_array.copy()
     outcome = route_instance(runtime, message_for_spooled_file(spooled))
     assert outcome is not None and not outcome.retries, outcome
-    return pixels
+    return pixels, str(ds.SOPInstanceUID)
 
 
 @pytest.mark.parametrize(
@@ -57,12 +57,13 @@ def test_destination_receives_its_named_syntax(
         },
         tmp_path,
     )
-    pixels = _route(runtime, tmp_path, source, modality)
+    pixels, sop_uid = _route(runtime, tmp_path, source, modality)
     (stored,) = (runtime.settings.destinations_root / "plain").rglob("*.dcm")
     ds = dcmread(stored)
     wanted = {"ExplicitVRLittleEndian": "1.2.840.10008.1.2.1", "RLELossless": RLELossless}.get(target, target)
     assert ds.file_meta.TransferSyntaxUID == wanted
     assert np.array_equal(ds.pixel_array, pixels)
+    assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID == sop_uid
 
 
 @pytest.mark.parametrize("target", ["JPEGBaseline8Bit", "1.2.3", "NoSuchSyntax"])
@@ -93,8 +94,9 @@ def test_cstore_decompresses_for_a_peer_that_takes_no_compressed_syntax(
             },
             tmp_path,
         )
-        pixels = _route(runtime, tmp_path, JPEG2000Lossless)
+        pixels, sop_uid = _route(runtime, tmp_path, JPEG2000Lossless)
         (received,) = scp.received_files()
         ds = dcmread(received)
+        assert ds.SOPInstanceUID == sop_uid
         assert not ds.file_meta.TransferSyntaxUID.is_compressed
         assert np.array_equal(ds.pixel_array, pixels)
