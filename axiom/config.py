@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # Hours a fired group keeps its copies for the resend-study straggler policy.
     completion_keep_hours: float = 24.0
 
+    # A YAML/JSON map of secret name to value, for the {secret: NAME} references in destinations
+    # (after the AXIOM_SECRET_<NAME> environment variables). None: environment variables only.
+    secrets_file: Path | None = None
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

@@ -13,18 +13,24 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from axiom.config import Settings
 from axiom.destinations import DeliveryError, Destination, resolve
 from axiom.destinations.cstore import CStoreDestination
 from axiom.destinations.filesystem import FilesystemDestination
+from axiom.destinations.stowrs import STOWRSDestination
 from axiom.dicom.atomic import is_temp_name
-from axiom.domain.destinations import CStoreDestinationConfig, FilesystemDestinationConfig
+from axiom.domain.destinations import (
+    CStoreDestinationConfig,
+    FilesystemDestinationConfig,
+    STOWRSDestinationConfig,
+)
 from axiom.domain.instances import OutgoingInstance
 from tests.factories import LARGE, Corpus, make_dataset, outgoing_instance, write_instance
 from tests.support.dcmtk import free_port
-from tests.support.orthanc import Orthanc
+from tests.support.orthanc import Orthanc, orthanc_available
+from tests.support.services import require
 from tests.support.tmpfs import small_tmpfs
 
 UNCOMPRESSED_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
@@ -305,6 +311,162 @@ class TestCStoreContract(DestinationContract):
             name="pacs", host=orthanc.host, port=port, ae_title=ae_title, timeout_seconds=5
         )
         dest = resolve("cstore")(config, settings_factory())
+        yield Refusal(dest, instance, transient, codes)
+        dest.close()
+        if orthanc.running:
+            assert orthanc.count_instances() == 0
+
+
+# STOW-RS against a real Orthanc with its DICOMweb plugin --------------------------------------------
+
+
+def require_dicomweb(orthanc: Orthanc) -> None:
+    require("orthanc-dicomweb", orthanc.plugin is not None, "the Orthanc DICOMweb plugin is not installed")
+
+
+def broken_instance(path: Path) -> OutgoingInstance:
+    """A copy of the instance at ``path`` under a new SOP Instance UID and without its Series Instance
+    UID: a DICOMweb server can parse it but not file it (Orthanc: FailureReason 0xC000)."""
+    instance = outgoing_instance(path, keep_source=False)
+    ds = instance.dataset
+    ds.SOPInstanceUID = generate_uid()
+    del ds.SeriesInstanceUID
+    return OutgoingInstance(ds, None, str(ds.SOPInstanceUID), instance.study_instance_uid)
+
+
+class OrthancReadBack:
+    """Read-back hooks for destinations whose target is ``self.orthanc``."""
+
+    orthanc: Orthanc
+
+    def stored_uids(self) -> list[str]:
+        uids = sorted(self.orthanc.instance_uids())
+        assert self.orthanc.count_instances() == len(uids)
+        return uids
+
+    def stored_tag(self, sop_instance_uid: str, keyword: str) -> str:
+        return str(self.orthanc.instance_tags(sop_instance_uid)[keyword])
+
+    def stored_transfer_syntax(self, sop_instance_uid: str) -> str:
+        instance_id = self.orthanc.find_instance(sop_instance_uid)
+        assert instance_id is not None
+        return self.orthanc.transfer_syntax(instance_id)
+
+
+class TestStowRSContract(OrthancReadBack, DestinationContract):
+    kind = "stowrs"
+
+    @pytest.fixture
+    def destination(
+        self, orthanc: Orthanc, settings_factory: Callable[..., Settings]
+    ) -> Iterator[Destination]:
+        require_dicomweb(orthanc)
+        self.orthanc = orthanc
+        config = STOWRSDestinationConfig(name="web", url=orthanc.dicomweb_url, batch_size=10)
+        dest = resolve("stowrs")(config, settings_factory())
+        yield dest
+        dest.close()
+
+    def test_batch_sends_each_study_in_requests_of_batch_size(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        assert isinstance(destination, STOWRSDestination) and destination.supports_batch
+        requests_made: list[int] = []
+        destination._get_client()._session.hooks["response"].append(
+            lambda response, *args, **kwargs: requests_made.append(response.status_code)
+        )
+        instances = [outgoing_instance(info.path) for info in corpus_small]
+        studies: dict[str, int] = {}
+        for instance in instances:
+            studies[instance.study_instance_uid] = studies.get(instance.study_instance_uid, 0) + 1
+
+        results = destination.send_batch(instances)
+
+        assert all(isinstance(r, str) for r in results), results
+        assert self.stored_uids() == sorted(corpus_small.sop_instance_uids)
+        assert len(requests_made) == sum(-(-count // 10) for count in studies.values())
+        assert len(requests_made) < len(instances)
+
+    def test_partly_failed_batch_reports_only_what_failed(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        infos = corpus_small.instances[:2]
+        good = [outgoing_instance(info.path) for info in infos]
+        bad = broken_instance(infos[0].path)
+        # One study: the broken instance travels in the same request as the good ones.
+        same_study = [
+            OutgoingInstance(i.dataset, i.source_file, i.sop_instance_uid, bad.study_instance_uid)
+            for i in good
+        ]
+
+        results = destination.send_batch([same_study[0], bad, same_study[1]])
+
+        assert isinstance(results[0], str) and isinstance(results[2], str)
+        error = results[1]
+        assert isinstance(error, DeliveryError)
+        assert error.transient is False and error.code == "0xC000"
+        assert bad.sop_instance_uid in str(error)
+        assert self.stored_uids() == sorted(i.sop_instance_uid for i in infos)
+
+    def test_basic_auth_password_comes_from_a_secret(
+        self, tmp_path: Path, corpus_small: Corpus, settings_factory: Callable[..., Settings]
+    ) -> None:
+        require("Orthanc", orthanc_available(), "/usr/sbin/Orthanc is not installed")
+        password = "s3cret-pw-" + generate_uid()[-8:]
+        users = {"RegisteredUsers": {"axiom": password}, "AuthenticationEnabled": True}
+        server = Orthanc(tmp_path / "auth-orthanc", config_overrides=users)
+        # The test's own REST calls (readiness, read-back) log in too.
+        server.session.auth = ("axiom", password)
+        with server:
+            require_dicomweb(server)
+            secrets = tmp_path / "secrets.yaml"
+            secrets.write_text(f"PACS_PASSWORD: {password}\n")
+            settings = settings_factory(secrets_file=secrets)
+            info = corpus_small.instances[0]
+            auth = {"type": "basic", "user": "axiom", "password": {"secret": "PACS_PASSWORD"}}
+            config = STOWRSDestinationConfig.model_validate(
+                {"name": "web", "url": server.dicomweb_url, "auth": auth}
+            )
+            assert password not in config.model_dump_json()
+            resolve("stowrs")(config, settings).send(outgoing_instance(info.path))
+
+            wrong = {**auth, "password": {"secret": "WRONG_PASSWORD"}}
+            secrets.write_text(f"PACS_PASSWORD: {password}\nWRONG_PASSWORD: nope\n")
+            other = STOWRSDestinationConfig.model_validate(
+                {"name": "web", "url": server.dicomweb_url, "auth": wrong}
+            )
+            with pytest.raises(DeliveryError) as caught:
+                resolve("stowrs")(other, settings).send(outgoing_instance(corpus_small.instances[1].path))
+            assert caught.value.code == "http-401" and caught.value.transient is False
+            assert password not in str(caught.value)
+            assert server.count_instances() == 1
+
+    @pytest.fixture(params=["broken-instance", "wrong-path", "orthanc-stopped", "nothing-listening"])
+    def refusal(
+        self,
+        request: pytest.FixtureRequest,
+        orthanc: Orthanc,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+    ) -> Iterator[Refusal]:
+        require_dicomweb(orthanc)
+        instance = outgoing_instance(corpus_small.instances[0].path)
+        url = orthanc.dicomweb_url
+        if request.param == "broken-instance":
+            instance, transient, codes = broken_instance(corpus_small.instances[0].path), False, ("0xC000",)
+        elif request.param == "wrong-path":
+            url, transient, codes = f"{orthanc.url}/no-such-service", False, ("http-404",)
+        elif request.param == "orthanc-stopped":
+            orthanc.stop()
+            transient, codes = True, ("connect-failed",)
+        else:
+            url, transient, codes = (
+                f"http://{orthanc.host}:{free_port()}/dicom-web",
+                True,
+                ("connect-failed",),
+            )
+        config = STOWRSDestinationConfig(name="web", url=url, timeout_seconds=5)
+        dest = resolve("stowrs")(config, settings_factory())
         yield Refusal(dest, instance, transient, codes)
         dest.close()
         if orthanc.running:
