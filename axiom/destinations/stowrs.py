@@ -124,6 +124,11 @@ class STOWRSDestination(Destination):
             session.headers["Authorization"] = f"Bearer {resolve_secret(auth.token, self.settings)}"
         return session
 
+    def request_failure(self, exc: Exception) -> tuple[str, bool, str] | None:
+        """(message, transient, code) for an exception of the session's own (say, its auth library's),
+        or None for anything else. Messages never quote the exception's text."""
+        return None
+
     # Public interface ---------------------------------------------------------------------------
 
     def send(self, instance: OutgoingInstance) -> str:
@@ -176,7 +181,7 @@ class STOWRSDestination(Destination):
             client = self._get_client()
         except SecretError as exc:
             return [
-                self._error(f"credentials unavailable: {exc}", i, False, "secret-missing") for i in instances
+                self._error(f"credentials unavailable: {exc}", i, False, "credentials") for i in instances
             ]
         try:
             response = client.store_instances(datasets)
@@ -192,6 +197,10 @@ class STOWRSDestination(Destination):
         except requests.RequestException:
             return [self._error("request failed", i, True, "request-failed") for i in instances]
         except Exception as exc:
+            known = self.request_failure(exc)
+            if known is not None:
+                what, transient, code = known
+                return [self._error(what, i, transient, code) for i in instances]
             if len(instances) > 1:
                 # One dataset pydicom cannot encode fails the whole request: find it alone.
                 return [

@@ -7,9 +7,11 @@ look at the target itself (files on disk, Orthanc's REST API), never at the dest
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -24,11 +26,14 @@ from axiom.dicom.atomic import is_temp_name
 from axiom.domain.destinations import (
     CStoreDestinationConfig,
     FilesystemDestinationConfig,
+    HealthcareDestinationConfig,
     STOWRSDestinationConfig,
 )
 from axiom.domain.instances import OutgoingInstance
+from axiom.domain.secrets import SecretRef
 from tests.factories import LARGE, Corpus, make_dataset, outgoing_instance, write_instance
 from tests.support.dcmtk import free_port
+from tests.support.healthcare import FakeHealthcareAPI
 from tests.support.orthanc import Orthanc, orthanc_available
 from tests.support.services import require
 from tests.support.tmpfs import small_tmpfs
@@ -471,3 +476,155 @@ class TestStowRSContract(OrthancReadBack, DestinationContract):
         dest.close()
         if orthanc.running:
             assert orthanc.count_instances() == 0
+
+
+# Google Healthcare API: STOW-RS with a bearer token, through a stand-in that checks it --------------
+
+
+def service_account_key(token_uri: str) -> tuple[str, bytes]:
+    """A fresh service-account key as Google issues it (JSON), and its public key (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = {
+        "type": "service_account",
+        "project_id": "my-project",
+        "private_key_id": "test-key-1",
+        "private_key": private_pem,
+        "client_email": "axiom-router@my-project.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    }
+    return json.dumps(info), public_pem
+
+
+class TestHealthcareContract(OrthancReadBack, DestinationContract):
+    kind = "healthcare"
+    store = ("my-project", "europe-west4", "imaging", "router-out")
+
+    @pytest.fixture
+    def healthcare_api(self, orthanc: Orthanc) -> Iterator[FakeHealthcareAPI]:
+        require_dicomweb(orthanc)
+        with FakeHealthcareAPI(orthanc, "token-" + generate_uid()[-16:]) as api:
+            yield api
+
+    def config(self, api: FakeHealthcareAPI, **overrides: Any) -> HealthcareDestinationConfig:
+        project, location, dataset, store = self.store
+        values: dict[str, Any] = {
+            "name": "gcp",
+            "project": project,
+            "location": location,
+            "dataset": dataset,
+            "dicom_store": store,
+            "base_url": api.base_url,
+            "token": SecretRef(secret="HEALTHCARE_TOKEN"),
+            **overrides,
+        }
+        return HealthcareDestinationConfig(**values)
+
+    @staticmethod
+    def settings_with(
+        settings_factory: Callable[..., Settings], tmp_path: Path, secrets: dict[str, str]
+    ) -> Settings:
+        path = tmp_path / "secrets.json"
+        path.write_text(json.dumps(secrets))
+        return settings_factory(secrets_file=path)
+
+    @pytest.fixture
+    def destination(
+        self,
+        orthanc: Orthanc,
+        healthcare_api: FakeHealthcareAPI,
+        settings_factory: Callable[..., Settings],
+        tmp_path: Path,
+    ) -> Iterator[Destination]:
+        self.orthanc, self.api = orthanc, healthcare_api
+        settings = self.settings_with(settings_factory, tmp_path, {"HEALTHCARE_TOKEN": healthcare_api.token})
+        dest = resolve("healthcare")(self.config(healthcare_api), settings)
+        assert isinstance(dest, STOWRSDestination)
+        yield dest
+        dest.close()
+
+    def test_requests_address_the_configured_dicom_store(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        assert destination.supports_batch
+        destination.send_batch([outgoing_instance(info.path) for info in corpus_small.instances[:3]])
+        assert set(self.api.seen.stores) == {self.store}
+        assert self.api.seen.unauthorized == 0
+
+    def test_service_account_key_from_a_secret(
+        self,
+        orthanc: Orthanc,
+        healthcare_api: FakeHealthcareAPI,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+        tmp_path: Path,
+    ) -> None:
+        self.orthanc = orthanc
+        key_json, public_pem = service_account_key(healthcare_api.token_uri)
+        healthcare_api.certificate_pem = public_pem
+        settings = self.settings_with(settings_factory, tmp_path, {"GCP_KEY": key_json})
+        config = self.config(healthcare_api, token=None, credentials=SecretRef(secret="GCP_KEY"))
+        dest = resolve("healthcare")(config, settings)
+        try:
+            for info in corpus_small.instances[:2]:
+                dest.send(outgoing_instance(info.path))
+        finally:
+            dest.close()
+        # One token, fetched with a JWT signed by the key, serves both requests.
+        assert healthcare_api.seen.token_requests == 1
+        assert self.stored_uids() == sorted(i.sop_instance_uid for i in corpus_small.instances[:2])
+
+    @pytest.fixture(
+        params=[
+            "wrong-token",
+            "secret-missing",
+            "bad-service-account-key",
+            "untrusted-service-account",
+            "api-down",
+        ]
+    )
+    def refusal(
+        self,
+        request: pytest.FixtureRequest,
+        orthanc: Orthanc,
+        healthcare_api: FakeHealthcareAPI,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+        tmp_path: Path,
+    ) -> Iterator[Refusal]:
+        instance = outgoing_instance(corpus_small.instances[0].path)
+        secrets = {"HEALTHCARE_TOKEN": "not-" + healthcare_api.token}
+        config = self.config(healthcare_api, timeout_seconds=5)
+        if request.param == "wrong-token":
+            transient, codes = False, ("http-401",)
+        elif request.param == "secret-missing":
+            secrets, transient, codes = {}, False, ("credentials",)
+        elif request.param == "bad-service-account-key":
+            secrets = {"GCP_KEY": '{"type": "service_account", "private_key": "not a key"}'}
+            config = self.config(healthcare_api, token=None, credentials=SecretRef(secret="GCP_KEY"))
+            transient, codes = False, ("credentials",)
+        elif request.param == "untrusted-service-account":
+            # A well-formed key the token endpoint does not know: it refuses the signed assertion.
+            key_json, _ = service_account_key(healthcare_api.token_uri)
+            healthcare_api.certificate_pem = service_account_key(healthcare_api.token_uri)[1]
+            secrets = {"GCP_KEY": key_json}
+            config = self.config(healthcare_api, token=None, credentials=SecretRef(secret="GCP_KEY"))
+            transient, codes = False, ("token-refused",)
+        else:
+            healthcare_api.stop()
+            secrets, transient, codes = {"HEALTHCARE_TOKEN": healthcare_api.token}, True, ("connect-failed",)
+        dest = resolve("healthcare")(config, self.settings_with(settings_factory, tmp_path, secrets))
+        yield Refusal(dest, instance, transient, codes)
+        dest.close()
+        assert orthanc.count_instances() == 0
+        if request.param == "wrong-token":
+            assert healthcare_api.seen.unauthorized == 1
