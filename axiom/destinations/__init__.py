@@ -13,6 +13,7 @@ ALIASES: dict[str, str] = {
     "filesystem": "axiom.destinations.filesystem:FilesystemDestination",
     "cstore": "axiom.destinations.cstore:CStoreDestination",
     "stowrs": "axiom.destinations.stowrs:STOWRSDestination",
+    "gcs": "axiom.destinations.gcs:GCSDestination",
     "healthcare": "axiom.destinations.healthcare:HealthcareDestination",
 }
 

@@ -10,14 +10,13 @@ google-auth is imported here only (``pip install 'axiom-router[healthcare]'``).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
 
 from axiom.config import Settings
+from axiom.destinations.google_credentials import google_credentials
 from axiom.destinations.stowrs import STOWRSDestination
 from axiom.domain.destinations import DestinationBase, HealthcareDestinationConfig
 from axiom.secrets import SecretError, resolve_secret
@@ -34,16 +33,6 @@ def dicomweb_root(config: HealthcareDestinationConfig) -> str:
     }
     path = "/".join(f"{key}/{quote(value, safe='')}" for key, value in parts.items())
     return f"{config.base_url.rstrip('/')}/{path}/dicomWeb"
-
-
-def service_account_credentials(key: str) -> Any:
-    """Credentials from a service-account key: its JSON text, or the path of its file."""
-    from google.oauth2 import service_account
-
-    text = key.strip()
-    if text.startswith("{"):
-        return service_account.Credentials.from_service_account_info(json.loads(text), scopes=SCOPES)
-    return service_account.Credentials.from_service_account_file(str(Path(text).expanduser()), scopes=SCOPES)
 
 
 class HealthcareDestination(STOWRSDestination):
@@ -67,21 +56,12 @@ class HealthcareDestination(STOWRSDestination):
             session.headers["Authorization"] = f"Bearer {resolve_secret(config.token, self.settings)}"
             return session
         try:
-            import google.auth
-            from google.auth.exceptions import GoogleAuthError
             from google.auth.transport.requests import AuthorizedSession
         except ImportError:
             raise SecretError(
                 "google-auth is not installed (pip install 'axiom-router[healthcare]')"
             ) from None
-        try:
-            if config.credentials is not None:
-                credentials = service_account_credentials(resolve_secret(config.credentials, self.settings))
-            else:
-                credentials, _ = google.auth.default(scopes=SCOPES)
-        except (GoogleAuthError, ValueError, KeyError, OSError) as exc:
-            # Their messages can quote the key file; name the kind of failure only.
-            raise SecretError(f"Google credentials unusable ({type(exc).__name__})") from None
+        credentials = google_credentials(config.credentials, self.settings, SCOPES, "healthcare")
         authorized: requests.Session = AuthorizedSession(credentials)
         return authorized
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from axiom.config import Settings
 from axiom.destinations import DeliveryError, Destination, resolve
 from axiom.destinations.cstore import CStoreDestination
 from axiom.destinations.filesystem import FilesystemDestination
+from axiom.destinations.gcs import crc32c_base64, md5_base64
 from axiom.destinations.stowrs import STOWRSDestination
 from axiom.dicom.atomic import is_temp_name
+from axiom.dicom.paths import PathTemplate
 from axiom.domain.destinations import (
     CStoreDestinationConfig,
     FilesystemDestinationConfig,
+    GCSDestinationConfig,
     HealthcareDestinationConfig,
     STOWRSDestinationConfig,
 )
@@ -33,6 +37,7 @@ from axiom.domain.instances import OutgoingInstance
 from axiom.domain.secrets import SecretRef
 from tests.factories import LARGE, Corpus, make_dataset, outgoing_instance, write_instance
 from tests.support.dcmtk import free_port
+from tests.support.gcs import GCSEmulator, require_gcs_emulator
 from tests.support.healthcare import FakeHealthcareAPI
 from tests.support.orthanc import Orthanc, orthanc_available
 from tests.support.services import require
@@ -628,3 +633,126 @@ class TestHealthcareContract(OrthancReadBack, DestinationContract):
         assert orthanc.count_instances() == 0
         if request.param == "wrong-token":
             assert healthcare_api.seen.unauthorized == 1
+
+
+# Google Cloud Storage against a local emulator, through the real client ----------------------------
+
+
+class TestGCSContract(DestinationContract):
+    kind = "gcs"
+
+    @pytest.fixture
+    def gcs(self, tmp_path: Path) -> Iterator[GCSEmulator]:
+        require_gcs_emulator()
+        with GCSEmulator(tmp_path / "gcs") as emulator:
+            yield emulator
+
+    @pytest.fixture
+    def destination(
+        self, gcs: GCSEmulator, settings_factory: Callable[..., Settings]
+    ) -> Iterator[Destination]:
+        self.gcs = gcs
+        config = GCSDestinationConfig(name="bucket", bucket=gcs.bucket, endpoint=gcs.url, timeout_seconds=10)
+        dest = resolve("gcs")(config, settings_factory())
+        yield dest
+        dest.close()
+
+    def _datasets(self) -> dict[str, Any]:
+        return {blob.name: dcmread(BytesIO(blob.download_as_bytes())) for blob in self.gcs.blobs()}
+
+    def _read(self, sop_instance_uid: str) -> Any:
+        for ds in self._datasets().values():
+            if ds.SOPInstanceUID == sop_instance_uid:
+                return ds
+        raise AssertionError(f"{sop_instance_uid} not stored")
+
+    def stored_uids(self) -> list[str]:
+        return sorted(str(ds.SOPInstanceUID) for ds in self._datasets().values())
+
+    def stored_tag(self, sop_instance_uid: str, keyword: str) -> str:
+        return str(self._read(sop_instance_uid).get(keyword))
+
+    def stored_transfer_syntax(self, sop_instance_uid: str) -> str:
+        return str(self._read(sop_instance_uid).file_meta.TransferSyntaxUID)
+
+    def test_unchanged_instance_is_a_byte_copy_with_verified_digests(
+        self, destination: Destination, corpus_small: Corpus
+    ) -> None:
+        info = corpus_small.instances[3]
+        where = destination.send(outgoing_instance(info.path))
+
+        name = f"{info.study_instance_uid}/{info.series_instance_uid}/{info.sop_instance_uid}.dcm"
+        assert where == f"gs://{self.gcs.bucket}/{name}"
+        blob = self.gcs.client().bucket(self.gcs.bucket).get_blob(name)
+        data = info.path.read_bytes()
+        assert blob.download_as_bytes() == data
+        assert blob.content_type == "application/dicom"
+        assert blob.md5_hash == md5_base64(data) and blob.crc32c == crc32c_base64(data)
+
+    def test_object_name_template_sanitizes_tag_values(
+        self, gcs: GCSEmulator, tmp_path: Path, settings_factory: Callable[..., Settings]
+    ) -> None:
+        ds = make_dataset()
+        ds.PatientID = "../../etc/pass wd"
+        instance = outgoing_instance(write_instance(ds, tmp_path / "hostile.dcm"))
+        template = "{PatientID}/{Modality}-{SOPInstanceUID}.dcm"
+        config = GCSDestinationConfig(name="b", bucket=gcs.bucket, endpoint=gcs.url, object_template=template)
+        dest = resolve("gcs")(config, settings_factory())
+
+        where = dest.send(instance)
+
+        expected = str(PathTemplate.parse(template).render(instance.dataset))
+        assert expected.startswith("_._.._etc_pass_wd/CT-")
+        assert where.endswith("/" + expected)
+        assert [blob.name for blob in gcs.blobs()] == [expected]
+
+    def test_storage_emulator_host_is_honoured(
+        self,
+        gcs: GCSEmulator,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        self.gcs = gcs
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
+        config = GCSDestinationConfig(name="bucket", bucket=gcs.bucket)
+        dest = resolve("gcs")(config, settings_factory())
+        info = corpus_small.instances[0]
+
+        dest.send(outgoing_instance(info.path))
+
+        assert self.stored_uids() == [info.sop_instance_uid]
+
+    @pytest.fixture(params=["bucket-missing", "secret-missing", "emulator-stopped", "nothing-listening"])
+    def refusal(
+        self,
+        request: pytest.FixtureRequest,
+        gcs: GCSEmulator,
+        corpus_small: Corpus,
+        settings_factory: Callable[..., Settings],
+    ) -> Iterator[Refusal]:
+        instance = outgoing_instance(corpus_small.instances[0].path)
+        values: dict[str, Any] = {
+            "name": "bucket",
+            "bucket": gcs.bucket,
+            "endpoint": gcs.url,
+            "timeout_seconds": 5,
+        }
+        if request.param == "bucket-missing":
+            values["bucket"], transient, codes = "no-such-bucket", False, ("http-404",)
+        elif request.param == "secret-missing":
+            values["credentials"], transient, codes = SecretRef(secret="GCS_KEY"), False, ("credentials",)
+        elif request.param == "emulator-stopped":
+            gcs.stop()
+            transient, codes = True, ("connect-failed",)
+        else:
+            values["endpoint"], transient, codes = (
+                f"http://127.0.0.1:{free_port()}",
+                True,
+                ("connect-failed",),
+            )
+        dest = resolve("gcs")(GCSDestinationConfig(**values), settings_factory())
+        yield Refusal(dest, instance, transient, codes)
+        dest.close()
+        if gcs.process is not None:
+            assert gcs.blobs() == []

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from axiom.destinations.healthcare import dicomweb_root
 from axiom.domain.destinations import HealthcareDestinationConfig
 
@@ -27,3 +30,16 @@ def test_dicomweb_root_escapes_path_separators_and_honours_base_url() -> None:
         dicomweb_root(config)
         == "http://127.0.0.1:9/v1/projects/p/locations/l/datasets/a%2Fb/dicomStores/s/dicomWeb"
     )
+
+
+def test_cloud_destination_modules_import_no_google_library_until_used() -> None:
+    """The core install has no google-* packages: loading the registry's modules must not need them."""
+    code = (
+        "import sys\n"
+        "from axiom.destinations import resolve\n"
+        "for kind in ('stowrs', 'gcs', 'healthcare'):\n"
+        "    resolve(kind)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'google' or m.startswith('google.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
