@@ -79,11 +79,11 @@ class GCSDestination(Destination):
             raise self._error(
                 f"cannot encode ({type(exc).__name__})", instance, False, "unencodable"
             ) from None
-        md5, crc32c = md5_base64(data), crc32c_base64(data)
         try:
             bucket = self._bucket()
         except SecretError as exc:
             raise self._error(f"credentials unavailable: {exc}", instance, False, "credentials") from None
+        md5, crc32c = md5_base64(data), crc32c_base64(data)
         blob = bucket.blob(name)
         # Sent with the upload: the service checks the body against them.
         blob.md5_hash, blob.crc32c = md5, crc32c
