@@ -47,6 +47,21 @@ def crc32c_base64(data: bytes) -> str:
     return base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
 
 
+def digest_problem(
+    reported_md5: str | None, reported_crc32c: str | None, *, md5: str, crc32c: str
+) -> tuple[str, bool, str] | None:
+    """None when the digests the service reports for the stored object match the sent bytes'.
+
+    Every reported digest must match and at least one must be reported (Cloud Storage reports no MD5
+    for composite objects, but always a CRC32C). A mismatch is transient: upload again.
+    """
+    if not reported_md5 and not reported_crc32c:
+        return "the service reported no digest for the object", False, "checksum-missing"
+    if (reported_md5 and reported_md5 != md5) or (reported_crc32c and reported_crc32c != crc32c):
+        return "stored object's digest differs from the sent bytes", True, "checksum-mismatch"
+    return None
+
+
 class GCSDestination(Destination):
     kind: ClassVar[str] = "gcs"
     config_model: ClassVar[type[DestinationBase]] = GCSDestinationConfig
@@ -91,16 +106,10 @@ class GCSDestination(Destination):
         if failure is not None:
             what, transient, code = failure
             raise self._error(what, instance, transient, code)
-        reported = {"md5": blob.md5_hash, "crc32c": blob.crc32c}
-        if not any(reported.values()):
-            raise self._error(
-                "the service reported no digest for the object", instance, False, "checksum-missing"
-            )
-        if (reported["md5"] or md5) != md5 or (reported["crc32c"] or crc32c) != crc32c:
-            # What is stored is not what was sent: upload it again.
-            raise self._error(
-                "stored object's digest differs from the sent bytes", instance, True, "checksum-mismatch"
-            )
+        problem = digest_problem(blob.md5_hash, blob.crc32c, md5=md5, crc32c=crc32c)
+        if problem is not None:
+            what, transient, code = problem
+            raise self._error(what, instance, transient, code)
         return f"{self.peer}/{name}"
 
     def close(self) -> None:
