@@ -105,6 +105,8 @@ class STOWRSDestination(Destination):
         self.peer = _peer(self.service_url())
         self._client: DICOMwebClient | None = None
         self._lock = threading.Lock()
+        # STOW-RS requests made since construction: lets tests and metrics see batching.
+        self.requests_sent = 0
 
     # Hooks a subclass overrides -----------------------------------------------------------------
 
@@ -183,6 +185,7 @@ class STOWRSDestination(Destination):
             return [
                 self._error(f"credentials unavailable: {exc}", i, False, "credentials") for i in instances
             ]
+        self.requests_sent += 1
         try:
             response = client.store_instances(datasets)
         except requests.HTTPError as exc:
