@@ -7,6 +7,7 @@ look at the target itself (files on disk, Orthanc's REST API), never at the dest
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -484,6 +485,8 @@ class TestStowRSContract(OrthancReadBack, DestinationContract):
 
 def service_account_key(token_uri: str) -> tuple[str, bytes]:
     """A fresh service-account key as Google issues it (JSON), and its public key (PEM)."""
+    for package, module in (("google-auth", "google.auth"), ("cryptography", "cryptography")):
+        require(package, importlib.util.find_spec(module) is not None, "Python package not installed")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
