@@ -10,8 +10,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/axiom
 WORKDIR /src
 COPY . .
-# Optional extras of the package, comma-separated ("" for none). flower is needed by `axiom flower`.
-ARG EXTRAS=flower
+# Optional extras of the package, comma-separated ("" for none). flower is needed by `axiom flower`;
+# gcs and healthcare by those destination types (docs/destinations.md).
+ARG EXTRAS=flower,gcs,healthcare
 RUN /opt/axiom/bin/pip install ".${EXTRAS:+[$EXTRAS]}"
 
 FROM ${PYTHON_IMAGE}

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # have the same one; empty: generated once and kept in <data_dir>/anon-secret (mode 0600).
     anon_secret: str = Field(default="", repr=False)
 
+    # A YAML/JSON map of secret name to value, for the {secret: NAME} references in destinations
+    # (after the AXIOM_SECRET_<NAME> environment variables). None: environment variables only.
+    secrets_file: Path | None = None
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

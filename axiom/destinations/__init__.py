@@ -7,11 +7,14 @@ import difflib
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from axiom.destinations.base import DeliveryError, Destination
+from axiom.destinations.base import DeliveryError, DeliveryResult, Destination
 
 ALIASES: dict[str, str] = {
     "filesystem": "axiom.destinations.filesystem:FilesystemDestination",
     "cstore": "axiom.destinations.cstore:CStoreDestination",
+    "stowrs": "axiom.destinations.stowrs:STOWRSDestination",
+    "gcs": "axiom.destinations.gcs:GCSDestination",
+    "healthcare": "axiom.destinations.healthcare:HealthcareDestination",
 }
 
 ENTRY_POINT_GROUP = "axiom.destinations"
@@ -43,4 +46,12 @@ def resolve(kind: str) -> type[Destination]:
     return cls
 
 
-__all__ = ["ALIASES", "DeliveryError", "Destination", "UnknownDestinationKind", "available_kinds", "resolve"]
+__all__ = [
+    "ALIASES",
+    "DeliveryError",
+    "DeliveryResult",
+    "Destination",
+    "UnknownDestinationKind",
+    "available_kinds",
+    "resolve",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 from axiom.config import Settings
@@ -20,6 +21,10 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.transient = transient
         self.code = code
+
+
+# One instance's outcome in a batch: where it went, or why it did not.
+DeliveryResult = str | DeliveryError
 
 
 class Destination(ABC):
@@ -41,6 +46,21 @@ class Destination(ABC):
     @abstractmethod
     def send(self, instance: OutgoingInstance) -> str:
         """Deliver one instance; return where it went (a path or a peer). Raise DeliveryError."""
+
+    def send_batch(self, instances: Sequence[OutgoingInstance]) -> list[DeliveryResult]:
+        """Deliver several instances; one result per instance, in the same order.
+
+        Never raises DeliveryError: each instance's failure is its own result, so a partly failed
+        batch retries only what failed. This default sends one at a time; kinds with
+        ``supports_batch`` send fewer, larger requests.
+        """
+        results: list[DeliveryResult] = []
+        for instance in instances:
+            try:
+                results.append(self.send(instance))
+            except DeliveryError as exc:
+                results.append(exc)
+        return results
 
     def close(self) -> None:  # noqa: B027 - optional hook, most destinations hold nothing open
         """Release connections held between sends."""

@@ -19,13 +19,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
+from axiom.dicom.part10 import transfer_syntax_of, with_transfer_syntax
 from axiom.dicom.transcode import TranscodeError, transcode
 from axiom.domain.destinations import CStoreDestinationConfig, DestinationBase
 from axiom.domain.instances import OutgoingInstance
@@ -66,32 +67,6 @@ def status_outcome(status: int) -> str:
     # 0x0122 SOP class not supported, 0xA9xx data set does not match, 0xCxxx cannot understand,
     # and every other failure: sending the same bytes again gives the same answer.
     return "permanent"
-
-
-def transfer_syntax_of(dataset: Dataset) -> UID:
-    """The syntax the dataset is encoded in: its file meta, else how it was read."""
-    file_meta = getattr(dataset, "file_meta", None)
-    if file_meta is not None and "TransferSyntaxUID" in file_meta:
-        return UID(file_meta.TransferSyntaxUID)
-    implicit = dataset.original_encoding[0]
-    if implicit is None:
-        implicit = dataset.is_implicit_VR
-    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
-
-
-def with_transfer_syntax(dataset: Dataset, transfer_syntax: UID) -> Dataset:
-    """``dataset`` itself when its file meta names its syntax; otherwise a view that does.
-
-    The view shares the elements (no copy) but has its own file meta, so the caller's dataset is
-    left untouched for the other destinations.
-    """
-    file_meta = getattr(dataset, "file_meta", None)
-    if file_meta is not None and "TransferSyntaxUID" in file_meta:
-        return dataset
-    view = Dataset(dataset)
-    view.file_meta = FileMetaDataset(file_meta or {})
-    view.file_meta.TransferSyntaxUID = transfer_syntax
-    return view
 
 
 def _no_delay(event: evt.Event) -> None:

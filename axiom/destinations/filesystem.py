@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, ClassVar
-
-from pydicom import dcmwrite
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
 from axiom.dicom.atomic import atomic_write, make_dirs
+from axiom.dicom.part10 import encode_part10
 from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
 from axiom.domain.destinations import DestinationBase, FilesystemDestinationConfig
 from axiom.domain.instances import OutgoingInstance
@@ -79,12 +77,6 @@ def disk_error(exc: OSError, *, destination: str, sop_instance_uid: str) -> Deli
         transient=transient,
         code=name,
     )
-
-
-def encode_part10(instance: OutgoingInstance) -> bytes:
-    buffer = BytesIO()
-    dcmwrite(buffer, instance.dataset, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _file_chunks(source: BinaryIO) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from axiom.dicom.transcode import check_target
+from axiom.domain.secrets import SecretRef
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -64,7 +65,75 @@ class CStoreDestinationConfig(DestinationBase):
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
+class BasicAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["basic"] = "basic"
+    user: str = Field(min_length=1)
+    password: SecretRef
+
+
+class BearerAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bearer"] = "bearer"
+    token: SecretRef
+
+
+HTTPAuth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
+
+
+class DICOMwebDeliveryBase(DestinationBase):
+    """What every STOW-RS sender shares: request timeout and instances per request."""
+
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # Instances of one study sent in one STOW-RS request (1 = one request per instance).
+    batch_size: int = Field(default=50, ge=1, le=1000)
+
+
+class STOWRSDestinationConfig(DICOMwebDeliveryBase):
+    type: Literal["stowrs"] = "stowrs"
+    # The DICOMweb service root; instances are POSTed to <url>/studies.
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    auth: HTTPAuth | None = None
+
+
+class HealthcareDestinationConfig(DICOMwebDeliveryBase):
+    """A Google Cloud Healthcare API DICOM store (STOW-RS with Google credentials)."""
+
+    type: Literal["healthcare"] = "healthcare"
+    project: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    dicom_store: str = Field(min_length=1)
+    base_url: str = Field(default="https://healthcare.googleapis.com/v1", pattern=r"^https?://[^\s]+$")
+    # A service-account key (its JSON, or the path of its file); None: application default credentials.
+    credentials: SecretRef | None = None
+    # An access token used as is instead of credentials (short-lived: for tests and proxies).
+    token: SecretRef | None = None
+
+
+class GCSDestinationConfig(DestinationBase):
+    """One object per instance in a Google Cloud Storage bucket."""
+
+    type: Literal["gcs"] = "gcs"
+    bucket: str = Field(min_length=3, max_length=222)
+    # Same rules as the filesystem path template: DICOM keywords, every value sanitized.
+    object_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
+    project: str | None = None
+    # A service-account key (its JSON, or the path of its file); None: application default
+    # credentials, or anonymous when an endpoint (or STORAGE_EMULATOR_HOST) names an emulator.
+    credentials: SecretRef | None = None
+    # Another API endpoint than Google's, such as a local emulator (http://127.0.0.1:9023).
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
 DestinationConfig = Annotated[
-    FilesystemDestinationConfig | CStoreDestinationConfig,
+    FilesystemDestinationConfig
+    | CStoreDestinationConfig
+    | STOWRSDestinationConfig
+    | GCSDestinationConfig
+    | HealthcareDestinationConfig,
     Field(discriminator="type"),
 ]

@@ -314,13 +314,20 @@ def mask_secrets(data: Any) -> Any:
         return data
     masked: dict[str, Any] = {}
     for key, value in data.items():
-        if key in SECRET_FIELDS and value not in (None, ""):
+        if _is_secret_reference(value):
+            # `{secret: NAME}` names where the value lives (axiom.secrets); it holds none itself.
+            masked[key] = value
+        elif key in SECRET_FIELDS and value not in (None, ""):
             masked[key] = MASK
         elif key == "url" and isinstance(value, str):
             masked[key] = _mask_url(value)
         else:
             masked[key] = mask_secrets(value)
     return masked
+
+
+def _is_secret_reference(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
 
 
 def _mask_url(url: str) -> str:

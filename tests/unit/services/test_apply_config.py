@@ -249,3 +249,47 @@ def _refuse_ruleset_named(engine: Engine, name: str) -> Iterator[None]:
             conn.execute(text("DROP TRIGGER refuse_ruleset" + (" ON rulesets" if postgres else "")))
             if postgres:
                 conn.execute(text("DROP FUNCTION refuse_ruleset()"))
+
+
+def test_secret_references_round_trip_through_apply_and_get(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AXIOM_SECRET_PACS_PASSWORD", "the-real-password")
+    destinations = [
+        {
+            "name": "web",
+            "type": "stowrs",
+            "url": "https://pacs.example.org/dicom-web",
+            "auth": {"type": "basic", "user": "axiom", "password": {"secret": "PACS_PASSWORD"}},
+        },
+        {"name": "bucket", "type": "gcs", "bucket": "research", "credentials": {"secret": "GCP_KEY"}},
+        {
+            "name": "gcp",
+            "type": "healthcare",
+            "project": "p",
+            "location": "l",
+            "dataset": "d",
+            "dicom_store": "s",
+            "token": {"secret": "HC_TOKEN"},
+        },
+    ]
+    _apply(sessions, _config(destinations=destinations))
+    with sessions() as session:
+        dumped = dump_destinations(session)
+        stored = [row.config for row in session.scalars(select(StorageBackend))]
+
+    by_name = {d["name"]: d for d in dumped}
+    assert by_name["web"]["auth"]["password"] == {"secret": "PACS_PASSWORD"}
+    assert by_name["bucket"]["credentials"] == {"secret": "GCP_KEY"}
+    assert by_name["gcp"]["token"] == {"secret": "HC_TOKEN"}
+    assert "the-real-password" not in repr(dumped) + repr(stored)
+    assert not _apply(sessions, _config(destinations=dumped)).changed
+
+
+def test_a_plain_text_password_is_refused(sessions: sessionmaker[Session]) -> None:
+    auth = {"type": "basic", "user": "axiom", "password": "hunter2"}
+    with pytest.raises(ConfigFileError) as caught:
+        _config(
+            destinations=[{"name": "web", "type": "stowrs", "url": "https://pacs/dicom-web", "auth": auth}]
+        )
+    assert "hunter2" not in str(caught.value)

@@ -91,13 +91,15 @@ destinations:
   - {name: pacs, type: cstore, host: 127.0.0.1, port: 70000, ae_title: PACS}
   - {name: arch, type: filesystem, colour: blue}
   - {name: peer, type: cstore}
-  - {name: cloud, type: gcs}
+  - {name: cloud, type: ftp}
+  - {name: bucket, type: gcs}
 """
     problems = dict(_error(tmp_path, text).problems)
     assert problems["destinations[0].port"] == "Input should be less than or equal to 65535"
     assert problems["destinations[1].colour"] == "Extra inputs are not permitted"
     assert problems["destinations[2].host"] == "Field required"
-    assert "'gcs'" in problems["destinations[3]"]
+    assert "'ftp'" in problems["destinations[3]"]
+    assert problems["destinations[4].bucket"] == "Field required"
 
 
 def test_unknown_top_level_key_and_wrong_shape(tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+"""DICOM File Format (Part 10) helpers shared by the destinations: which transfer syntax a dataset is
+in, and its Part 10 encoding (the received bytes when unchanged)."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from axiom.domain.instances import OutgoingInstance
+
+PREAMBLE = b"\x00" * 128
+
+
+def transfer_syntax_of(dataset: Dataset) -> UID:
+    """The syntax the dataset is encoded in: its file meta, else how it was read."""
+    file_meta = getattr(dataset, "file_meta", None)
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        return UID(file_meta.TransferSyntaxUID)
+    implicit = dataset.original_encoding[0]
+    if implicit is None:
+        implicit = dataset.is_implicit_VR
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+def with_transfer_syntax(dataset: Dataset, transfer_syntax: UID) -> Dataset:
+    """``dataset`` itself when its file meta names its syntax; otherwise a view that does.
+
+    The view shares the elements (no copy) but has its own file meta, so the caller's dataset is
+    left untouched for the other destinations.
+    """
+    file_meta = getattr(dataset, "file_meta", None)
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        return dataset
+    view = Dataset(dataset)
+    view.file_meta = FileMetaDataset(file_meta or {})
+    view.file_meta.TransferSyntaxUID = transfer_syntax
+    return view
+
+
+def file_format_view(dataset: Dataset) -> Dataset:
+    """A view of ``dataset`` (elements shared, not copied) that any ``dcmwrite`` writes as Part 10:
+    a preamble and complete file meta naming this dataset's SOP class, instance and syntax.
+
+    Raises AttributeError/KeyError/ValueError when the dataset lacks its SOP Class or Instance UID.
+    """
+    view = Dataset(dataset)
+    meta = FileMetaDataset(getattr(dataset, "file_meta", None) or {})
+    meta.TransferSyntaxUID = transfer_syntax_of(dataset)
+    meta.MediaStorageSOPClassUID = UID(dataset.SOPClassUID)
+    meta.MediaStorageSOPInstanceUID = UID(dataset.SOPInstanceUID)
+    validate_file_meta(meta, enforce_standard=True)
+    view.file_meta = meta
+    preamble = getattr(dataset, "preamble", None)
+    view.preamble = preamble if preamble and len(preamble) == 128 else PREAMBLE
+    return view
+
+
+def encode_part10(instance: OutgoingInstance) -> bytes:
+    buffer = BytesIO()
+    dcmwrite(buffer, instance.dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def part10_bytes(instance: OutgoingInstance) -> bytes:
+    """The instance as a Part 10 file: the spooled bytes when unchanged, else a fresh encoding."""
+    if instance.source_file is not None:
+        try:
+            return instance.source_file.read_bytes()
+        except FileNotFoundError:
+            # The spooled copy is gone; the dataset in hand is the same instance, so encode it.
+            pass
+    return encode_part10(instance)
