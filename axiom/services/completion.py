@@ -26,13 +26,16 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
-from axiom.services.deliver import by_priority, deliver_all, record_outcomes
+from axiom.services.deliver import by_priority, deliver_many, record_outcomes
 from axiom.services.exception_copies import keep_copy
 from axiom.services.runtime import Runtime
 from rules.engine import Deferred
 
 log = structlog.get_logger("axiom.completion")
 
+# Members sent (and committed) together when a group fires: one batched request per destination
+# that batches, and a bound on the datasets held in memory.
+FIRE_CHUNK = 50
 _GROUP_UID = {"series": "SeriesInstanceUID", "study": "StudyInstanceUID"}
 _EXPECTED = {"series": "NumberOfSeriesRelatedInstances", "study": "NumberOfStudyRelatedInstances"}
 
@@ -273,8 +276,10 @@ class FireOutcome:
 def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
     """Send every unsent member of a claimed group to the group's destinations, then mark it fired.
 
-    Each member is committed as sent on its own, so a rerun after a crash resumes where it stopped
-    (deliveries are idempotent per SOP Instance UID, so the one in flight at the crash is harmless).
+    Members go in chunks of ``FIRE_CHUNK`` (batched requests for destinations that batch, such as
+    STOW-RS; memory stays bounded for large studies), each chunk committed as sent, so a rerun after a
+    crash resumes with the next chunk (deliveries are idempotent per SOP Instance UID, so the chunk in
+    flight at the crash is harmless).
     """
     outcome = FireOutcome()
     with runtime.sessions() as session:
@@ -289,28 +294,35 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
         ]
         study_uid = group.study_instance_uid
     snapshot = runtime.config()
-    for member_id, sop_uid, instance_id, file_path, content_hash in members:
-        path = Path(file_path)
-        outgoing = OutgoingInstance(
-            dataset=dcmread(path),
-            source_file=path,
-            sop_instance_uid=sop_uid,
-            study_instance_uid=study_uid,
-            content_hash=content_hash,
-        )
-        failures = deliver_all(runtime, snapshot, outgoing, order)
-        with runtime.sessions() as session:
-            outcome.retries += record_outcomes(
-                session, outgoing, order, failures, instance_id=instance_id, spool_path=None
+    for start in range(0, len(members), FIRE_CHUNK):
+        chunk = members[start : start + FIRE_CHUNK]
+        outgoings = [
+            OutgoingInstance(
+                dataset=dcmread(file_path),
+                source_file=Path(file_path),
+                sop_instance_uid=sop_uid,
+                study_instance_uid=study_uid,
+                content_hash=content_hash,
             )
-            repo.mark_delivered(session, member_id, now)
-            if instance_id is not None:
-                status = InstanceStatus.DELIVERED
-                if failures:
-                    status = InstanceStatus.FAILED if len(failures) == len(order) else InstanceStatus.PARTIAL
-                instance_repo.set_instance_status(session, instance_id, status)
+            for _, sop_uid, _, file_path, content_hash in chunk
+        ]
+        chunk_failures = deliver_many(runtime, snapshot, outgoings, order)
+        with runtime.sessions() as session:
+            for (member_id, _, instance_id, _, _), outgoing, failures in zip(
+                chunk, outgoings, chunk_failures, strict=True
+            ):
+                outcome.retries += record_outcomes(
+                    session, outgoing, order, failures, instance_id=instance_id, spool_path=None
+                )
+                repo.mark_delivered(session, member_id, now)
+                if instance_id is not None:
+                    status = InstanceStatus.DELIVERED
+                    if failures:
+                        all_failed = len(failures) == len(order)
+                        status = InstanceStatus.FAILED if all_failed else InstanceStatus.PARTIAL
+                    instance_repo.set_instance_status(session, instance_id, status)
             session.commit()
-        outcome.sent += 1
+        outcome.sent += len(chunk)
     with runtime.sessions() as session:
         finished = repo.finish(session, group_id, now)
         session.commit()

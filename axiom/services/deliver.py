@@ -95,36 +95,91 @@ class Failure:
     retry_in: float | None  # None: permanent, not retried automatically
 
 
+def _failure(runtime: Runtime, outgoing: OutgoingInstance, name: str, exc: BaseException) -> Failure:
+    """The failure record of one send: classified, with its own copy for the retry."""
+    settings = runtime.settings
+    unknown = isinstance(exc, KeyError)
+    transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
+    retry_in = (
+        backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+        if transient
+        else None
+    )
+    log.warning(
+        "delivery failed",
+        destination=name,
+        sop_instance_uid=outgoing.sop_instance_uid,
+        error=type(exc).__name__,
+        transient=transient,
+    )
+    return Failure(
+        error_class=type(exc).__name__,
+        reason=f"destination {name!r} is not configured" if unknown else str(exc),
+        copy=keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync),
+        retry_in=retry_in,
+    )
+
+
 def deliver_all(
     runtime: Runtime, snapshot: ConfigSnapshot, outgoing: OutgoingInstance, names: list[str]
 ) -> dict[str, Failure]:
     """Send to each destination in order; no database transaction is open meanwhile."""
-    settings = runtime.settings
     failures: dict[str, Failure] = {}
     for name in names:
         try:
             send(runtime, snapshot, name, outgoing)
         except Exception as exc:
-            unknown = isinstance(exc, KeyError)
-            transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
-            retry_in = (
-                backoff_seconds(1, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-                if transient
-                else None
-            )
-            failures[name] = Failure(
-                error_class=type(exc).__name__,
-                reason=f"destination {name!r} is not configured" if unknown else str(exc),
-                copy=keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync),
-                retry_in=retry_in,
-            )
-            log.warning(
-                "delivery failed",
-                destination=name,
-                sop_instance_uid=outgoing.sop_instance_uid,
-                error=type(exc).__name__,
-                transient=transient,
-            )
+            failures[name] = _failure(runtime, outgoing, name, exc)
+    return failures
+
+
+def _send_batch(
+    runtime: Runtime, snapshot: ConfigSnapshot, name: str, outgoings: list[OutgoingInstance]
+) -> list[BaseException | None]:
+    """Several instances in the destination's batched requests, through its shared limits once."""
+    config = snapshot.destination_configs[name]
+    guard = runtime.guard
+    if not guard.allows(config):
+        wait = guard.breaker(config).open_for_seconds
+        return [CircuitOpen(name, wait) for _ in outgoings]
+    ready: list[OutgoingInstance] = []
+    errors: list[BaseException | None] = []
+    for outgoing in outgoings:
+        try:
+            target = config.transfer_syntax
+            ready.append(_in_syntax(outgoing, resolve_target(target)) if target else outgoing)
+            errors.append(None)
+        except DeliveryError as exc:
+            errors.append(exc)
+    with guard.slot(config):
+        results = iter(runtime.destination(snapshot, name).send_batch(ready))
+    outcome = [error if error is not None else next(results) for error in errors]
+    failed = [r for r in outcome if isinstance(r, BaseException)]
+    (guard.failed if any(getattr(r, "transient", True) for r in failed) else guard.succeeded)(config)
+    return [r if isinstance(r, BaseException) else None for r in outcome]
+
+
+def deliver_many(
+    runtime: Runtime, snapshot: ConfigSnapshot, outgoings: list[OutgoingInstance], names: list[str]
+) -> list[dict[str, Failure]]:
+    """Like ``deliver_all`` for several instances: destinations with ``supports_batch`` (STOW-RS)
+    get them in batched requests, the others one by one. One failure map per instance, in order."""
+    failures: list[dict[str, Failure]] = [{} for _ in outgoings]
+    for name in names:
+        config = snapshot.destination_configs.get(name)
+        batched = config is not None and len(outgoings) > 1
+        if batched:
+            batched = runtime.destination(snapshot, name).supports_batch
+        if not batched:
+            for index, outgoing in enumerate(outgoings):
+                try:
+                    send(runtime, snapshot, name, outgoing)
+                except Exception as exc:
+                    failures[index][name] = _failure(runtime, outgoing, name, exc)
+            continue
+        for index, error in enumerate(_send_batch(runtime, snapshot, name, outgoings)):
+            if error is not None:
+                failures[index][name] = _failure(runtime, outgoings[index], name, error)
     return failures
 
 

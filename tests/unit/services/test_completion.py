@@ -295,3 +295,34 @@ def test_an_unreachable_count_peer_leaves_the_quiet_period_in_charge(
         (None, 1)
     ]
     assert len(_fire_due(runtime, T0 + timedelta(seconds=31))) == 1
+
+
+@pytest.mark.integration
+def test_a_whole_study_goes_to_stowrs_in_batched_requests(runtime: Runtime, tmp_path: Path) -> None:
+    from tests.support.orthanc import Orthanc, dicomweb_plugin, orthanc_available
+    from tests.support.services import require
+
+    require(
+        "Orthanc DICOMweb", orthanc_available() and dicomweb_plugin() is not None, "orthanc-dicomweb missing"
+    )
+    with Orthanc(tmp_path / "orthanc") as pacs:
+        config = _config("study")
+        config["destinations"][1] = {
+            "name": "whole",
+            "type": "stowrs",
+            "url": pacs.dicomweb_url,
+            "batch_size": 10,
+        }
+        apply_dict(runtime, config, tmp_path)
+        for i in range(25):
+            _receive(runtime, _instance(i, series=1 + i % 3), tmp_path, T0)
+        (group_id,) = claim_complete_groups(runtime, T0 + timedelta(seconds=31))
+        assert fire_group(runtime, group_id, T0 + timedelta(seconds=31)).sent == 25
+
+        assert pacs.count_instances() == 25
+        stow = runtime.destination(runtime.config(), "whole")
+        # Chunks of 50 members, requests of 10: 3 requests for 25 instances, not 25.
+        assert stow.requests_sent == 3  # type: ignore[attr-defined]
+        assert _rows(
+            runtime, "SELECT count(*) FROM deliveries WHERE destination = 'whole' AND status = 'delivered'"
+        ) == [(25,)]
