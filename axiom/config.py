@@ -33,9 +33,17 @@ class Settings(BaseSettings):
     dicom_poll_interval: float = 0.0002
     # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
     listener_processes: int = 1
+    # DICOM TLS on the listener when both are set (PEM paths); with the CA, clients must present a
+    # certificate it signed.
+    dicom_tls_cert: str = ""
+    dicom_tls_key: str = ""
+    dicom_tls_client_ca: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # HTTPS for the API when both are set (PEM paths).
+    api_tls_cert: str = ""
+    api_tls_key: str = ""
     # Secret that signs the API's access tokens (JWT, HS256). Empty: one is generated on first use
     # and kept in <data_dir>/jwt-secret (mode 0600), so restarts keep issued tokens valid.
     jwt_secret: SecretStr = SecretStr("")

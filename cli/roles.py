@@ -104,7 +104,15 @@ def run_api(settings: Settings) -> None:
 
     from api.main import create_app
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    tls = settings.api_tls_cert and settings.api_tls_key
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        ssl_certfile=settings.api_tls_cert if tls else None,
+        ssl_keyfile=settings.api_tls_key if tls else None,
+    )
 
 
 def run_flower(settings: Settings, args: list[str]) -> None:

@@ -27,6 +27,7 @@ from pynetdicom.association import Association
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
 from axiom.dicom.part10 import transfer_syntax_of, with_transfer_syntax
+from axiom.dicom.tls import client_context
 from axiom.dicom.transcode import TranscodeError, transcode
 from axiom.domain.destinations import CStoreDestinationConfig, DestinationBase
 from axiom.domain.instances import OutgoingInstance
@@ -96,6 +97,15 @@ class CStoreDestination(Destination):
         self._ae.network_timeout = timeout
         self._ae.connection_timeout = timeout
         self._assoc: Association | None = None
+        tls = self.cs_config.tls
+        self._tls_args = (
+            None
+            if tls is None
+            else (
+                client_context(tls.ca_file, tls.cert_file or "", tls.key_file or ""),
+                tls.server_hostname or self.cs_config.host,
+            )
+        )
         # Every context needed so far, oldest first; re-proposed on each new association.
         self._contexts: OrderedDict[ContextKey, None] = OrderedDict()
         self._proposed: frozenset[ContextKey] = frozenset()
@@ -198,6 +208,7 @@ class CStoreDestination(Destination):
             cfg.port,
             contexts=contexts,
             ae_title=cfg.ae_title,
+            tls_args=self._tls_args,
             evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],
         )
         if assoc.is_established:

@@ -22,6 +22,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from axiom.config import Settings
 from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
+from axiom.dicom.tls import server_context
 from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
 from axiom.domain.messages import InstanceMessage
 from axiom.services.ports import TaskPublisher
@@ -138,8 +139,14 @@ def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssocia
     if settings.dicom_poll_interval > 0:
         shorten_association_polling(settings.dicom_poll_interval)
         handlers.append((evt.EVT_CONN_OPEN, dul_polling_handler(settings.dicom_poll_interval)))
+    tls = (
+        server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)
+        if settings.dicom_tls_cert and settings.dicom_tls_key
+        else None
+    )
     server = ae.make_server(
         (settings.dicom_host, settings.dicom_port),
+        ssl_context=tls,
         evt_handlers=handlers,
         server_class=ReusePortAssociationServer,
     )

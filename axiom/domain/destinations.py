@@ -56,6 +56,19 @@ class FilesystemDestinationConfig(DestinationBase):
     path_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
 
 
+class DicomTLS(BaseModel):
+    """TLS for a C-STORE peer: its certificate must chain to ``ca_file``; ``cert_file`` and
+    ``key_file`` when the peer requires a client certificate. Paths to PEM files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    # The name the peer's certificate must carry; default: ``host``.
+    server_hostname: str | None = None
+
+
 class CStoreDestinationConfig(DestinationBase):
     type: Literal["cstore"] = "cstore"
     host: str
@@ -63,6 +76,7 @@ class CStoreDestinationConfig(DestinationBase):
     ae_title: str = Field(min_length=1, max_length=16)
     calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    tls: DicomTLS | None = None
 
 
 class BasicAuth(BaseModel):
