@@ -100,22 +100,29 @@ the chart derives from its own values (they win, so ports and mount path always 
 
 {{/* Pod-level fields shared by every role. */}}
 {{- define "axiom.podCommon" -}}
+{{- include "axiom.podCommonWith" (dict "ctx" . "nodeSelector" dict "tolerations" list) -}}
+{{- end -}}
+
+{{/* podCommon plus a role's own nodeSelector entries and tolerations, merged with the global ones.
+Call with (dict "ctx" $ "nodeSelector" MAP "tolerations" LIST). */}}
+{{- define "axiom.podCommonWith" -}}
+{{- $v := .ctx.Values -}}
 automountServiceAccountToken: false
-{{- with .Values.imagePullSecrets }}
+{{- with $v.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
-{{- with .Values.nodeSelector }}
+  {{- toYaml $v.podSecurityContext | nindent 2 }}
+{{- with merge (deepCopy .nodeSelector) ($v.nodeSelector | default dict) }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with concat .tolerations ($v.tolerations | default list) }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.affinity }}
+{{- with $v.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
