@@ -15,6 +15,7 @@ from api.routes import (
     monitoring,
     rules,
     rulesets,
+    sources,
     users,
 )
 from api.routes.config_common import document_bodies
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         destinations,
         rulesets,
         crosswalks,
+        sources,
     ):
         app.include_router(module.router)
     document_bodies(app)

@@ -1,7 +1,7 @@
 """The periodic tasks Beat sends, with their intervals from Settings.
 
-This first version is a static schedule (Celery's file-backed scheduler keeps the last-run times
-under the data dir); a database-backed scheduler for polled sources belongs here too.
+These are the static entries; ``beat.scheduler.DatabaseScheduler`` adds one entry per enabled source
+(read from the database) beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ TASK_RECOVER_SPOOL = "axiom.recover_spool"
 TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
 TASK_PURGE_HEADERS = "axiom.purge_headers"
 TASK_CHECK_COMPLETIONS = "axiom.check_completions"
+TASK_POLL_SOURCE = "axiom.poll_source"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
 from axiom.db.repositories import instances as instance_repo
+from axiom.services.poll_source import source_status
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 
@@ -38,3 +39,27 @@ def recent_instances(
         counts=instance_repo.count_by_status(session),
         instances=[InstanceOut.model_validate(row, from_attributes=True) for row in rows],
     )
+
+
+class SourceStatusOut(BaseModel):
+    name: str
+    type: str
+    enabled: bool
+    last_status: str | None  # ok, partial, failed; None before the first poll
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    found: int  # instances new on the peer at the last poll
+    retrieved: int
+    failed: int
+    total_retrieved: int
+    consecutive_failures: int
+    next_poll_after: datetime | None  # set while a failing source backs off
+    watermark: datetime | None
+    polling: bool
+
+
+@router.get("/sources", response_model=list[SourceStatusOut])
+def sources(_: CurrentUser, session: SessionDep) -> list[SourceStatusOut]:
+    """Each configured source with the outcome of its last poll."""
+    return [SourceStatusOut.model_validate(item) for item in source_status(session)]
