@@ -64,8 +64,8 @@ class SourceQuery(BaseModel):
     # Studies with any of these modalities (ModalitiesInStudy); empty: every modality.
     modalities: list[Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]] = []
     # Studies whose StudyDate lies within this many days before the last successful poll (so a source
-    # that was down catches up on the days it missed); None: every date.
-    study_date_window_days: int | None = Field(default=7, ge=0)
+    # that was down catches up on the days it missed); None (the default): every date.
+    study_date_window_days: int | None = Field(default=None, ge=0)
     # DICOM wildcard match on AccessionNumber (* and ?), e.g. "ACC*"; None: any.
     accession_pattern: str | None = Field(default=None, min_length=1, max_length=64)
 

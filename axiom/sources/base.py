@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from fnmatch import fnmatchcase
 from typing import ClassVar
 
 from axiom.config import Settings
@@ -39,6 +40,15 @@ class RemoteStudy:
     study_uid: str
     # NumberOfStudyRelatedInstances as the peer reports it; None when it does not say.
     instance_count: int | None = None
+    accession_number: str | None = None
+
+
+def accession_matches(pattern: str | None, accession_number: str | None) -> bool:
+    """DICOM wildcard matching (``*`` any run, ``?`` one character) of an AccessionNumber; a study
+    whose number the peer did not return is kept (the peer applied the filter)."""
+    if pattern is None or accession_number is None:
+        return True
+    return fnmatchcase(accession_number, pattern.replace("[", "[[]"))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from axiom.sources.base import (
     Source,
     SourceError,
     StudyQuery,
+    accession_matches,
 )
 
 _STUDY_UID = "0020000D"
@@ -33,6 +34,7 @@ _SERIES_UID = "0020000E"
 _SOP_UID = "00080018"
 _SOP_CLASS = "00080016"
 _STUDY_COUNT = "00201208"  # NumberOfStudyRelatedInstances
+_ACCESSION = "00080050"
 
 
 def _value(item: dict[str, Any], tag: str) -> Any:
@@ -100,7 +102,8 @@ class DicomwebSource(Source):
         filters: dict[str, Any] = {}
         if query.date_from is not None:
             filters["StudyDate"] = f"{query.date_from:%Y%m%d}-"
-        if query.accession_pattern:
+        if query.accession_pattern and not any(c in query.accession_pattern for c in "*?"):
+            # Many servers (Orthanc among them) match no wildcards over QIDO: patterns are applied here.
             filters["AccessionNumber"] = query.accession_pattern
         studies: dict[str, RemoteStudy] = {}
         for modality in query.modalities or (None,):
@@ -109,14 +112,15 @@ class DicomwebSource(Source):
                 "QIDO-RS studies",
                 self.client.search_for_studies,
                 search_filters=search,
-                fields=["NumberOfStudyRelatedInstances"],
+                fields=["NumberOfStudyRelatedInstances", "AccessionNumber"],
                 limit=query.limit,
             )
             for item in found:
                 uid = _value(item, _STUDY_UID)
-                if uid:
+                accession = _value(item, _ACCESSION)
+                if uid and accession_matches(query.accession_pattern, accession or ""):
                     count = _value(item, _STUDY_COUNT)
-                    studies[uid] = RemoteStudy(uid, int(count) if count is not None else None)
+                    studies[uid] = RemoteStudy(uid, int(count) if count is not None else None, accession)
         return list(studies.values())[: query.limit]
 
     def list_instances(self, study_uid: str) -> list[RemoteInstance]:
