@@ -324,3 +324,37 @@ def test_dimse_pulls_each_instance_once_and_a_grown_study_only_for_the_new(
             assert (grown.status, grown.found, grown.retrieved) == ("ok", 2, 2), grown
             assert publisher.arrivals() == Counter(first + second + added)
             assert _archived(archive) == set(first + second + added)
+
+
+# ---------------------------------------------------------------- Google Healthcare API
+
+
+def test_healthcare_source_reads_the_store_path_with_a_bearer_token(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orthanc's DICOMweb root set to a Healthcare API store path stands in for Google's API."""
+    _require_orthanc(dicomweb=True)
+    root = "/v1/projects/proj/locations/eu/datasets/ds/dicomStores/store/dicomWeb/"
+    plugin = dicomweb_plugin()
+    overrides = {"DicomWeb": {"Enable": True, "Root": root}, "Plugins": [str(plugin)]}
+    with Orthanc(tmp_path / "orthanc", config_overrides=overrides) as store:
+        loaded = _load_study(store, 2)
+        source = {
+            "name": "gcp-store",
+            "type": "healthcare",
+            "project": "proj",
+            "location": "eu",
+            "dataset": "ds",
+            "dicom_store": "store",
+            "base_url": f"{store.url}/v1",
+            "token_env": "AXIOM_TEST_GCP_TOKEN",
+            "schedule": {"every_minutes": 1},
+        }
+        archive = tmp_path / "archive"
+        apply_dict(runtime, _config(archive, source, only_source="gcp-store"), tmp_path)
+        monkeypatch.setenv("AXIOM_TEST_GCP_TOKEN", "ya29.test-token")
+        publisher = InlinePublisher(runtime)
+        outcome = _poll(runtime, publisher, "gcp-store")
+        assert (outcome.status, outcome.retrieved) == ("ok", 2), outcome
+        assert publisher.arrivals() == Counter(loaded)
+        assert _archived(archive) == set(loaded)
