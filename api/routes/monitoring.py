@@ -3,12 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.repositories import sources as sources_repo
 from axiom.services.poll_source import source_status
+from beat.schedule import schedule_overview
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 
@@ -63,3 +65,20 @@ class SourceStatusOut(BaseModel):
 def sources(_: CurrentUser, session: SessionDep) -> list[SourceStatusOut]:
     """Each configured source with the outcome of its last poll."""
     return [SourceStatusOut.model_validate(item) for item in source_status(session)]
+
+
+class ScheduleEntryOut(BaseModel):
+    name: str
+    task: str
+    every_seconds: float | None
+    cron: str | None
+
+
+@router.get("/schedule", response_model=list[ScheduleEntryOut])
+def schedule(_: CurrentUser, session: SessionDep, request: Request) -> list[ScheduleEntryOut]:
+    """What Beat runs: the periodic tasks (retry sweep, spool recovery, crosswalk sync, completion
+    check, header clean-up) and one poll per enabled source."""
+    configs = sources_repo.load_source_configs(session, enabled_only=True).values()
+    return [
+        ScheduleEntryOut.model_validate(row) for row in schedule_overview(request.app.state.settings, configs)
+    ]

@@ -90,3 +90,21 @@ def test_monitoring_lists_each_source_with_its_last_outcome(
         "last_poll_at": None,
         "retrieved": 0,
     }
+
+
+def test_monitoring_schedule_shows_periodic_tasks_and_sources(client: TestClient, creds: Credentials) -> None:
+    client.put(f"{BASE}/web", json=WEB, headers=creds.admin)
+    client.put(f"{BASE}/nightly", json={**WEB, "schedule": {"cron": "0 2 * * *"}}, headers=creds.admin)
+    client.put(f"{BASE}/off", json={**WEB, "enabled": False}, headers=creds.admin)
+    entries = {e["name"]: e for e in client.get("/api/v1/monitoring/schedule", headers=creds.user).json()}
+    assert {"retry-sweep", "recover-spool", "crosswalk-sync", "completion-check", "header-cleanup"} <= set(
+        entries
+    )
+    assert entries["source:web"] == {
+        "name": "source:web",
+        "task": "axiom.poll_source",
+        "every_seconds": 60.0,
+        "cron": None,
+    }
+    assert entries["source:nightly"]["cron"] == "0 2 * * *"
+    assert "source:off" not in entries
