@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from threading import Thread
@@ -74,7 +75,12 @@ def _archived(archive: Path) -> set[str]:
 
 
 def _load_study(
-    orthanc: Orthanc, count: int, *, study_uid: str | None = None, modality: str = "CT"
+    orthanc: Orthanc,
+    count: int,
+    *,
+    study_uid: str | None = None,
+    modality: str = "CT",
+    when: datetime | None = None,
 ) -> list[str]:
     """Upload ``count`` new instances of one study (a new study unless ``study_uid``); their UIDs."""
     study_uid = study_uid or generate_uid()
@@ -88,6 +94,7 @@ def _load_study(
             sop_instance_uid=generate_uid(),
             instance_number=number + 1,
             accession="ACC" + study_uid[-6:],
+            study_datetime=when,
         )
         # The peer counts the study's instances itself (the factory writes its own count in).
         for keyword in ("NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances"):
@@ -205,6 +212,27 @@ def test_dicomweb_query_filter_by_modality_and_accession(
     assert set(publisher.arrivals()) == set(mr + ct)
 
 
+def test_study_date_window_counts_back_from_the_watermark(
+    runtime: Runtime, web_orthanc: Orthanc, tmp_path: Path
+) -> None:
+    old = _load_study(web_orthanc, 1, when=datetime(2024, 3, 14, 9, 0))
+    today = _load_study(web_orthanc, 1, when=datetime.now())
+    source = _web_source(web_orthanc, query={"study_date_window_days": 1})
+    apply_dict(runtime, _config(tmp_path / "archive", source, only_source=None), tmp_path)
+    publisher = InlinePublisher(runtime)
+    assert _poll(runtime, publisher, "web-pacs").retrieved == 1
+    assert set(publisher.arrivals()) == set(today)
+
+    # A watermark far back (a source down since then) widens the next poll to the days it missed.
+    with runtime.sessions() as session:
+        state = sources_repo.get_state(session, "web-pacs")
+        assert state is not None and state.watermark is not None
+        state.watermark = datetime(2024, 3, 14, 12, 0, tzinfo=utcnow().tzinfo)
+        session.commit()
+    assert _poll(runtime, publisher, "web-pacs").retrieved == 1
+    assert set(publisher.arrivals()) == set(old + today)
+
+
 def test_peer_down_is_a_recorded_failure_with_backoff_then_a_catch_up(
     runtime: Runtime, web_orthanc: Orthanc, tmp_path: Path
 ) -> None:
@@ -238,7 +266,7 @@ def test_peer_down_is_a_recorded_failure_with_backoff_then_a_catch_up(
         assert state is not None and state.consecutive_failures == 0 and state.last_error is None
 
 
-def test_a_held_lease_skips_the_poll(runtime: Runtime, tmp_path: Path) -> None:
+def test_a_held_lease_skips_the_poll_until_it_expires(runtime: Runtime, tmp_path: Path) -> None:
     source = {
         "name": "web-pacs",
         "type": "dicomweb",
@@ -253,6 +281,10 @@ def test_a_held_lease_skips_the_poll(runtime: Runtime, tmp_path: Path) -> None:
         session.commit()
     skipped = _poll(runtime, InlinePublisher(runtime), "web-pacs")
     assert (skipped.status, skipped.reason) == ("skipped", "another poll holds the lease")
+    # A holder that died frees the source once its lease ran out.
+    later = utcnow() + timedelta(seconds=61)
+    with runtime.sessions() as session:
+        assert sources_repo.claim_lease(session, "web-pacs", now=later, lease_seconds=60) is not None
 
 
 # ---------------------------------------------------------------- DIMSE
