@@ -25,9 +25,9 @@ FAST = {
 }
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[AxiomStack]:
-    with running_stack("embedded", tmp_path / "axiom", FAST) as s:
+@pytest.fixture(params=["embedded", "distributed"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AxiomStack]:
+    with running_stack(request.param, tmp_path / "axiom", FAST) as s:
         yield s
 
 
