@@ -107,3 +107,17 @@ def test_invalid_sources_name_the_field(change: dict[str, Any], where: str, why:
 def test_duplicate_source_names_are_refused() -> None:
     with pytest.raises(ConfigFileError, match="source name 'web-pacs' is used more than once"):
         parse_config({"sources": [WEB, WEB]})
+
+
+def test_axiom_get_sources_prints_the_file_format(
+    session: Session, migrated_db_url: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from axiom.config import Settings
+    from cli.config_cmds import run_get
+
+    _apply(session, WEB)
+    assert run_get(Settings(data_dir=tmp_path, database_url=migrated_db_url), "sources", "yaml") == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert parse_config(printed).sources[0].name == "web-pacs"
