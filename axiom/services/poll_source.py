@@ -17,7 +17,6 @@ The same steps for every kind of source (the plugin only speaks its protocol):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -67,7 +66,6 @@ def poll_source(
     name: str,
     *,
     now: datetime | None = None,
-    make_source: Callable[[SourceBase, Settings, Ingestor, Callable[[], None]], Source] | None = None,
 ) -> PollOutcome:
     now = now or utcnow()
     with sessions() as session:
@@ -98,8 +96,8 @@ def poll_source(
             source=name,
         )
         throttle = RateLimiter(config.rate_limit_per_second).wait
-        factory = make_source or sources.resolve(str(config.type))
-        outcome = _run(sessions, factory(config, settings, ingest, throttle), config, watermark, now)
+        source = sources.resolve(str(config.type))(config, settings, ingest, throttle)
+        outcome = _run(sessions, source, config, watermark, now)
     except Exception as exc:  # a plugin that cannot even start is a failed poll, not a crashed task
         outcome = PollOutcome(name, "failed", reason=_error(exc))
     _record(sessions, settings, name, token, outcome, now)
