@@ -16,6 +16,7 @@ from api.routes import (
     monitoring,
     rules,
     rulesets,
+    sources,
     users,
 )
 from api.routes.config_common import document_bodies
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         destinations,
         rulesets,
         crosswalks,
+        sources,
     ):
         app.include_router(module.router)
     document_bodies(app)

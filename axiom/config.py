@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     # (after the AXIOM_SECRET_<NAME> environment variables). None: environment variables only.
     secrets_file: Path | None = None
 
+    # Sources (peers Beat polls, docs/sources.md): backoff of a failing source (doubling from the
+    # base up to the cap), how long one poll may hold a source's lease before another may take it,
+    # and how often Beat checks whether the source schedules changed (its longest sleep, too).
+    source_backoff_base_seconds: float = 30.0
+    source_backoff_max_seconds: float = 3600.0
+    source_lease_seconds: float = 900.0
+    beat_reload_seconds: float = 5.0
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

@@ -1,20 +1,25 @@
 """The periodic tasks Beat sends, with their intervals from Settings.
 
-This first version is a static schedule (Celery's file-backed scheduler keeps the last-run times
-under the data dir); a database-backed scheduler for polled sources belongs here too.
+These are the static entries; ``beat.scheduler.DatabaseScheduler`` adds one entry per enabled source
+(read from the database) beside them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from axiom.config import Settings
+from axiom.domain.sources import SourceBase
 
 TASK_RETRY_SWEEP = "axiom.retry_sweep"
 TASK_RECOVER_SPOOL = "axiom.recover_spool"
 TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
 TASK_PURGE_HEADERS = "axiom.purge_headers"
 TASK_CHECK_COMPLETIONS = "axiom.check_completions"
+TASK_POLL_SOURCE = "axiom.poll_source"
+# Beat entry names of the sources: "source:<name>".
+SOURCE_ENTRY_PREFIX = "source:"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -34,3 +39,23 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"queue": "low", "routing_key": "low"},
         },
     }
+
+
+def schedule_overview(settings: Settings, sources: Iterable[SourceBase]) -> list[dict[str, Any]]:
+    """Every entry Beat runs, in words: the static periodic tasks, then one per enabled source (the
+    same entries ``beat.scheduler.DatabaseScheduler`` builds)."""
+    rows: list[dict[str, Any]] = [
+        {"name": name, "task": entry["task"], "every_seconds": float(entry["schedule"]), "cron": None}
+        for name, entry in beat_schedule(settings).items()
+    ]
+    for source in sources:
+        if source.enabled:
+            rows.append(
+                {
+                    "name": SOURCE_ENTRY_PREFIX + source.name,
+                    "task": TASK_POLL_SOURCE,
+                    "every_seconds": source.schedule.interval_seconds,
+                    "cron": source.schedule.cron,
+                }
+            )
+    return rows

@@ -15,6 +15,7 @@ from axiom.services.apply_config import (
     dump_crosswalks,
     dump_destinations,
     dump_rulesets,
+    dump_sources,
     load_config_file,
 )
 from cli.db_sessions import open_sessions
@@ -25,6 +26,7 @@ KINDS = {
     "rules": ("rulesets", dump_rulesets),
     "rulesets": ("rulesets", dump_rulesets),
     "crosswalks": ("crosswalks", dump_crosswalks),
+    "sources": ("sources", dump_sources),
 }
 
 

@@ -95,7 +95,8 @@ def run_beat(settings: Settings) -> None:
     from workers.celery_app import create_app
 
     app = create_app(settings)
-    app.start(["beat", "--loglevel", settings.log_level])
+    # The static periodic tasks and every enabled source, read from the database (beat/scheduler.py).
+    app.start(["beat", "--loglevel", settings.log_level, "--scheduler", "beat.scheduler:DatabaseScheduler"])
 
 
 def run_api(settings: Settings) -> None:

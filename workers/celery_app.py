@@ -13,6 +13,7 @@ from kombu import Exchange, Queue
 
 from axiom.config import Settings
 from beat.schedule import (
+    TASK_POLL_SOURCE,
     TASK_PURGE_HEADERS,
     TASK_RECOVER_SPOOL,
     TASK_RETRY_SWEEP,
@@ -36,6 +37,7 @@ TASK_MODULES = (
     "workers.tasks.maintenance",
     "workers.tasks.crosswalks",
     "workers.tasks.completions",
+    "workers.tasks.sources",
 )
 
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings) -> Celery:
             TASK_RECOVER_SPOOL: {"queue": "low", "routing_key": "low"},
             TASK_SYNC_CROSSWALKS: {"queue": "low", "routing_key": "low"},
             TASK_PURGE_HEADERS: {"queue": "low", "routing_key": "low"},
+            # A poll may take minutes; it must not hold up the instances it brings in.
+            TASK_POLL_SOURCE: {"queue": "low", "routing_key": "low"},
         },
         # A task is acknowledged after it ran, and a killed worker's task goes back to the queue.
         task_acks_late=True,
@@ -91,6 +95,8 @@ def create_app(settings: Settings) -> Celery:
         worker_enable_remote_control=not settings.embedded_broker,
         beat_schedule=beat_schedule(settings),
         beat_schedule_filename=str(settings.data_path / "beat-schedule"),
+        # The database scheduler checks its "schedule changed" marker at least this often.
+        beat_max_loop_interval=settings.beat_reload_seconds,
         axiom_settings=settings,
     )
     return app

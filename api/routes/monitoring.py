@@ -3,11 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.repositories import sources as sources_repo
+from axiom.services.poll_source import source_status
+from beat.schedule import schedule_overview
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 
@@ -38,3 +41,44 @@ def recent_instances(
         counts=instance_repo.count_by_status(session),
         instances=[InstanceOut.model_validate(row, from_attributes=True) for row in rows],
     )
+
+
+class SourceStatusOut(BaseModel):
+    name: str
+    type: str
+    enabled: bool
+    last_status: str | None  # ok, partial, failed; None before the first poll
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    found: int  # instances new on the peer at the last poll
+    retrieved: int
+    failed: int
+    total_retrieved: int
+    consecutive_failures: int
+    next_poll_after: datetime | None  # set while a failing source backs off
+    watermark: datetime | None
+    polling: bool
+
+
+@router.get("/sources", response_model=list[SourceStatusOut])
+def sources(_: CurrentUser, session: SessionDep) -> list[SourceStatusOut]:
+    """Each configured source with the outcome of its last poll."""
+    return [SourceStatusOut.model_validate(item) for item in source_status(session)]
+
+
+class ScheduleEntryOut(BaseModel):
+    name: str
+    task: str
+    every_seconds: float | None
+    cron: str | None
+
+
+@router.get("/schedule", response_model=list[ScheduleEntryOut])
+def schedule(_: CurrentUser, session: SessionDep, request: Request) -> list[ScheduleEntryOut]:
+    """What Beat runs: the periodic tasks (retry sweep, spool recovery, crosswalk sync, completion
+    check, header clean-up) and one poll per enabled source."""
+    configs = sources_repo.load_source_configs(session, enabled_only=True).values()
+    return [
+        ScheduleEntryOut.model_validate(row) for row in schedule_overview(request.app.state.settings, configs)
+    ]

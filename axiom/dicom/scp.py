@@ -6,9 +6,6 @@ The handler stays short and returns statuses; pynetdicom turns an unexpected exc
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import structlog
@@ -23,22 +20,15 @@ from axiom.config import Settings
 from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
-from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
-from axiom.domain.messages import InstanceMessage
+from axiom.services.ingest import Arrival, Ingestor, RefusalRecorder
 from axiom.services.ports import TaskPublisher
 
 log = structlog.get_logger("axiom.listener")
 
-SUCCESS = 0x0000
-OUT_OF_RESOURCES_SPOOL = 0xA700
-OUT_OF_RESOURCES_QUEUE = 0xA701
-
-# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused.
-RefusalRecorder = Callable[[Path, str, str, str], None]
-
 
 class StoreHandler:
-    """Handles EVT_C_STORE for one listener process."""
+    """Handles EVT_C_STORE for one listener process: the arrival goes through the shared ingest path
+    (``axiom.services.ingest.Ingestor``), whose status is the answer."""
 
     def __init__(
         self,
@@ -51,64 +41,21 @@ class StoreHandler:
         self.publisher = publisher
         self.record_refusal = record_refusal
         self.source = source
+        self.ingest = Ingestor(spool, publisher, record_refusal, source)
 
     def __call__(self, event: Event) -> int:
         request = cast(C_STORE, event.request)
-        sop_instance_uid = str(request.AffectedSOPInstanceUID)
-        sop_class_uid = str(request.AffectedSOPClassUID)
-        calling_ae = str(event.assoc.requestor.ae_title).strip()
-        called_ae = str(event.assoc.acceptor.ae_title).strip()
-        transfer_syntax = UID(event.context.transfer_syntax)
-        data = request.DataSet.getbuffer()  # type: ignore[union-attr]
-        meta = event.file_meta
-        meta.SendingApplicationEntityTitle = calling_ae
-        meta.ReceivingApplicationEntityTitle = called_ae
-
-        try:
-            check_encoded_dataset(data, transfer_syntax, sop_class_uid)
-        except InvalidDataset as exc:
-            return self._refuse(meta, data, exc, sop_instance_uid, calling_ae)
-
-        try:
-            path = self.spool.write(meta, data)
-        except OSError as exc:
-            log.error("spool write failed", sop_instance_uid=sop_instance_uid, error=type(exc).__name__)
-            return OUT_OF_RESOURCES_SPOOL
-
-        message = InstanceMessage(
-            spool_path=str(path),
-            sop_instance_uid=sop_instance_uid,
-            sop_class_uid=sop_class_uid,
-            transfer_syntax_uid=str(transfer_syntax),
-            calling_ae=calling_ae,
-            called_ae=called_ae,
-            source=self.source,
-            received_at=datetime.now(UTC).isoformat(),
-            size_bytes=len(data),
+        return self.ingest(
+            Arrival(
+                meta=event.file_meta,
+                data=request.DataSet.getbuffer(),  # type: ignore[union-attr]
+                sop_instance_uid=str(request.AffectedSOPInstanceUID),
+                sop_class_uid=str(request.AffectedSOPClassUID),
+                transfer_syntax=UID(event.context.transfer_syntax),
+                calling_ae=str(event.assoc.requestor.ae_title).strip(),
+                called_ae=str(event.assoc.acceptor.ae_title).strip(),
+            )
         )
-        try:
-            self.publisher.publish_instance(message)
-        except Exception as exc:
-            # Not confirmed by the broker: take the file back so nothing half-done stays behind,
-            # and let the sender retry.
-            self.spool.remove(path)
-            log.error("publish failed", sop_instance_uid=sop_instance_uid, error=type(exc).__name__)
-            return OUT_OF_RESOURCES_QUEUE
-        return SUCCESS
-
-    def _refuse(
-        self, meta: object, data: memoryview, exc: InvalidDataset, sop_uid: str, calling_ae: str
-    ) -> int:
-        try:
-            kept = self.spool.quarantine_bytes(meta, data)  # type: ignore[arg-type]
-            self.record_refusal(kept, str(exc), sop_uid, calling_ae)
-        except Exception as record_exc:
-            log.error("quarantine failed", sop_instance_uid=sop_uid, error=type(record_exc).__name__)
-            return OUT_OF_RESOURCES_SPOOL
-        log.warning(
-            "refused invalid dataset", sop_instance_uid=sop_uid, reason=str(exc), status=hex(exc.status)
-        )
-        return exc.status
 
 
 def build_ae(settings: Settings) -> AE:

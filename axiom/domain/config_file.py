@@ -1,5 +1,5 @@
-"""The configuration file ``axiom apply`` reads: destinations, rulesets and crosswalks, checked as a
-whole."""
+"""The configuration file ``axiom apply`` reads: destinations, rulesets, crosswalks and sources,
+checked as a whole."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.sources import SourceConfig
 from rules.model import Ruleset
 
 
@@ -21,6 +22,7 @@ class ConfigFile(BaseModel):
     destinations: list[DestinationConfig] = []
     rulesets: list[Ruleset] = []
     crosswalks: list[CrosswalkConfig] = []
+    sources: list[SourceConfig] = []
     # Where the configuration came from (a file path), so later errors can name it.
     _source: str = PrivateAttr(default="<config>")
 
@@ -38,6 +40,7 @@ class ConfigFile(BaseModel):
             *_repeats("destinations", [d.name for d in self.destinations], "destination"),
             *_repeats("rulesets", [r.name for r in self.rulesets], "ruleset"),
             *_repeats("crosswalks", [c.name for c in self.crosswalks], "crosswalk"),
+            *_repeats("sources", [s.name for s in self.sources], "source"),
         ]
         if problems:
             # One error naming every clash by its path, as ``ConfigFileError`` prints field errors.

@@ -17,13 +17,15 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from axiom.db.models import CONFIG_STATE_ID, ConfigState, RulesetRow, StorageBackend
+from axiom.db.models import CONFIG_STATE_ID, ConfigState, RulesetRow, SourceRow, StorageBackend
 from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories import crosswalks as crosswalks_repo
+from axiom.db.repositories import sources as sources_repo
 from axiom.domain.config_file import ConfigFile
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.sources import SourceConfig
 from axiom.services.ruleset_versions import changed_fields, content_hash, record_change
 from rules.model import Ruleset
 
@@ -85,7 +87,7 @@ def load_config_file(path: Path) -> ConfigFile:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        keys = "'destinations', 'rulesets' and 'crosswalks'"
+        keys = "'destinations', 'rulesets', 'crosswalks' and 'sources'"
         raise ConfigFileError(source, [("", f"the top level must be a mapping with the keys {keys}")])
     return parse_config(data, source=source).with_paths_from(Path(path).resolve().parent)
 
@@ -175,18 +177,23 @@ class ApplyResult:
     rulesets: KindResult
     version: int  # config_state.version after the apply
     crosswalks: KindResult = field(default_factory=KindResult)
+    sources: KindResult = field(default_factory=KindResult)
 
     @property
     def changed(self) -> bool:
-        return self.destinations.changed or self.rulesets.changed or self.crosswalks.changed
+        return (
+            self.destinations.changed
+            or self.rulesets.changed
+            or self.crosswalks.changed
+            or self.sources.changed
+        )
 
     def __str__(self) -> str:
-        crosswalks = self.crosswalks
-        # Files without crosswalks keep the summary they always had.
-        extra = (
-            f"{crosswalks.summary('crosswalks')}; "
-            if crosswalks.created or crosswalks.updated or crosswalks.unchanged
-            else ""
+        # Files without crosswalks or sources keep the summary they always had.
+        extra = "".join(
+            f"{result.summary(kind)}; "
+            for kind, result in (("crosswalks", self.crosswalks), ("sources", self.sources))
+            if result.created or result.updated or result.unchanged
         )
         return (
             f"{self.destinations.summary('destinations')}; {self.rulesets.summary('rulesets')}; "
@@ -224,11 +231,17 @@ def apply_config(
         destinations = _apply_destinations(session, config.destinations, audit)
         rulesets = _apply_rulesets(session, config.rulesets, audit)
         crosswalks = _apply_crosswalks(session, config.crosswalks, audit)
-        if destinations.changed or rulesets.changed or crosswalks.changed:
+        sources = _apply_sources(session, config.sources, audit)
+        if sources.changed:
+            # Beat reloads its schedule only when this marker moves.
+            sources_repo.bump_schedule_version(session)
+        if destinations.changed or rulesets.changed or crosswalks.changed or sources.changed:
             version = config_repo.bump_config_version(session)
         else:
             version = config_repo.config_version(session)
-    return ApplyResult(destinations=destinations, rulesets=rulesets, version=version, crosswalks=crosswalks)
+    return ApplyResult(
+        destinations=destinations, rulesets=rulesets, version=version, crosswalks=crosswalks, sources=sources
+    )
 
 
 @dataclass
@@ -336,6 +349,29 @@ def _apply_crosswalks(session: Session, items: list[CrosswalkConfig], audit: _Au
     return result
 
 
+def _apply_sources(session: Session, items: list[SourceConfig], audit: _Auditor) -> KindResult:
+    result = KindResult()
+    rows = sources_repo.get_source_rows(session, [item.name for item in items])
+    for item in items:
+        new = config_repo.dump_model(item)
+        values = sources_repo.source_row_values(item)
+        row = rows.get(item.name)
+        if row is None:
+            session.add(SourceRow(**values))
+            result.created.append(item.name)
+            audit.record("source.created", item.name, new, changed_fields(None, new), type=item.type)
+            continue
+        old = _stored(sources_repo.source_from_row, row)
+        if old == new:
+            result.unchanged.append(item.name)
+            continue
+        for key, value in values.items():
+            setattr(row, key, value)
+        result.updated.append(item.name)
+        audit.record("source.updated", item.name, new, changed_fields(old, new), type=item.type)
+    return result
+
+
 # ---------------------------------------------------------------- dumping
 
 
@@ -357,6 +393,11 @@ def dump_crosswalks(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def dump_sources(session: Session) -> list[dict[str, Any]]:
+    """Every source in the file format ``apply`` reads, by name."""
+    return [config_repo.dump_model(item) for item in sources_repo.load_source_configs(session).values()]
+
+
 __all__ = [
     "ApplyResult",
     "ConfigFileError",
@@ -365,6 +406,7 @@ __all__ = [
     "dump_crosswalks",
     "dump_destinations",
     "dump_rulesets",
+    "dump_sources",
     "load_config_file",
     "parse_config",
 ]

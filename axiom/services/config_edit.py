@@ -22,6 +22,7 @@ from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories import crosswalks as crosswalks_repo
 from axiom.db.repositories import ruleset_versions as versions_repo
+from axiom.db.repositories import sources as sources_repo
 from axiom.domain.config_file import ConfigFile
 from axiom.services.apply_config import ApplyResult, ConfigFileError, KindResult, apply_config, parse_config
 from axiom.services.ruleset_versions import content_hash
@@ -297,6 +298,40 @@ def record_sync(
     )
 
 
+# ---------------------------------------------------------------- sources
+
+
+def put_source(session: Session, name: str, body: Any, *, actor: str) -> Change:
+    """Create or replace a source; Beat picks the new schedule up without a restart."""
+    config = _parse("sources", _with_name(body, name))
+    result = _apply(session, config, actor, "sources[0]")
+    return Change(name, _verdict(result.sources, name), result.version)
+
+
+def get_source(session: Session, name: str) -> dict[str, Any]:
+    row = sources_repo.get_source_row(session, name)
+    if row is None:
+        raise ConfigNotFound(f"no source named {name!r}")
+    return config_repo.dump_model(sources_repo.source_from_row(row))
+
+
+def delete_source(session: Session, name: str, *, actor: str) -> Change:
+    """Delete the source; its poll state and pulled-instance ledger stay, so re-creating it under
+    the same name does not pull everything again."""
+    with session.begin_nested():
+        _lock(session)
+        row = sources_repo.get_source_row(session, name)
+        if row is None:
+            raise ConfigNotFound(f"no source named {name!r}")
+        session.delete(row)
+        audit_repo.add_audit(
+            session, actor=actor, action="source.deleted", target=name, details={"type": row.type}
+        )
+        sources_repo.bump_schedule_version(session)
+        version = config_repo.bump_config_version(session)
+    return Change(name, "deleted", version)
+
+
 # ---------------------------------------------------------------- secrets in responses
 
 MASK = "********"
@@ -354,13 +389,16 @@ __all__ = [
     "delete_destination",
     "delete_rule",
     "delete_ruleset",
+    "delete_source",
     "get_destination",
     "get_rule",
     "get_ruleset",
+    "get_source",
     "mask_secrets",
     "put_crosswalk",
     "put_destination",
     "put_rule",
     "put_ruleset",
+    "put_source",
     "record_sync",
 ]

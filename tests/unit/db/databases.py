@@ -55,7 +55,8 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
 
 def clear_database(engine: Engine) -> None:
     """Empty every table and reset the config version: a migrated database as new, but faster."""
-    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name != "config_state"]
+    kept = {"config_state", "schedule_state"}  # the one-row markers: reset, not deleted
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in kept]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(t.name for t in tables)
@@ -64,6 +65,7 @@ def clear_database(engine: Engine) -> None:
             for table in tables:
                 conn.execute(table.delete())
         conn.execute(text("UPDATE config_state SET version = 0 WHERE id = :id"), {"id": CONFIG_STATE_ID})
+        conn.execute(text("UPDATE schedule_state SET version = 0 WHERE id = :id"), {"id": CONFIG_STATE_ID})
 
 
 @pytest.fixture(params=BACKENDS)
