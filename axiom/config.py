@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     # have the same one; empty: generated once and kept in <data_dir>/anon-secret (mode 0600).
     anon_secret: str = Field(default="", repr=False)
 
+    # Image models (the `infer` rule action): <ai_models_dir>/<name>/<version>/{manifest.yaml,model.onnx};
+    # empty: <data_dir>/models. The gpu worker batches up to ai_batch_size instances, waiting at most
+    # ai_batch_wait_ms for a batch to fill.
+    ai_models_dir: Path | None = None
+    ai_batch_size: int = Field(default=8, ge=1, le=256)
+    ai_batch_wait_ms: float = Field(default=20.0, ge=0)
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False
@@ -124,6 +131,10 @@ class Settings(BaseSettings):
     def anon_secret_file(self) -> Path:
         """Where the generated anonymization secret is kept when ``anon_secret`` is empty."""
         return self.data_path / "anon-secret"
+
+    @property
+    def ai_models_path(self) -> Path:
+        return self.ai_models_dir or self.data_path / "models"
 
     @property
     def broker_dir(self) -> Path:

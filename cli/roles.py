@@ -80,6 +80,10 @@ def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> 
     from workers.celery_app import create_app
 
     app = create_app(settings)
+    if queues.split(",") == ["gpu"] and pool == "prefork":
+        # One process holds the models (once per GPU); its task threads feed the micro-batchers,
+        # so up to ai_batch_size instances are in flight and run as one batch.
+        pool, concurrency = "threads", concurrency or settings.ai_batch_size
     # A unique node name per process: Celery's pidbox queue is exclusive to one worker of a name.
     argv = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--pool", pool]
     argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]

@@ -39,6 +39,7 @@ TABLES = {
     "users",
     "api_keys",
     "pseudonyms",
+    "inference_results",
 }
 
 
@@ -55,7 +56,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0008"
+    assert current_revision(empty_db_url) == head_revision() == "0010"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES

@@ -1,0 +1,48 @@
+"""Stored model results per instance content (the ``infer`` rule action)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from axiom.db.models import InferenceRecord
+
+
+def results_for(session: Session, sop_instance_uid: str, content_hash: str) -> list[InferenceRecord]:
+    stmt = select(InferenceRecord).where(
+        InferenceRecord.sop_instance_uid == sop_instance_uid, InferenceRecord.content_hash == content_hash
+    )
+    return list(session.scalars(stmt))
+
+
+def save_result(
+    session: Session,
+    *,
+    sop_instance_uid: str,
+    content_hash: str,
+    model: str,
+    model_version: str,
+    status: str,
+    label: str,
+    scores: dict[str, float],
+    provider: str,
+    duration_ms: float,
+) -> InferenceRecord:
+    """Insert or replace the result of ``model`` for this content (a rerun overwrites its own row)."""
+    stmt = select(InferenceRecord).where(
+        InferenceRecord.sop_instance_uid == sop_instance_uid,
+        InferenceRecord.content_hash == content_hash,
+        InferenceRecord.model == model,
+    )
+    row = session.scalars(stmt).first()
+    if row is None:
+        row = InferenceRecord(sop_instance_uid=sop_instance_uid, content_hash=content_hash, model=model)
+        session.add(row)
+    row.model_version = model_version
+    row.status = status
+    row.label = label
+    row.scores = dict(scores)
+    row.provider = provider
+    row.duration_ms = duration_ms
+    session.flush()
+    return row
