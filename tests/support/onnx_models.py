@@ -1,7 +1,7 @@
 """Tiny ONNX image classifiers built with the `onnx` package, so tests run the real runtime on CPU.
 
 ``brightness`` model: a 3x3 averaging convolution, global average pool and a linear layer whose two
-logits are ``±gain·(mean − 0.5)``, then softmax. Its ``pneumonia`` score is high exactly when the
+logits are ``+-gain*(mean - 0.5)``, then softmax. Its ``pneumonia`` score is high exactly when the
 windowed image is mostly bright, so a test decides the label by the pixel data it sends.
 ``build_classifier(hidden=..., layers=...)`` grows the same shape into a model big enough to
 benchmark batching.
