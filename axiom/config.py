@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     ai_batch_size: int = Field(default=8, ge=1, le=256)
     ai_batch_wait_ms: float = Field(default=20.0, ge=0)
 
+    # OpenAI-compatible chat API for tag standardization and `axiom rules draft`; empty base URL:
+    # the openai client's default. Only description texts (tag standardization) or the sentence
+    # typed (rule drafting) are sent: see docs/ai.md.
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    openai_model: str = "gpt-4o-mini"
+    # YAML mapping of tag keyword -> allowed terms, the site vocabulary descriptions standardize to.
+    ai_vocabulary_file: Path | None = None
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

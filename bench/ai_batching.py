@@ -68,7 +68,9 @@ def _throughput(model: OnnxModel, inputs: np.ndarray, batch: int, rounds: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=128, help="model input rows = columns")
     parser.add_argument("--hidden", type=int, default=16, help="channels of each conv layer")
     parser.add_argument("--layers", type=int, default=3)
@@ -76,7 +78,9 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--provider", choices=sorted(PROVIDERS), default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,13 +103,19 @@ def main() -> None:
         inputs = np.stack(prepared)
 
         print(f"cpu: {_cpu_name()} ({os.cpu_count()} logical cores visible)")
-        print(f"provider: {model.provider}; model: {args.size}x{args.size}, {args.layers} conv x {args.hidden}")
-        print(f"preprocess ({LARGE}x{LARGE} CT -> {args.size}x{args.size}): median {statistics.median(timings):.2f} ms/image")
+        print(
+            f"provider: {model.provider}; model: {args.size}x{args.size}, {args.layers} conv x {args.hidden}"
+        )
+        print(
+            f"preprocess ({LARGE}x{LARGE} CT -> {args.size}x{args.size}): median {statistics.median(timings):.2f} ms/image"
+        )
         base = 0.0
         for batch in (int(b) for b in args.batches.split(",")):
             rate = _throughput(model, inputs, batch, args.rounds)
             base = base or rate
-            print(f"batch {batch:>3}: {rate:8.1f} images/s  ({rate / base:.2f}x batch {args.batches.split(',')[0]})")
+            print(
+                f"batch {batch:>3}: {rate:8.1f} images/s  ({rate / base:.2f}x batch {args.batches.split(',')[0]})"
+            )
 
 
 if __name__ == "__main__":

@@ -14,3 +14,7 @@ def models_dir(tmp_path: Path) -> Path:
     write_model(root, "chest", "1")
     write_model(root, "chest", "2")
     return root
+
+
+# The one local Redis fixture (database 9, emptied around the test), shared with the services tests.
+from tests.unit.services.conftest import redis_url  # noqa: E402, F401
