@@ -12,9 +12,13 @@ import os
 import threading
 from pathlib import Path
 
+import structlog
+
 from axiom.ai import resolve_runtime
 from axiom.ai.base import ImageModel
 from axiom.ai.manifest import Manifest
+
+log = structlog.get_logger("axiom.ai")
 
 
 class UnknownModel(LookupError):
@@ -69,6 +73,7 @@ class ModelRegistry:
                 folder = self.root / key[0] / key[1]
                 manifest = Manifest.load(folder)
                 model = self._loaded[key] = resolve_runtime(manifest.runtime)(manifest, folder)
+                log.info("model loaded", model=key[0], version=key[1], provider=model.provider)
             return model
 
     def providers(self) -> dict[str, str]:

@@ -46,3 +46,12 @@ def save_result(
     row.duration_ms = duration_ms
     session.flush()
     return row
+
+
+def providers_in_use(session: Session) -> dict[str, str]:
+    """``model:version`` -> the execution provider of its latest run (for readiness and metrics)."""
+    latest: dict[str, str] = {}
+    stmt = select(InferenceRecord).where(InferenceRecord.provider != "").order_by(InferenceRecord.id)
+    for row in session.scalars(stmt):
+        latest[f"{row.model}:{row.model_version}"] = row.provider
+    return latest

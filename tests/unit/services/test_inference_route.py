@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from axiom.config import Settings
 from axiom.db.models import AuditLog, InferenceRecord
+from axiom.db.repositories.inference import providers_in_use
 from axiom.db.session import upgrade_database
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
@@ -123,6 +124,8 @@ def test_a_finding_routes_to_the_urgent_destination_with_the_result_inside(
         "outcome": "ok",
     }
     assert audit.details["duration_ms"] > 0
+    with runtime.sessions() as session:
+        assert providers_in_use(session) == {"chest:1": "CPUExecutionProvider"}
 
 
 def test_no_finding_goes_to_the_archive_only(runtime: Runtime, tmp_path: Path) -> None:
