@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     # YAML mapping of tag keyword -> allowed terms, the site vocabulary descriptions standardize to.
     ai_vocabulary_file: Path | None = None
 
+    # Vertex AI Gemini analysis of a rendered key image (anonymized instances only); empty project: off.
+    vertex_project: str = ""
+    vertex_location: str = "us-central1"
+    vertex_model: str = "gemini-1.5-flash"
+    # Empty: Google's endpoint for the location (a private endpoint or a test server otherwise).
+    vertex_endpoint: str = ""
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False

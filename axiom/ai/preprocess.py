@@ -22,7 +22,7 @@ def _first(value: object) -> object:
     return value[0] if isinstance(value, MultiValue | list | tuple) else value
 
 
-def _dataset_window(ds: Dataset) -> Window | None:
+def dataset_window(ds: Dataset) -> Window | None:
     """The dataset's own VOI window (the first, when several are given), if it has a usable one."""
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if center is None or width is None:
@@ -74,7 +74,7 @@ def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
     if pixels.ndim != 2:
         raise PreprocessError(f"expected a greyscale image, got pixel array of shape {pixels.shape}")
     values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
-    unit = window_to_unit(values, manifest.window or _dataset_window(ds))
+    unit = window_to_unit(values, manifest.window or dataset_window(ds))
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         unit = 1.0 - unit
     image = resize_bilinear(unit, manifest.input.size)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.ai.llm import CallHook, ChatModel
 from axiom.ai.rule_draft import draft_rule, unknown_destinations
 from axiom.ai.tags import TagStandardizer, load_vocabulary, make_cache
+from axiom.ai.vertex import GeminiAnalyzer
 from axiom.config import Settings
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories.audit import add_audit
@@ -43,6 +44,19 @@ def standardizer(settings: Settings, on_call: CallHook | None = None) -> TagStan
         chat_model(settings, on_call),
         load_vocabulary(settings.ai_vocabulary_file),
         make_cache(settings.cache_url),
+    )
+
+
+def gemini_analyzer(settings: Settings, on_call: CallHook | None = None) -> GeminiAnalyzer:
+    """Vertex AI Gemini key-image analysis (anonymized instances only); needs AXIOM_VERTEX_PROJECT."""
+    if not settings.vertex_project:
+        raise ValueError("Vertex AI analysis is off: set AXIOM_VERTEX_PROJECT")
+    return GeminiAnalyzer(
+        project=settings.vertex_project,
+        location=settings.vertex_location,
+        model=settings.vertex_model,
+        api_endpoint=settings.vertex_endpoint,
+        on_call=on_call,
     )
 
 

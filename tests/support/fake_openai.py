@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 Reply = Callable[[dict[str, Any]], str]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -30,7 +30,7 @@ class FakeOpenAI:
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
         self.raw_bodies: list[bytes] = []
-        self.port = _free_port()
+        self.port = free_port()
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
