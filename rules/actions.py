@@ -281,6 +281,29 @@ class InferAction(_Model):
     infer: InferSpec
 
 
+StandardizedTag = Literal["StudyDescription", "SeriesDescription", "BodyPartExamined", "ProtocolName"]
+STANDARDIZED_TAGS: tuple[StandardizedTag, ...] = (
+    "StudyDescription",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "ProtocolName",
+)
+
+
+class StandardizeSpec(_Model):
+    """Replace free-text descriptions by the site vocabulary's term for them (see docs/ai.md).
+
+    The engine asks no model: the caller passes the terms in ``IngestContext.standardized``
+    (tag keyword -> term); a tag with no term there keeps its value.
+    """
+
+    tags: list[StandardizedTag] = Field(default_factory=lambda: list(STANDARDIZED_TAGS), min_length=1)
+
+
+class StandardizeAction(_Model):
+    standardize: StandardizeSpec
+
+
 class QuarantineAction(_Model):
     """Send nothing; keep the instance in quarantine with ``reason``."""
 
@@ -306,6 +329,7 @@ _ACTION_CLASSES: dict[str, type[BaseModel]] = {
     "remove_private_block": RemovePrivateBlockAction,
     "anonymize": AnonymizeAction,
     "infer": InferAction,
+    "standardize": StandardizeAction,
     "quarantine": QuarantineAction,
     "drop": DropAction,
 }
@@ -331,6 +355,7 @@ Action = Annotated[
     | Annotated[RemovePrivateBlockAction, Tag("remove_private_block")]
     | Annotated[AnonymizeAction, Tag("anonymize")]
     | Annotated[InferAction, Tag("infer")]
+    | Annotated[StandardizeAction, Tag("standardize")]
     | Annotated[QuarantineAction, Tag("quarantine")]
     | Annotated[DropAction, Tag("drop")],
     Discriminator(

@@ -31,6 +31,7 @@ from rules.actions import (
     PrivateBlockSpec,
     PrivateElementSpec,
     QuarantineAction,
+    StandardizeAction,
 )
 from rules.anonymize.plan import AnonymizeStep, Pseudonym, plan_anonymize
 from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
@@ -204,6 +205,8 @@ class _Collector:
                 self._anonymize(compiled.label, action)
             elif isinstance(action, InferAction):
                 self._infer(action.infer)
+            elif isinstance(action, StandardizeAction):
+                self._standardize(action)
             else:
                 self.actions.append(action)
         if rule.trigger is not None and rule.grouped:
@@ -244,6 +247,14 @@ class _Collector:
             self.infer.setdefault(spec.model, spec)
         elif spec.write_private and result.status == "ok":
             self.actions.append(inference_block(spec.model, result))
+
+    def _standardize(self, action: StandardizeAction) -> None:
+        for tag in action.standardize.tags:
+            term = self.view.ctx.standardized.get(tag)
+            if term is not None:
+                # Validated when applied (MorphError names the tag), like a crosswalk value.
+                spec = SetSpec.model_construct(tag=tag, value=term, vr=None)
+                self.actions.append(SetAction.model_construct(set=spec))
 
     def _anonymize(self, label: str, action: AnonymizeAction) -> None:
         # Decided on the received dataset, like every condition and crosswalk.

@@ -35,6 +35,8 @@ from rules.actions import (
     RemovePrivateBlockAction,
     SetAction,
     SetSpec,
+    StandardizeAction,
+    StandardizeSpec,
 )
 from rules.conditions import (
     AllOf,
@@ -97,6 +99,8 @@ class IngestContext(_Model):
     resent: bool = False
     # Model name -> its result for this instance, filled by the caller after an `infer` action ran.
     inference: dict[str, InferenceResult] = Field(default_factory=dict)
+    # Tag keyword -> site vocabulary term, filled by the caller for `standardize` actions.
+    standardized: dict[str, str] = Field(default_factory=dict)
     lookup: Lookup = Field(default=_no_tables, exclude=True)
     # The deployment secret the anonymize action keys UIDs, pseudonyms and date shifts with.
     anon_secret: str = Field(default="", exclude=True, repr=False)
@@ -270,6 +274,8 @@ __all__ = [
     "Schedule",
     "SetAction",
     "SetSpec",
+    "StandardizeAction",
+    "StandardizeSpec",
     "TagCondition",
     "Trigger",
 ]

@@ -38,8 +38,11 @@ class ChatModel:
         self.provider = "openai" if not base_url else f"openai-compatible:{base_url}"
         self.on_call = on_call
 
-    def ask_json(self, system: str, user: str, *, purpose: str) -> dict[str, Any]:
-        """One chat completion whose answer must be a JSON object."""
+    def ask_json(
+        self, system: str, user: str, *, purpose: str, on_call: CallHook | None = None
+    ) -> dict[str, Any]:
+        """One chat completion whose answer must be a JSON object; ``on_call`` overrides the hook."""
+        hook = on_call or self.on_call
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -61,8 +64,8 @@ class ChatModel:
             outcome = "error"
             raise LLMError(f"model call failed: {type(exc).__name__}") from exc
         finally:
-            if self.on_call is not None:
-                self.on_call(
+            if hook is not None:
+                hook(
                     {
                         "model": self.model,
                         "version": self.model,

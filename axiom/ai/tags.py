@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 import yaml
 from pydicom import Dataset
 
-from axiom.ai.llm import ChatModel
+from axiom.ai.llm import CallHook, ChatModel
+from rules.actions import STANDARDIZED_TAGS
 
-STANDARDIZED_TAGS = ("StudyDescription", "SeriesDescription", "BodyPartExamined", "ProtocolName")
 # Cached answer meaning "no term fits": such texts are not asked again either.
 NO_TERM = ""
 
@@ -94,7 +95,7 @@ class TagStandardizer:
     def _key(self, tag: str, text: str) -> str:
         return self._prefix + hashlib.sha256(f"{tag}\0{text}".encode()).hexdigest()
 
-    def standardize(self, tag: str, text: str) -> str | None:
+    def standardize(self, tag: str, text: str, on_call: CallHook | None = None) -> str | None:
         """The vocabulary term for ``text`` in ``tag``, or None when no term fits (or none is defined)."""
         terms = self.vocabulary.get(tag)
         text = text.strip()
@@ -105,7 +106,10 @@ class TagStandardizer:
         if cached is not None:
             return cached or None
         answer = self.model.ask_json(
-            SYSTEM_PROMPT, json.dumps({"tag": tag, "text": text, "vocabulary": terms}), purpose="standardize"
+            SYSTEM_PROMPT,
+            json.dumps({"tag": tag, "text": text, "vocabulary": terms}),
+            purpose="standardize",
+            on_call=on_call,
         )
         term = answer.get("term")
         # Only a term of the vocabulary is kept: a model's invention is treated as "none fits".
@@ -113,14 +117,16 @@ class TagStandardizer:
         self.cache.set(key, result)
         return result or None
 
-    def standardize_dataset(self, ds: Dataset) -> dict[str, str]:
-        """Tag keyword -> term for the standardized tags the dataset has and the vocabulary covers."""
+    def standardize_dataset(
+        self, ds: Dataset, tags: Iterable[str] = STANDARDIZED_TAGS, on_call: CallHook | None = None
+    ) -> dict[str, str]:
+        """Tag keyword -> term for those of ``tags`` the dataset has and the vocabulary covers."""
         found: dict[str, str] = {}
-        for tag in STANDARDIZED_TAGS:
+        for tag in tags:
             value = ds.get(tag)
             if value is None or tag not in self.vocabulary:
                 continue
-            term = self.standardize(tag, str(value))
+            term = self.standardize(tag, str(value), on_call)
             if term is not None:
                 found[tag] = term
         return found

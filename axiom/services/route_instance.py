@@ -18,6 +18,7 @@ import structlog
 from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
+from axiom.ai.llm import LLMError
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -31,6 +32,7 @@ from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
 from axiom.services.inference import infer_instance, stored_results
+from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import Runtime
 from rules.engine import evaluate
@@ -140,12 +142,13 @@ def route_instance(
     history = _History.read(
         runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
     )
-    try:
-        plan = evaluate(
-            snapshot.rulesets,
-            dataset,
-            _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot)),
+    ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
+    if snapshot.standardize_tags:
+        ctx = ctx.model_copy(
+            update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}
         )
+    try:
+        plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
         return _hold(
@@ -209,6 +212,21 @@ def route_instance(
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
     return outcome
+
+
+def _standardize(
+    runtime: Runtime, message: InstanceMessage, dataset: Dataset, tags: frozenset[str]
+) -> dict[str, str]:
+    """Site vocabulary terms for the descriptions `standardize` actions ask for (cached per text).
+
+    A language model that cannot be reached leaves the descriptions as received: routing goes on.
+    """
+    hook = audit_hook(runtime.sessions, "ai", message.sop_instance_uid)
+    try:
+        return runtime.standardizer().standardize_dataset(dataset, sorted(tags), on_call=hook)
+    except (LLMError, ValueError, OSError) as exc:
+        log.warning("tag standardization skipped", sop_instance_uid=message.sop_instance_uid, error=str(exc))
+        return {}
 
 
 def _infer_first(

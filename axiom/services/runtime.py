@@ -23,9 +23,10 @@ from axiom.domain.messages import InstanceMessage
 from axiom.services.anon_secret import deployment_secret
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
-from rules.model import AnonymizeAction, InferAction, InferSpec, Ruleset
+from rules.model import AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
 
 if TYPE_CHECKING:
+    from axiom.ai.tags import TagStandardizer
     from axiom.services.inference import InferenceEngine
 
 # Hands an instance to the gpu queue with the models to run; the worker role plugs it in.
@@ -45,6 +46,8 @@ class ConfigSnapshot:
     needs_anon_secret: bool = False
     # Whether any rule runs a model or reads a result: only then are stored results read per instance.
     needs_inference: bool = False
+    # Tags some `standardize` action asks for: only these descriptions are sent to the language model.
+    standardize_tags: frozenset[str] = frozenset()
     destinations: dict[str, Destination] = field(default_factory=dict)
 
 
@@ -56,6 +59,16 @@ def _uses_inference(ruleset: Ruleset) -> bool:
     if any(isinstance(action, InferAction) for rule in ruleset.rules for action in rule.actions):
         return True
     return '"inference"' in ruleset.model_dump_json(by_alias=True)
+
+
+def _standardized_tags(ruleset: Ruleset) -> set[str]:
+    return {
+        tag
+        for rule in ruleset.rules
+        for action in rule.actions
+        if isinstance(action, StandardizeAction)
+        for tag in action.standardize.tags
+    }
 
 
 def _anonymizes(ruleset: Ruleset) -> bool:
@@ -75,10 +88,19 @@ class Runtime:
         self._checked_at = 0.0
         self._anon_secret: str | None = None
         self._inference: InferenceEngine | None = None
+        self._standardizer: TagStandardizer | None = None
         # None: models run inline in route_instance (tests, tools). The worker role sends them to the
         # gpu queue instead, and that queue's worker publishes the instance for routing again.
         self.dispatch_inference: InferenceDispatch | None = None
         self.reroute: Reroute | None = None
+
+    def standardizer(self) -> TagStandardizer:
+        """The tag standardizer (language model + cache), created on first use; ValueError if unset."""
+        if self._standardizer is None:
+            from axiom.services.language_models import standardizer
+
+            self._standardizer = standardizer(self.settings)
+        return self._standardizer
 
     def inference(self) -> InferenceEngine:
         """This process's models and micro-batchers, created on first use."""
@@ -118,6 +140,7 @@ class Runtime:
                     needs_series_count=any(_reads_series_count(r) for r in rulesets),
                     needs_anon_secret=any(_anonymizes(r) for r in rulesets),
                     needs_inference=any(_uses_inference(r) for r in rulesets),
+                    standardize_tags=frozenset().union(*(_standardized_tags(r) for r in rulesets)),
                 )
         self._checked_at = now
         return self._snapshot

@@ -126,3 +126,30 @@ def test_infer_action_round_trips_through_json() -> None:
     dumped = rule.model_dump(mode="json", by_alias=True, exclude_none=True)
     assert dumped["actions"] == [{"infer": {"model": "chest", "version": "2", "write_private": False}}]
     assert Rule.model_validate(dumped) == rule
+
+
+def test_standardize_sets_the_terms_the_caller_found(ct: Dataset) -> None:
+    ruleset = Ruleset.model_validate(
+        {
+            "name": "tags",
+            "rules": [
+                {
+                    "name": "std",
+                    "actions": [{"standardize": {"tags": ["BodyPartExamined", "StudyDescription"]}}],
+                    "destinations": ["archive"],
+                }
+            ],
+        }
+    )
+    ctx = IngestContext(standardized={"BodyPartExamined": "CHEST", "ProtocolName": "IGNORED"})
+    out = apply_actions(ct, evaluate([ruleset], ct, ctx).actions)
+    assert out.BodyPartExamined == "CHEST"
+    assert out.get("ProtocolName") == ct.get("ProtocolName")  # not asked for by the rule
+    assert evaluate([ruleset], ct, IngestContext()).actions == ()
+
+
+def test_standardize_takes_only_the_four_description_tags() -> None:
+    with pytest.raises(ValidationError):
+        Rule.model_validate({"name": "r", "actions": [{"standardize": {"tags": ["PatientName"]}}]})
+    rule = Rule.model_validate({"name": "r", "actions": [{"standardize": {}}]})
+    assert len(rule.actions[0].standardize.tags) == 4  # type: ignore[union-attr]
