@@ -75,15 +75,20 @@ def _listener_child(settings: Settings) -> None:
     _serve_listener(settings)
 
 
+def worker_pool(settings: Settings, queues: str, pool: str, concurrency: int) -> tuple[str, int]:
+    """The gpu worker (``--queues gpu`` alone) runs one process whose task threads feed the models'
+    micro-batchers: the models load once (per GPU) and up to ai_batch_size instances are in flight."""
+    if queues.split(",") == ["gpu"] and pool == "prefork":
+        return "threads", concurrency or settings.ai_batch_size
+    return pool, concurrency
+
+
 def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
     prepare(settings)
     from workers.celery_app import create_app
 
     app = create_app(settings)
-    if queues.split(",") == ["gpu"] and pool == "prefork":
-        # One process holds the models (once per GPU); its task threads feed the micro-batchers,
-        # so up to ai_batch_size instances are in flight and run as one batch.
-        pool, concurrency = "threads", concurrency or settings.ai_batch_size
+    pool, concurrency = worker_pool(settings, queues, pool, concurrency)
     # A unique node name per process: Celery's pidbox queue is exclusive to one worker of a name.
     argv = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--pool", pool]
     argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]
