@@ -25,11 +25,13 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from axiom.ai.batching import MicroBatcher
 from axiom.ai.onnx_runtime import OnnxModel
 from axiom.ai.preprocess import preprocess
 from axiom.ai.registry import ModelRegistry
@@ -67,6 +69,28 @@ def _throughput(model: OnnxModel, inputs: np.ndarray, batch: int, rounds: int) -
     return best
 
 
+def _through_batcher(model: OnnxModel, inputs: np.ndarray, batch: int, threads: int) -> tuple[float, float]:
+    """images/s and mean batch size when ``threads`` callers submit one image at a time, as the gpu
+    worker's task threads do, through a MicroBatcher of ``batch``."""
+    batcher = MicroBatcher(model.findings, max_batch=batch, max_wait_ms=5)
+    batcher.submit(inputs[0]).result()
+    batcher.batch_sizes.clear()
+    per_thread = len(inputs) // threads
+
+    def work(offset: int) -> None:
+        for i in range(per_thread):
+            batcher.submit(inputs[offset + i]).result()
+
+    workers = [threading.Thread(target=work, args=(t * per_thread,)) for t in range(threads)]
+    started = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    rate = per_thread * threads / (time.perf_counter() - started)
+    return rate, statistics.mean(batcher.batch_sizes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,6 +104,9 @@ def main() -> None:
     parser.add_argument("--provider", choices=sorted(PROVIDERS), default="auto")
     parser.add_argument(
         "--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)"
+    )
+    parser.add_argument(
+        "--batcher-threads", type=int, default=32, help="also run through the MicroBatcher (0: skip)"
     )
     args = parser.parse_args()
 
@@ -115,6 +142,13 @@ def main() -> None:
             base = base or rate
             print(
                 f"batch {batch:>3}: {rate:8.1f} images/s  ({rate / base:.2f}x batch {args.batches.split(',')[0]})"
+            )
+        if args.batcher_threads:
+            top = max(int(b) for b in args.batches.split(","))
+            rate, mean = _through_batcher(model, inputs, top, args.batcher_threads)
+            print(
+                f"through MicroBatcher (max {top}, {args.batcher_threads} submitting threads): "
+                f"{rate:8.1f} images/s, mean batch {mean:.1f}"
             )
 
 
