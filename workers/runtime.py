@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from celery import Celery
 
@@ -12,14 +13,19 @@ from rules.model import InferSpec
 from workers.celery_app import GPU_QUEUE, TASK_INFER, TASK_PROCESS_INSTANCE, settings_of
 
 _runtimes: dict[int, Runtime] = {}
+# The gpu worker runs tasks on threads: the first tasks must not each build a Runtime.
+_lock = threading.Lock()
 
 
 def runtime_for(app: Celery) -> Runtime:
     pid = os.getpid()
     runtime = _runtimes.get(pid)
     if runtime is None:
-        runtime = _runtimes[pid] = Runtime(settings_of(app))
-        wire_inference(runtime, app)
+        with _lock:
+            runtime = _runtimes.get(pid)
+            if runtime is None:
+                runtime = _runtimes[pid] = Runtime(settings_of(app))
+                wire_inference(runtime, app)
     return runtime
 
 

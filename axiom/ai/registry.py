@@ -83,12 +83,14 @@ class ModelRegistry:
 
 
 _registries: dict[tuple[int, Path], ModelRegistry] = {}
+_registries_lock = threading.Lock()
 
 
 def process_registry(root: Path) -> ModelRegistry:
     """This process's registry for ``root`` (a forked worker gets its own, never its parent's sessions)."""
     key = (os.getpid(), root.resolve())
-    registry = _registries.get(key)
-    if registry is None:
-        registry = _registries[key] = ModelRegistry(root)
-    return registry
+    with _registries_lock:
+        registry = _registries.get(key)
+        if registry is None:
+            registry = _registries[key] = ModelRegistry(root)
+        return registry

@@ -6,6 +6,7 @@ small query for them instead of reading every ruleset.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class Runtime:
         self._anon_secret: str | None = None
         self._inference: InferenceEngine | None = None
         self._standardizer: TagStandardizer | None = None
+        # The gpu worker's task threads share this Runtime: its models are created once.
+        self._ai_lock = threading.Lock()
         # None: models run inline in route_instance (tests, tools). The worker role sends them to the
         # gpu queue instead, and that queue's worker publishes the instance for routing again.
         self.dispatch_inference: InferenceDispatch | None = None
@@ -96,24 +99,26 @@ class Runtime:
 
     def standardizer(self) -> TagStandardizer:
         """The tag standardizer (language model + cache), created on first use; ValueError if unset."""
-        if self._standardizer is None:
-            from axiom.services.language_models import standardizer
+        with self._ai_lock:
+            if self._standardizer is None:
+                from axiom.services.language_models import standardizer
 
-            self._standardizer = standardizer(self.settings)
-        return self._standardizer
+                self._standardizer = standardizer(self.settings)
+            return self._standardizer
 
     def inference(self) -> InferenceEngine:
         """This process's models and micro-batchers, created on first use."""
-        if self._inference is None:
-            from axiom.ai.registry import process_registry
-            from axiom.services.inference import InferenceEngine
+        with self._ai_lock:
+            if self._inference is None:
+                from axiom.ai.registry import process_registry
+                from axiom.services.inference import InferenceEngine
 
-            self._inference = InferenceEngine(
-                process_registry(self.settings.ai_models_path),
-                max_batch=self.settings.ai_batch_size,
-                max_wait_ms=self.settings.ai_batch_wait_ms,
-            )
-        return self._inference
+                self._inference = InferenceEngine(
+                    process_registry(self.settings.ai_models_path),
+                    max_batch=self.settings.ai_batch_size,
+                    max_wait_ms=self.settings.ai_batch_wait_ms,
+                )
+            return self._inference
 
     def anon_secret(self, snapshot: ConfigSnapshot) -> str:
         """The deployment secret when a rule anonymizes (read or generated once), else empty."""
