@@ -160,6 +160,10 @@ def _text_report(report: FileReport) -> str:
             lines.append(f"  skipped  {r.rule}: {r.skipped}")
     if not report.rules:
         lines.append("  (none evaluated)")
+    if report.infer:
+        lines.append(
+            f"models first: {', '.join(report.infer)} (not run by a dry-run; rules on their results not met)"
+        )
     lines.append("destinations:")
     lines += [
         f"  {d.name} ({d.priority})"

@@ -28,7 +28,7 @@ from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
 from rules.engine import INFERENCE_CREATOR, INFERENCE_GROUP
 from rules.model import InferSpec
-from tests.factories import make_dataset
+from tests.factories import make_dataset, write_instance
 from tests.support.onnx_models import write_model
 from tests.unit.services.test_route_instance import _spool_dataset
 
@@ -177,3 +177,14 @@ def test_an_unknown_model_is_audited_as_failed_and_the_instance_still_routes(
     outcomes = sorted((a.details or {})["outcome"] for a in _audits(runtime))
     assert outcomes == ["ok", "unknown_model"]
     assert len(_delivered(runtime, "urgent")) == 1
+
+
+def test_a_dry_run_names_the_models_it_would_run_first(runtime: Runtime, tmp_path: Path) -> None:
+    from axiom.services.dry_run import dry_run_files
+
+    path = tmp_path / "dry.dcm"
+    write_instance(make_dataset(modality="CT"), path)
+    (report,) = dry_run_files(runtime.sessions, [path])
+    assert report.infer == ["chest"]
+    assert [d.name for d in report.destinations] == ["archive"]
+    assert _records(runtime) == []  # nothing ran
