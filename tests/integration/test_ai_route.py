@@ -1,5 +1,7 @@
-"""AI in the route over real sockets: storescu sends a CT study to a running Axiom (`axiom up`, which
-starts a gpu worker because a model is installed), the ONNX model runs, and a rule routes by its result.
+"""AI in the route over real sockets: storescu sends a CT study to a running Axiom, the ONNX model runs
+on the gpu worker, and a rule routes by its result. Embedded: `axiom up`, which starts a gpu worker
+because a model is installed; distributed: PostgreSQL + RabbitMQ, listener, worker and
+`axiom worker --queues gpu` as separate processes.
 
 The model is the tiny brightness classifier (tests/support/onnx_models.py): the instances shifted
 bright by their Rescale Intercept read "pneumonia" and must land in the urgent folder (with the
@@ -17,7 +19,7 @@ from pydicom.uid import generate_uid
 
 from rules.engine import INFERENCE_CREATOR, INFERENCE_GROUP
 from tests.factories import make_dataset, write_instance
-from tests.integration.stack import running_stack, wait_for
+from tests.integration.stack import require_distributed_services, running_stack, wait_for
 from tests.support.dcmtk import storescu
 from tests.support.onnx_models import write_model
 
@@ -52,7 +54,8 @@ def _config(archive: Path, urgent: Path) -> dict[str, Any]:
     }
 
 
-def test_storescu_study_is_inferred_and_routed_by_the_finding(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_storescu_study_is_inferred_and_routed_by_the_finding(tmp_path: Path, mode: str) -> None:
     data_dir = tmp_path / "axiom"
     write_model(data_dir / "models", "chest", "1")
     study = generate_uid()
@@ -65,9 +68,15 @@ def test_storescu_study_is_inferred_and_routed_by_the_finding(tmp_path: Path) ->
         files.append(write_instance(ds, tmp_path / "study" / f"{index}.dcm"))
     archive, urgent = tmp_path / "archive", tmp_path / "urgent"
 
-    with running_stack("embedded", data_dir, {"AXIOM_AI_BATCH_WAIT_MS": "50"}) as stack:
+    if mode == "distributed":
+        require_distributed_services()
+    with running_stack(mode, data_dir, {"AXIOM_AI_BATCH_WAIT_MS": "50"}) as stack:
         stack.apply(_config(archive, urgent))
-        stack.start("up")
+        if mode == "embedded":
+            stack.start("up")  # starts a gpu worker too: a model is installed
+        else:
+            gpu = {"gpu-worker": ["worker", "--queues", "gpu"]}
+            stack.start("listen", "worker", "gpu-worker", args=gpu)
         storescu(files, "127.0.0.1", stack.dicom_port, "AXIOM")
         try:
             wait_for(lambda: len(list(archive.glob("*.dcm"))) == 6, 120, "six archived instances")
