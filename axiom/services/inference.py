@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import numpy as np
 import structlog
 from pydicom import Dataset
 from sqlalchemy.orm import Session
@@ -43,6 +44,8 @@ class ModelCall:
     result: InferenceResult
     preprocess_ms: float
     duration_ms: float
+    # How many instances the batched inference that included this one held (0: no inference ran).
+    batch_size: int = 0
 
 
 class InferenceEngine:
@@ -52,17 +55,22 @@ class InferenceEngine:
         self.registry = registry
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
-        self._batchers: dict[tuple[str, str], MicroBatcher[Finding]] = {}
+        self._batchers: dict[tuple[str, str], MicroBatcher[tuple[Finding, int]]] = {}
         self._lock = threading.Lock()
 
-    def batcher(self, name: str, version: str) -> MicroBatcher[Finding]:
+    def batcher(self, name: str, version: str) -> MicroBatcher[tuple[Finding, int]]:
+        """The model's batcher; each result carries the size of the batch it was computed in."""
         key = (name, version)
         with self._lock:
             batcher = self._batchers.get(key)
             if batcher is None:
                 model = self.registry.get(name, version)
+
+                def run(batch: np.ndarray) -> list[tuple[Finding, int]]:
+                    return [(finding, len(batch)) for finding in model.findings(batch)]
+
                 batcher = self._batchers[key] = MicroBatcher(
-                    model.findings, max_batch=self.max_batch, max_wait_ms=self.max_wait_ms, name=name
+                    run, max_batch=self.max_batch, max_wait_ms=self.max_wait_ms, name=name
                 )
             return batcher
 
@@ -86,14 +94,14 @@ class InferenceEngine:
         except PreprocessError:
             return _failed(name, version, model.provider, "preprocess_error", started)
         preprocess_ms = _ms(prepared)
-        future: Future[Finding] = self.batcher(name, version).submit(tensor)
+        future: Future[tuple[Finding, int]] = self.batcher(name, version).submit(tensor)
         try:
-            finding = future.result(timeout=300)
+            finding, batch_size = future.result(timeout=300)
         except Exception as exc:
             log.error("model call failed", model=name, version=version, error=type(exc).__name__)
             return _failed(name, version, model.provider, "error", started)
         result = InferenceResult(status="ok", version=version, label=finding.label, scores=finding.scores)
-        return ModelCall(name, version, model.provider, "ok", result, preprocess_ms, _ms(started))
+        return ModelCall(name, version, model.provider, "ok", result, preprocess_ms, _ms(started), batch_size)
 
 
 def _ms(started: float) -> float:
@@ -145,6 +153,7 @@ def infer_instance(
                 "outcome": call.outcome,
                 "duration_ms": round(call.duration_ms, 3),
                 "preprocess_ms": round(call.preprocess_ms, 3),
+                "batch_size": call.batch_size,
             },
         )
     return results
