@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # empty: <data_dir>/models. The gpu worker batches up to ai_batch_size instances, waiting at most
     # ai_batch_wait_ms for a batch to fill.
     ai_models_dir: Path | None = None
+    # gs://bucket/prefix holding <name>/<version>/ folders, copied into the models folder on first use.
+    ai_models_gcs: str = ""
     ai_batch_size: int = Field(default=8, ge=1, le=256)
     ai_batch_wait_ms: float = Field(default=20.0, ge=0)
 

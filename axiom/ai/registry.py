@@ -11,6 +11,7 @@ import difflib
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -31,8 +32,15 @@ def _version_key(version: str) -> tuple[tuple[int, str], ...]:
 
 
 class ModelRegistry:
-    def __init__(self, root: Path) -> None:
+    """``source``: a ``gs://bucket/prefix`` to copy models from into ``root`` (axiom.ai.gcs), at the
+    first look-up and again when a name is not found locally."""
+
+    def __init__(self, root: Path, source: str = "", client: Any = None) -> None:
         self.root = root
+        self.source = source
+        self._client = client
+        self._synced = False
+        self._sync_lock = threading.Lock()
         self._loaded: dict[tuple[str, str], ImageModel] = {}
         self._lock = threading.Lock()
 
@@ -51,6 +59,9 @@ class ModelRegistry:
     def resolve(self, name: str, version: str | None = None) -> tuple[str, str]:
         """(name, version): the latest version when none is given; unknown names fail with a hint."""
         versions = self.versions(name)
+        if self.source and (not self._synced or not versions or (version and version not in versions)):
+            self._sync(name)
+            versions = self.versions(name)
         if not versions:
             close = difflib.get_close_matches(name, self.names(), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -60,6 +71,14 @@ class ModelRegistry:
         if version not in versions:
             raise UnknownModel(f"model {name!r} has no version {version!r} (has {', '.join(versions)})")
         return name, version
+
+    def _sync(self, name: str) -> None:
+        from axiom.ai.gcs import sync_models
+
+        with self._sync_lock:
+            # The first time everything under the source; later only the name asked for.
+            sync_models(self.source, self.root, self._client, name if self._synced else None)
+            self._synced = True
 
     def manifest(self, name: str, version: str | None = None) -> Manifest:
         name, version = self.resolve(name, version)
@@ -86,11 +105,11 @@ _registries: dict[tuple[int, Path], ModelRegistry] = {}
 _registries_lock = threading.Lock()
 
 
-def process_registry(root: Path) -> ModelRegistry:
+def process_registry(root: Path, source: str = "") -> ModelRegistry:
     """This process's registry for ``root`` (a forked worker gets its own, never its parent's sessions)."""
     key = (os.getpid(), root.resolve())
     with _registries_lock:
         registry = _registries.get(key)
         if registry is None:
-            registry = _registries[key] = ModelRegistry(root)
+            registry = _registries[key] = ModelRegistry(root, source)
         return registry

@@ -114,7 +114,7 @@ class Runtime:
                 from axiom.services.inference import InferenceEngine
 
                 self._inference = InferenceEngine(
-                    process_registry(self.settings.ai_models_path),
+                    process_registry(self.settings.ai_models_path, self.settings.ai_models_gcs),
                     max_batch=self.settings.ai_batch_size,
                     max_wait_ms=self.settings.ai_batch_wait_ms,
                 )
