@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
+from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
@@ -37,4 +38,30 @@ def recent_instances(
     return InstancesOut(
         counts=instance_repo.count_by_status(session),
         instances=[InstanceOut.model_validate(row, from_attributes=True) for row in rows],
+    )
+
+
+class ModelStatsOut(BaseModel):
+    model: str
+    version: str
+    status: str  # ok, skipped, failed
+    results: int
+    mean_duration_ms: float
+
+
+class ModelsOut(BaseModel):
+    # "name:version" -> the execution provider its latest run used (CUDAExecutionProvider, ...).
+    providers: dict[str, str]
+    stats: list[ModelStatsOut]
+
+
+@router.get("/models", response_model=ModelsOut)
+def models(_: CurrentUser, session: SessionDep) -> ModelsOut:
+    """The image models the `infer` action ran: where each runs, and results by outcome (docs/ai.md)."""
+    return ModelsOut(
+        providers=inference_repo.providers_in_use(session),
+        stats=[
+            ModelStatsOut(model=m, version=v, status=s, results=n, mean_duration_ms=round(avg, 3))
+            for m, v, s, n, avg in inference_repo.model_stats(session)
+        ],
     )

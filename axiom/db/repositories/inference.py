@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from axiom.db.models import InferenceRecord
@@ -55,3 +55,19 @@ def providers_in_use(session: Session) -> dict[str, str]:
     for row in session.scalars(stmt):
         latest[f"{row.model}:{row.model_version}"] = row.provider
     return latest
+
+
+def model_stats(session: Session) -> list[tuple[str, str, str, int, float]]:
+    """(model, version, status, results, mean duration in ms) over the stored results."""
+    stmt = (
+        select(
+            InferenceRecord.model,
+            InferenceRecord.model_version,
+            InferenceRecord.status,
+            func.count(),
+            func.avg(InferenceRecord.duration_ms),
+        )
+        .group_by(InferenceRecord.model, InferenceRecord.model_version, InferenceRecord.status)
+        .order_by(InferenceRecord.model, InferenceRecord.model_version, InferenceRecord.status)
+    )
+    return [(m, v, s, int(n), float(avg or 0.0)) for m, v, s, n, avg in session.execute(stmt)]
