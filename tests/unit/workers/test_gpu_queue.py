@@ -22,4 +22,6 @@ def test_gpu_worker_is_one_process_of_batch_size_threads(tmp_path: Path) -> None
     assert worker_pool(settings, "gpu", "prefork", 0) == ("threads", 16)
     assert worker_pool(settings, "gpu", "prefork", 4) == ("threads", 4)
     assert worker_pool(settings, "high,default,low,retry", "prefork", 0) == ("prefork", 0)
-    assert worker_pool(settings, "gpu", "solo", 1) == ("solo", 1)
+    # The compose file and chart start it as one process per GPU: still threads feeding the batcher.
+    assert worker_pool(settings, "gpu", "solo", 1) == ("threads", 16)
+    assert worker_pool(settings, "gpu", "threads", 3) == ("threads", 3)
