@@ -105,6 +105,31 @@ class Settings(BaseSettings):
     source_lease_seconds: float = 900.0
     beat_reload_seconds: float = 5.0
 
+    # Image models (the `infer` rule action): <ai_models_dir>/<name>/<version>/{manifest.yaml,model.onnx};
+    # empty: <data_dir>/models. The gpu worker batches up to ai_batch_size instances, waiting at most
+    # ai_batch_wait_ms for a batch to fill.
+    ai_models_dir: Path | None = None
+    # gs://bucket/prefix holding <name>/<version>/ folders, copied into the models folder on first use.
+    ai_models_gcs: str = ""
+    ai_batch_size: int = Field(default=8, ge=1, le=256)
+    ai_batch_wait_ms: float = Field(default=20.0, ge=0)
+
+    # OpenAI-compatible chat API for tag standardization and `axiom rules draft`; empty base URL:
+    # the openai client's default. Only description texts (tag standardization) or the sentence
+    # typed (rule drafting) are sent: see docs/ai.md.
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    openai_model: str = "gpt-4o-mini"
+    # YAML mapping of tag keyword -> allowed terms, the site vocabulary descriptions standardize to.
+    ai_vocabulary_file: Path | None = None
+
+    # Vertex AI Gemini analysis of a rendered key image (anonymized instances only); empty project: off.
+    vertex_project: str = ""
+    vertex_location: str = "us-central1"
+    vertex_model: str = "gemini-1.5-flash"
+    # Empty: Google's endpoint for the location (a private endpoint or a test server otherwise).
+    vertex_endpoint: str = ""
+
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False
@@ -144,6 +169,10 @@ class Settings(BaseSettings):
     def anon_secret_file(self) -> Path:
         """Where the generated anonymization secret is kept when ``anon_secret`` is empty."""
         return self.data_path / "anon-secret"
+
+    @property
+    def ai_models_path(self) -> Path:
+        return self.ai_models_dir or self.data_path / "models"
 
     @property
     def broker_dir(self) -> Path:

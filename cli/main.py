@@ -42,7 +42,9 @@ def listen() -> None:
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume")] = "high,default,low,retry",
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to consume (gpu: the model worker, one per GPU)")
+    ] = "high,default,low,retry",
     concurrency: Annotated[int, typer.Option(help="Worker processes (0: settings, else CPUs)")] = 0,
     pool: Annotated[str, typer.Option(help="Celery pool")] = "prefork",
 ) -> None:

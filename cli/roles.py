@@ -75,11 +75,25 @@ def _listener_child(settings: Settings) -> None:
     _serve_listener(settings)
 
 
+def worker_pool(settings: Settings, queues: str, pool: str, concurrency: int) -> tuple[str, int]:
+    """The gpu worker (``--queues gpu`` alone) is one process whose task threads feed the models'
+    micro-batchers: the models load once (per GPU) and up to ai_batch_size instances are in flight.
+
+    ``--pool solo --concurrency 1`` (one process per GPU, as the compose file and chart start it) and
+    the prefork default both mean that one process; a solo pool would run one task at a time and
+    leave nothing to batch, so its threads are the batch size unless ``--concurrency`` asks for more.
+    """
+    if queues.split(",") == ["gpu"] and pool in ("prefork", "solo"):
+        return "threads", concurrency if concurrency > 1 else settings.ai_batch_size
+    return pool, concurrency
+
+
 def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
     prepare(settings)
     from workers.celery_app import create_app
 
     app = create_app(settings)
+    pool, concurrency = worker_pool(settings, queues, pool, concurrency)
     # A unique node name per process: Celery's pidbox queue is exclusive to one worker of a name.
     argv = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--pool", pool]
     argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]

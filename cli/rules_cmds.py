@@ -1,4 +1,4 @@
-"""``axiom rules history|diff|rollback``: the versions every ruleset change stores; ``rules test``: dry-run;
+"""``axiom rules draft``: a language model's rule, validated, never applied; ``axiom rules history|diff|rollback``: the versions every ruleset change stores; ``rules test``: dry-run;
 ``rules replay``: a candidate ruleset against the kept headers of received instances."""
 
 from __future__ import annotations
@@ -23,6 +23,31 @@ rules_app = typer.Typer(
     help="Ruleset versions (history, diff, rollback), dry-runs (test) and replays (replay)",
     no_args_is_help=True,
 )
+
+
+@rules_app.command("draft")
+def draft_cmd(sentence: Annotated[str, typer.Argument(help="What the rule should do, in English")]) -> None:
+    """Ask the configured language model for a rule; print it as YAML once it validates. Never applied."""
+    from axiom.ai.llm import LLMError
+    from axiom.ai.rule_draft import DraftError
+    from axiom.services.language_models import draft
+    from cli.db_sessions import open_sessions
+
+    settings = get_settings()
+    try:
+        text, unknown = draft(settings, open_sessions(settings), sentence, CLI_ACTOR)
+    except DraftError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        for line in exc.errors:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1) from None
+    except LLMError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("# Draft only: review it, add it to a ruleset in your configuration, then `axiom apply`.")
+    if unknown:
+        typer.echo(f"# Not configured yet: {', '.join(unknown)}")
+    typer.echo(text, nl=False)
 
 
 @rules_app.command("history")
@@ -135,6 +160,10 @@ def _text_report(report: FileReport) -> str:
             lines.append(f"  skipped  {r.rule}: {r.skipped}")
     if not report.rules:
         lines.append("  (none evaluated)")
+    if report.infer:
+        lines.append(
+            f"models first: {', '.join(report.infer)} (not run by a dry-run; rules on their results not met)"
+        )
     lines.append("destinations:")
     lines += [
         f"  {d.name} ({d.priority})"

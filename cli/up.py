@@ -36,6 +36,14 @@ def apply_example_if_unconfigured(settings: Settings) -> bool:
         engine.dispose()
 
 
+def role_commands(settings: Settings) -> dict[str, list[str]]:
+    """``axiom <args>`` per child; a gpu worker joins when the models folder holds a model."""
+    commands = {role: [role] for role in ROLES}
+    if any(settings.ai_models_path.glob("*/*/manifest.yaml")):
+        commands["gpu-worker"] = ["worker", "--queues", "gpu"]
+    return commands
+
+
 def run_up(settings: Settings) -> int:
     prepare(settings)
     if settings.apply_example_on_first_start and apply_example_if_unconfigured(settings):
@@ -45,8 +53,8 @@ def run_up(settings: Settings) -> int:
         )
     env = {**os.environ, "AXIOM_DATA_DIR": str(settings.data_path)}
     children = {
-        role: subprocess.Popen([sys.executable, "-m", "cli.main", role], env=env, start_new_session=False)
-        for role in ROLES
+        role: subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=False)
+        for role, args in role_commands(settings).items()
     }
     console.print(f"DICOM listener  {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}")
     console.print(

@@ -263,6 +263,47 @@ class AnonymizeAction(_Model):
     anonymize: AnonymizeSpec
 
 
+class InferSpec(_Model):
+    """Run model ``model`` (``version``: the latest when left out) on the instance before routing.
+
+    The engine runs no model: it asks for the result (``Plan.infer``) and the worker runs the model on
+    the gpu queue, stores the result and routes the instance again with it in the context, where
+    ``inference`` conditions read it. ``write_private`` writes the result into the outgoing copy as a
+    private block (group 0x0073, creator ``AXIOM AI``).
+    """
+
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    write_private: bool = False
+
+
+class InferAction(_Model):
+    infer: InferSpec
+
+
+StandardizedTag = Literal["StudyDescription", "SeriesDescription", "BodyPartExamined", "ProtocolName"]
+STANDARDIZED_TAGS: tuple[StandardizedTag, ...] = (
+    "StudyDescription",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "ProtocolName",
+)
+
+
+class StandardizeSpec(_Model):
+    """Replace free-text descriptions by the site vocabulary's term for them (see docs/ai.md).
+
+    The engine asks no model: the caller passes the terms in ``IngestContext.standardized``
+    (tag keyword -> term); a tag with no term there keeps its value.
+    """
+
+    tags: list[StandardizedTag] = Field(default_factory=lambda: list(STANDARDIZED_TAGS), min_length=1)
+
+
+class StandardizeAction(_Model):
+    standardize: StandardizeSpec
+
+
 class QuarantineAction(_Model):
     """Send nothing; keep the instance in quarantine with ``reason``."""
 
@@ -287,6 +328,8 @@ _ACTION_CLASSES: dict[str, type[BaseModel]] = {
     "add_private_block": AddPrivateBlockAction,
     "remove_private_block": RemovePrivateBlockAction,
     "anonymize": AnonymizeAction,
+    "infer": InferAction,
+    "standardize": StandardizeAction,
     "quarantine": QuarantineAction,
     "drop": DropAction,
 }
@@ -311,6 +354,8 @@ Action = Annotated[
     | Annotated[AddPrivateBlockAction, Tag("add_private_block")]
     | Annotated[RemovePrivateBlockAction, Tag("remove_private_block")]
     | Annotated[AnonymizeAction, Tag("anonymize")]
+    | Annotated[InferAction, Tag("infer")]
+    | Annotated[StandardizeAction, Tag("standardize")]
     | Annotated[QuarantineAction, Tag("quarantine")]
     | Annotated[DropAction, Tag("drop")],
     Discriminator(

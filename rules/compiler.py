@@ -24,6 +24,7 @@ from rules.conditions import (
     AnyOf,
     Condition,
     ContextCondition,
+    InferenceCondition,
     NotOf,
     NumericRange,
     TagCondition,
@@ -242,6 +243,38 @@ class ContextNode(Node):
         return Failure(f"context.{self.name}", self.operator, "the value does not satisfy it")
 
 
+class InferenceNode(Node):
+    def __init__(self, condition: InferenceCondition) -> None:
+        spec = condition.inference
+        self.label = f"inference.{spec.model}"
+        self.operator = "min_score" if spec.min_score is not None else "label" if spec.label else "ran"
+
+        def inference_test(view: View) -> bool:
+            result = view.ctx.inference.get(spec.model)
+            if result is None or result.status != "ok":
+                return False
+            if spec.label is None:
+                return True
+            if spec.min_score is None:
+                return result.label == spec.label
+            return result.scores.get(spec.label, 0.0) >= spec.min_score
+
+        self.test = inference_test
+
+    def why_not(self, view: View) -> Failure | None:
+        if self.test(view):
+            return None
+        model = self.label.removeprefix("inference.")
+        result = view.ctx.inference.get(model)
+        if result is None:
+            reason = "the model has not run on this instance"
+        elif result.status != "ok":
+            reason = f"the model {result.status} this instance"
+        else:
+            reason = "the result does not satisfy it"
+        return Failure(self.label, self.operator, reason)
+
+
 class AllNode(Node):
     def __init__(self, children: Sequence[Node]) -> None:
         self.children = tuple(children)
@@ -287,6 +320,8 @@ def _label(condition: Condition) -> str:
         return condition.path.label()
     if isinstance(condition, ContextCondition):
         return f"context.{condition.context}"
+    if isinstance(condition, InferenceCondition):
+        return f"inference.{condition.inference.model}"
     return type(condition).__name__
 
 
@@ -295,6 +330,8 @@ def compile_condition(condition: Condition) -> Node:
         return TagNode(condition)
     if isinstance(condition, ContextCondition):
         return ContextNode(condition)
+    if isinstance(condition, InferenceCondition):
+        return InferenceNode(condition)
     if isinstance(condition, AllOf):
         return AllNode([compile_condition(sub) for sub in condition.all])
     if isinstance(condition, AnyOf):

@@ -211,6 +211,29 @@ class ContextCondition(_Operators):
         return self
 
 
+class InferenceSpec(_Model):
+    """What a model's result must say: ``label`` (the top label, or with ``min_score`` that label's score)."""
+
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    label: str | None = Field(default=None, min_length=1, max_length=64)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _score_needs_label(self) -> InferenceSpec:
+        if self.min_score is not None and self.label is None:
+            raise ValueError("min_score needs the label whose score it bounds")
+        return self
+
+
+class InferenceCondition(_Model):
+    """Tests a model's result for this instance (an earlier ``infer`` action produced it):
+    ``{inference: {model: chest-xray, label: pneumonia, min_score: 0.8}}``. Without ``min_score`` the
+    label must be the model's top label; without ``label`` any successful result matches. False when
+    the model has not run, skipped the instance or failed."""
+
+    inference: InferenceSpec
+
+
 class AllOf(_Model):
     """True when every sub-condition is true."""
 
@@ -237,6 +260,7 @@ _CONDITION_KEYS: dict[str, str] = {
     "tag": "tag",
     "private": "tag",
     "context": "context",
+    "inference": "inference",
     "all": "all",
     "any": "any",
     "not": "not",
@@ -245,6 +269,7 @@ _CONDITION_KEYS: dict[str, str] = {
 _CONDITION_CLASSES: dict[type[BaseModel], str] = {
     TagCondition: "tag",
     ContextCondition: "context",
+    InferenceCondition: "inference",
     AllOf: "all",
     AnyOf: "any",
     NotOf: "not",
@@ -260,6 +285,7 @@ def _condition_kind(value: Any) -> str | None:
 Condition = Annotated[
     Annotated[TagCondition, Tag("tag")]
     | Annotated[ContextCondition, Tag("context")]
+    | Annotated[InferenceCondition, Tag("inference")]
     | Annotated[AllOf, Tag("all")]
     | Annotated[AnyOf, Tag("any")]
     | Annotated[NotOf, Tag("not")],
@@ -268,7 +294,7 @@ Condition = Annotated[
         custom_error_type="invalid_condition",
         custom_error_message=(
             "a condition is a mapping with one of the keys 'tag', 'all', 'any' or 'not' "
-            "(or 'private', 'context')"
+            "(or 'private', 'context', 'inference')"
         ),
     ),
 ]

@@ -20,12 +20,25 @@ from typing import Literal
 
 from pydicom import Dataset
 
-from rules.actions import DISPOSITION_ACTIONS, AnonymizeAction, CrosswalkAction, DropAction, QuarantineAction
+from rules.actions import (
+    DISPOSITION_ACTIONS,
+    AddPrivateBlockAction,
+    AnonymizeAction,
+    CrosswalkAction,
+    DropAction,
+    InferAction,
+    InferSpec,
+    PrivateBlockSpec,
+    PrivateElementSpec,
+    QuarantineAction,
+    StandardizeAction,
+)
 from rules.anonymize.plan import AnonymizeStep, Pseudonym, plan_anonymize
 from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
 from rules.model import (
     Action,
     Condition,
+    InferenceResult,
     IngestContext,
     Priority,
     Rule,
@@ -40,6 +53,9 @@ Disposition = Literal["route", "quarantine", "drop"]
 # What a plan asks morph to do: the rules' actions, with anonymize resolved into a step.
 PlanAction = Action | AnonymizeStep
 _RANK: dict[Priority, int] = {"high": 0, "default": 1, "low": 2}
+# Where `infer: {write_private: true}` writes a model's result in the outgoing copy.
+INFERENCE_GROUP = 0x0073
+INFERENCE_CREATOR = "AXIOM AI"
 
 
 class ScheduleError(ValueError):
@@ -73,6 +89,9 @@ class Plan:
     reason: str = ""
     # Series/study-complete rules that matched: held until their group is complete.
     deferred: tuple[Deferred, ...] = ()
+    # Models a matched rule wants run whose result the context does not carry yet: the caller runs
+    # them and evaluates again with the results, before routing anything.
+    infer: tuple[InferSpec, ...] = ()
 
     @property
     def pseudonyms(self) -> tuple[Pseudonym, ...]:
@@ -170,6 +189,7 @@ class _Collector:
         self.actions: list[PlanAction] = []
         self.destinations: dict[str, Priority] = {}
         self.deferred: list[Deferred] = []
+        self.infer: dict[str, InferSpec] = {}
         self.quarantine = ""
         self.drop = ""
 
@@ -183,6 +203,10 @@ class _Collector:
                 self._crosswalk(compiled.label, action)
             elif isinstance(action, AnonymizeAction):
                 self._anonymize(compiled.label, action)
+            elif isinstance(action, InferAction):
+                self._infer(action.infer)
+            elif isinstance(action, StandardizeAction):
+                self._standardize(action)
             else:
                 self.actions.append(action)
         if rule.trigger is not None and rule.grouped:
@@ -217,6 +241,21 @@ class _Collector:
         spec_set = SetSpec.model_construct(tag=spec.tag, value=text, vr=spec.vr)
         self.actions.append(SetAction.model_construct(set=spec_set))
 
+    def _infer(self, spec: InferSpec) -> None:
+        result = self.view.ctx.inference.get(spec.model)
+        if result is None:
+            self.infer.setdefault(spec.model, spec)
+        elif spec.write_private and result.status == "ok":
+            self.actions.append(inference_block(spec.model, result))
+
+    def _standardize(self, action: StandardizeAction) -> None:
+        for tag in action.standardize.tags:
+            term = self.view.ctx.standardized.get(tag)
+            if term is not None:
+                # Validated when applied (MorphError names the tag), like a crosswalk value.
+                spec = SetSpec.model_construct(tag=tag, value=term, vr=None)
+                self.actions.append(SetAction.model_construct(set=spec))
+
     def _anonymize(self, label: str, action: AnonymizeAction) -> None:
         # Decided on the received dataset, like every condition and crosswalk.
         ctx = self.view.ctx
@@ -237,7 +276,22 @@ class _Collector:
             disposition=disposition,
             reason=self.quarantine or self.drop,
             deferred=tuple(self.deferred) if routed else (),
+            infer=tuple(self.infer.values()) if routed else (),
         )
+
+
+def inference_block(model: str, result: InferenceResult) -> AddPrivateBlockAction:
+    """The private block holding one model's result: model, version, top label, its score, all scores."""
+    scores = "; ".join(f"{name}={value:.4f}" for name, value in result.scores.items())
+    elements = [
+        PrivateElementSpec(element=0x01, vr="LO", value=model),
+        PrivateElementSpec(element=0x02, vr="LO", value=result.version),
+        PrivateElementSpec(element=0x03, vr="LO", value=result.label),
+        PrivateElementSpec(element=0x04, vr="DS", value=f"{result.scores.get(result.label, 0.0):.6f}"),
+        PrivateElementSpec(element=0x05, vr="LT", value=scores),
+    ]
+    spec = PrivateBlockSpec(group=INFERENCE_GROUP, creator=INFERENCE_CREATOR, elements=elements)
+    return AddPrivateBlockAction(add_private_block=spec)
 
 
 def run(program: Sequence[CompiledRuleset], view: View, trace: list[Outcome] | None = None) -> Plan:

@@ -26,6 +26,8 @@ from rules.actions import (
     DeleteAction,
     DeleteSpec,
     DropAction,
+    InferAction,
+    InferSpec,
     MoveAction,
     PrependAction,
     QuarantineAction,
@@ -33,8 +35,19 @@ from rules.actions import (
     RemovePrivateBlockAction,
     SetAction,
     SetSpec,
+    StandardizeAction,
+    StandardizeSpec,
 )
-from rules.conditions import AllOf, AnyOf, Condition, ContextCondition, NotOf, TagCondition
+from rules.conditions import (
+    AllOf,
+    AnyOf,
+    Condition,
+    ContextCondition,
+    InferenceCondition,
+    InferenceSpec,
+    NotOf,
+    TagCondition,
+)
 from rules.schedule import Schedule
 
 # Same pattern as destination names (axiom.domain.destinations), which rules/ may not import.
@@ -56,6 +69,19 @@ def _no_tables(table: str, key: str) -> str | None:
     return None
 
 
+class InferenceResult(_Model):
+    """A model's result for one instance, as the caller passes it in (the engine runs no model).
+
+    ``status`` is ``ok`` (label and scores are set), ``skipped`` (the model does not take this
+    modality/SOP class) or ``failed``; any of them means the model was tried, so ``infer`` is done.
+    """
+
+    status: Literal["ok", "skipped", "failed"] = "ok"
+    version: str = ""
+    label: str = ""
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
 class IngestContext(_Model):
     """How and when an instance arrived, and what the caller knows beyond the dataset."""
 
@@ -71,6 +97,10 @@ class IngestContext(_Model):
     series_instance_count: int = Field(default=0, ge=0)
     # The same SOP Instance UID with the same content was received and delivered before.
     resent: bool = False
+    # Model name -> its result for this instance, filled by the caller after an `infer` action ran.
+    inference: dict[str, InferenceResult] = Field(default_factory=dict)
+    # Tag keyword -> site vocabulary term, filled by the caller for `standardize` actions.
+    standardized: dict[str, str] = Field(default_factory=dict)
     lookup: Lookup = Field(default=_no_tables, exclude=True)
     # The deployment secret the anonymize action keys UIDs, pseudonyms and date shifts with.
     anon_secret: str = Field(default="", exclude=True, repr=False)
@@ -224,6 +254,11 @@ __all__ = [
     "DeleteSpec",
     "DestinationRef",
     "DropAction",
+    "InferAction",
+    "InferSpec",
+    "InferenceCondition",
+    "InferenceResult",
+    "InferenceSpec",
     "IngestContext",
     "Lookup",
     "MoveAction",
@@ -239,6 +274,8 @@ __all__ = [
     "Schedule",
     "SetAction",
     "SetSpec",
+    "StandardizeAction",
+    "StandardizeSpec",
     "TagCondition",
     "Trigger",
 ]

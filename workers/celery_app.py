@@ -21,13 +21,16 @@ from beat.schedule import (
     beat_schedule,
 )
 
-QUEUES = ("high", "default", "low", "retry")
+QUEUES = ("high", "default", "low", "retry", "gpu")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
 MAX_PRIORITY = 10
 
 TASK_PROCESS_INSTANCE = "axiom.process_instance"
 TASK_RETRY_DELIVERY = "axiom.retry_delivery"
 TASK_FIRE_GROUP = "axiom.fire_group"
+# Runs the models of an `infer` rule action; served by `axiom worker --queues gpu` (one per GPU).
+TASK_INFER = "axiom.infer_instance"
+GPU_QUEUE = "gpu"
 
 EMBEDDED_TRANSPORT = "workers.fs_transport:Transport"
 
@@ -38,6 +41,7 @@ TASK_MODULES = (
     "workers.tasks.crosswalks",
     "workers.tasks.completions",
     "workers.tasks.sources",
+    "workers.tasks.inference",
 )
 
 
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> Celery:
         task_default_routing_key="default",
         task_routes={
             TASK_RETRY_DELIVERY: {"queue": "retry", "routing_key": "retry"},
+            TASK_INFER: {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE},
             TASK_RETRY_SWEEP: {"queue": "low", "routing_key": "low"},
             TASK_RECOVER_SPOOL: {"queue": "low", "routing_key": "low"},
             TASK_SYNC_CROSSWALKS: {"queue": "low", "routing_key": "low"},

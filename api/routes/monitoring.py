@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
+from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.services.poll_source import source_status
@@ -82,3 +83,29 @@ def schedule(_: CurrentUser, session: SessionDep, request: Request) -> list[Sche
     return [
         ScheduleEntryOut.model_validate(row) for row in schedule_overview(request.app.state.settings, configs)
     ]
+
+
+class ModelStatsOut(BaseModel):
+    model: str
+    version: str
+    status: str  # ok, skipped, failed
+    results: int
+    mean_duration_ms: float
+
+
+class ModelsOut(BaseModel):
+    # "name:version" -> the execution provider its latest run used (CUDAExecutionProvider, ...).
+    providers: dict[str, str]
+    stats: list[ModelStatsOut]
+
+
+@router.get("/models", response_model=ModelsOut)
+def models(_: CurrentUser, session: SessionDep) -> ModelsOut:
+    """The image models the `infer` action ran: where each runs, and results by outcome (docs/ai.md)."""
+    return ModelsOut(
+        providers=inference_repo.providers_in_use(session),
+        stats=[
+            ModelStatsOut(model=m, version=v, status=s, results=n, mean_duration_ms=round(avg, 3))
+            for m, v, s, n, avg in inference_repo.model_stats(session)
+        ],
+    )

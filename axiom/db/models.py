@@ -514,3 +514,26 @@ __all__ = [
     "StorageBackend",
     "User",
 ]
+
+
+class InferenceRecord(Base):
+    """A model's result for one content of an instance (the ``infer`` rule action).
+
+    Keyed on (SOP Instance UID, content hash, model): routing the same content again reads the stored
+    result instead of running the model twice; a re-send with other content is inferred afresh.
+    """
+
+    __tablename__ = "inference_results"
+    __table_args__ = (UniqueConstraint("sop_instance_uid", "content_hash", "model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # ok, skipped, failed
+    label: Mapped[str] = mapped_column(String(64), default="")
+    scores: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    provider: Mapped[str] = mapped_column(String(64))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -91,6 +91,9 @@ class FileReport(BaseModel):
     destinations: list[DestinationReport]
     # What the destinations would receive; empty unless the instance would be routed.
     changes: list[TagDiff]
+    # Models an `infer` action would run first (the worker routes after them); a dry-run runs none,
+    # so rules reading their results are shown as if the models had not run.
+    infer: list[str] = []
 
 
 def load_rulesets(session: Session, name: str | None) -> list[Ruleset]:
@@ -156,7 +159,13 @@ def dry_run_dataset(
         for o in explanation.rules
     ]
     report = FileReport(
-        file=name, disposition=plan.disposition, reason=plan.reason, rules=rules, destinations=[], changes=[]
+        file=name,
+        disposition=plan.disposition,
+        reason=plan.reason,
+        rules=rules,
+        destinations=[],
+        changes=[],
+        infer=[spec.model for spec in plan.infer],
     )
     if plan.disposition != "route":
         return report

@@ -18,6 +18,7 @@ import structlog
 from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
+from axiom.ai.llm import LLMError
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -30,10 +31,12 @@ from axiom.services import completion
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
+from axiom.services.inference import infer_instance, stored_results
+from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import Runtime
 from rules.engine import evaluate
-from rules.model import IngestContext
+from rules.model import InferenceResult, InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
 log = structlog.get_logger("axiom.route")
@@ -42,7 +45,8 @@ log = structlog.get_logger("axiom.route")
 @dataclass
 class RouteOutcome:
     # "dropped": a rule dropped the instance; no instance row, only a resolved exception row.
-    status: InstanceStatus | Literal["dropped"]
+    # "inferring": handed to the gpu queue; it is routed again once its models have run.
+    status: InstanceStatus | Literal["dropped", "inferring"]
     delivered: list[str] = field(default_factory=list)
     # (exception id, seconds until the first retry) for each transient failure.
     retries: list[tuple[int, float]] = field(default_factory=list)
@@ -64,6 +68,7 @@ def _context(
         called_ae=message.called_ae,
         source=message.source,
         received_at=datetime.fromisoformat(message.received_at),
+        inference=history.inference,
         # The engine has no clock: scheduled rulesets are checked against this.
         now=now,
     )
@@ -79,21 +84,31 @@ class _History:
     resent: bool
     # Destinations the ledger holds for this very arrival: a rerun after a crash.
     done_by_this_arrival: frozenset[str]
+    # Stored model results for this content (read only when a rule runs a model or reads a result).
+    inference: dict[str, InferenceResult] = field(default_factory=dict)
 
     @classmethod
     def read(
-        cls, runtime: Runtime, message: InstanceMessage, dataset: Dataset, content_hash: str, count: bool
+        cls,
+        runtime: Runtime,
+        message: InstanceMessage,
+        dataset: Dataset,
+        content_hash: str,
+        count: bool,
+        inference: bool = False,
     ) -> _History:
         with runtime.sessions() as session:
             series = str(dataset.get("SeriesInstanceUID", ""))
             recorded = instance_repo.series_instance_count(session, series) + 1 if count else 0
             prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
+            results = stored_results(session, message.sop_instance_uid, content_hash) if inference else {}
         return cls(
             series_count=recorded,
             resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
             done_by_this_arrival=frozenset(
                 p.destination for p in prior if p.spool_path == message.spool_path
             ),
+            inference=results,
         )
 
 
@@ -124,13 +139,16 @@ def route_instance(
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
     content_hash = dataset_digest(part10)
-    history = _History.read(runtime, message, dataset, content_hash, snapshot.needs_series_count)
-    try:
-        plan = evaluate(
-            snapshot.rulesets,
-            dataset,
-            _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot)),
+    history = _History.read(
+        runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
+    )
+    ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
+    if snapshot.standardize_tags:
+        ctx = ctx.model_copy(
+            update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}
         )
+    try:
+        plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
         return _hold(
@@ -145,6 +163,10 @@ def route_instance(
         )
     if plan.disposition == "drop":
         return _drop(runtime, spool, record, plan.reason)
+    if plan.infer:
+        # Models first: the instance is routed again once their results are stored, so rules that
+        # read them (`inference` conditions) decide with them.
+        return _infer_first(runtime, message, dataset, content_hash, list(plan.infer), now)
     if not plan.destinations and not plan.deferred:
         reason = "no rule routed this instance to a destination; kept in quarantine"
         return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
@@ -190,6 +212,48 @@ def route_instance(
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
     return outcome
+
+
+def _standardize(
+    runtime: Runtime, message: InstanceMessage, dataset: Dataset, tags: frozenset[str]
+) -> dict[str, str]:
+    """Site vocabulary terms for the descriptions `standardize` actions ask for (cached per text).
+
+    A language model that cannot be reached leaves the descriptions as received: routing goes on.
+    """
+    hook = audit_hook(runtime.sessions, "ai", message.sop_instance_uid)
+    try:
+        return runtime.standardizer().standardize_dataset(dataset, sorted(tags), on_call=hook)
+    except (LLMError, ValueError, OSError) as exc:
+        log.warning("tag standardization skipped", sop_instance_uid=message.sop_instance_uid, error=str(exc))
+        return {}
+
+
+def _infer_first(
+    runtime: Runtime,
+    message: InstanceMessage,
+    dataset: Dataset,
+    content_hash: str,
+    specs: list[InferSpec],
+    now: datetime,
+) -> RouteOutcome | None:
+    if runtime.dispatch_inference is not None:
+        runtime.dispatch_inference(message, specs)
+        log.info("instance sent for inference", sop_instance_uid=message.sop_instance_uid)
+        return RouteOutcome("inferring")
+    with runtime.sessions() as session:
+        infer_instance(
+            runtime.inference(),
+            session,
+            dataset,
+            sop_instance_uid=message.sop_instance_uid,
+            sop_class_uid=message.sop_class_uid,
+            content_hash=content_hash,
+            specs=specs,
+        )
+        session.commit()
+    # Every model asked for now has a stored result (ok, skipped or failed): this pass routes.
+    return route_instance(runtime, message, now=now)
 
 
 @dataclass

@@ -6,8 +6,11 @@ small query for them instead of reading every ruleset.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,10 +20,20 @@ from axiom.db.repositories import config as config_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.messages import InstanceMessage
 from axiom.services.anon_secret import deployment_secret
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
-from rules.model import AnonymizeAction, Ruleset
+from rules.model import AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
+
+if TYPE_CHECKING:
+    from axiom.ai.tags import TagStandardizer
+    from axiom.services.inference import InferenceEngine
+
+# Hands an instance to the gpu queue with the models to run; the worker role plugs it in.
+InferenceDispatch = Callable[[InstanceMessage, list[InferSpec]], None]
+# Publishes an instance for routing again (with its inference results now stored).
+Reroute = Callable[[InstanceMessage], None]
 
 
 @dataclass
@@ -32,11 +45,31 @@ class ConfigSnapshot:
     needs_series_count: bool = False
     # Whether any rule anonymizes: only then is the deployment secret read (or generated).
     needs_anon_secret: bool = False
+    # Whether any rule runs a model or reads a result: only then are stored results read per instance.
+    needs_inference: bool = False
+    # Tags some `standardize` action asks for: only these descriptions are sent to the language model.
+    standardize_tags: frozenset[str] = frozenset()
     destinations: dict[str, Destination] = field(default_factory=dict)
 
 
 def _reads_series_count(ruleset: Ruleset) -> bool:
     return '"series_instance_count"' in ruleset.model_dump_json(by_alias=True)
+
+
+def _uses_inference(ruleset: Ruleset) -> bool:
+    if any(isinstance(action, InferAction) for rule in ruleset.rules for action in rule.actions):
+        return True
+    return '"inference"' in ruleset.model_dump_json(by_alias=True)
+
+
+def _standardized_tags(ruleset: Ruleset) -> set[str]:
+    return {
+        tag
+        for rule in ruleset.rules
+        for action in rule.actions
+        if isinstance(action, StandardizeAction)
+        for tag in action.standardize.tags
+    }
 
 
 def _anonymizes(ruleset: Ruleset) -> bool:
@@ -55,6 +88,37 @@ class Runtime:
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
         self._anon_secret: str | None = None
+        self._inference: InferenceEngine | None = None
+        self._standardizer: TagStandardizer | None = None
+        # The gpu worker's task threads share this Runtime: its models are created once.
+        self._ai_lock = threading.Lock()
+        # None: models run inline in route_instance (tests, tools). The worker role sends them to the
+        # gpu queue instead, and that queue's worker publishes the instance for routing again.
+        self.dispatch_inference: InferenceDispatch | None = None
+        self.reroute: Reroute | None = None
+
+    def standardizer(self) -> TagStandardizer:
+        """The tag standardizer (language model + cache), created on first use; ValueError if unset."""
+        with self._ai_lock:
+            if self._standardizer is None:
+                from axiom.services.language_models import standardizer
+
+                self._standardizer = standardizer(self.settings)
+            return self._standardizer
+
+    def inference(self) -> InferenceEngine:
+        """This process's models and micro-batchers, created on first use."""
+        with self._ai_lock:
+            if self._inference is None:
+                from axiom.ai.registry import process_registry
+                from axiom.services.inference import InferenceEngine
+
+                self._inference = InferenceEngine(
+                    process_registry(self.settings.ai_models_path, self.settings.ai_models_gcs),
+                    max_batch=self.settings.ai_batch_size,
+                    max_wait_ms=self.settings.ai_batch_wait_ms,
+                )
+            return self._inference
 
     def anon_secret(self, snapshot: ConfigSnapshot) -> str:
         """The deployment secret when a rule anonymizes (read or generated once), else empty."""
@@ -80,6 +144,8 @@ class Runtime:
                     destination_configs=dict(config_repo.load_destination_configs(session)),
                     needs_series_count=any(_reads_series_count(r) for r in rulesets),
                     needs_anon_secret=any(_anonymizes(r) for r in rulesets),
+                    needs_inference=any(_uses_inference(r) for r in rulesets),
+                    standardize_tags=frozenset().union(*(_standardized_tags(r) for r in rulesets)),
                 )
         self._checked_at = now
         return self._snapshot

@@ -141,12 +141,15 @@ class AxiomStack:
         result = self.axiom("apply", "-f", str(path), check=False)
         assert result.returncode == 0, result.stderr
 
-    def start(self, *roles: str) -> None:
+    def start(self, *roles: str, args: dict[str, list[str]] | None = None) -> None:
+        """Start ``axiom <role>`` for each role; ``args`` gives a role another command line (its name
+        then only labels the process, e.g. ``{"gpu-worker": ["worker", "--queues", "gpu"]}``)."""
         for role in roles:
             log = (self.logs / f"{role}.log").open("wb")
+            command = (args or {}).get(role, [role])
             # Each role in its own process group, so a test can kill a role with all its children.
             self.procs[role] = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", role],
+                [sys.executable, "-m", "cli.main", *command],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

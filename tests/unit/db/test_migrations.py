@@ -43,6 +43,7 @@ TABLES = {
     "source_states",
     "source_pulled_instances",
     "schedule_state",
+    "inference_results",
 }
 
 
@@ -59,7 +60,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0009"
+    assert current_revision(empty_db_url) == head_revision() == "0010"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES

@@ -15,7 +15,7 @@ from rules.model import Action, Condition, Rule, Ruleset
 DOC = Path(__file__).resolve().parents[3] / "docs" / "rules.md"
 _conditions: TypeAdapter[Condition] = TypeAdapter(Condition)
 _actions: TypeAdapter[Action] = TypeAdapter(Action)
-CONDITION_KEYS = {"tag", "private", "context", "all", "any", "not"}
+CONDITION_KEYS = {"tag", "private", "context", "inference", "all", "any", "not"}
 
 
 def blocks() -> list[Any]:
@@ -89,6 +89,8 @@ def test_every_operator_and_action_has_an_example() -> None:
         "add_private_block",
         "remove_private_block",
         "anonymize",
+        "infer",
+        "standardize",
         "quarantine",
         "drop",
     ]

@@ -1,0 +1,82 @@
+"""Pixel data to model input with numpy: modality LUT, windowing, resize, normalization, channels.
+
+Kept apart from inference so its cost is measured on its own (bench/ai_batching.py): on a GPU the
+CPU-side preprocessing, not the model, is what usually limits throughput.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_modality_lut
+
+from axiom.ai.manifest import Manifest, Window
+
+
+class PreprocessError(ValueError):
+    """The instance has no usable single-frame image for this model."""
+
+
+def _first(value: object) -> object:
+    return value[0] if isinstance(value, MultiValue | list | tuple) else value
+
+
+def dataset_window(ds: Dataset) -> Window | None:
+    """The dataset's own VOI window (the first, when several are given), if it has a usable one."""
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is None or width is None:
+        return None
+    try:
+        c, w = float(_first(center)), float(_first(width))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return Window(center=c, width=w) if w > 0 else None
+
+
+def window_to_unit(values: np.ndarray, window: Window | None) -> np.ndarray:
+    """Linear window (DICOM PS3.3 C.11.2.1.2 simplified) to 0..1; without a window, min-max."""
+    if window is None:
+        low, high = float(values.min()), float(values.max())
+    else:
+        low, high = window.center - window.width / 2, window.center + window.width / 2
+    span = high - low or 1.0
+    return np.clip((values - low) / span, 0.0, 1.0, dtype=np.float32)
+
+
+def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a 2-D float array to (rows, columns), with pixel centres aligned."""
+    rows, cols = size
+    in_rows, in_cols = image.shape
+    if (in_rows, in_cols) == (rows, cols):
+        return image
+    y = np.clip((np.arange(rows, dtype=np.float32) + 0.5) * (in_rows / rows) - 0.5, 0, in_rows - 1)
+    x = np.clip((np.arange(cols, dtype=np.float32) + 0.5) * (in_cols / cols) - 0.5, 0, in_cols - 1)
+    y0 = np.floor(y).astype(np.intp)
+    x0 = np.floor(x).astype(np.intp)
+    y1 = np.minimum(y0 + 1, in_rows - 1)
+    x1 = np.minimum(x0 + 1, in_cols - 1)
+    wy = (y - y0)[:, None]
+    wx = (x - x0)[None, :]
+    top = image[y0][:, x0] * (1 - wx) + image[y0][:, x1] * wx
+    bottom = image[y1][:, x0] * (1 - wx) + image[y1][:, x1] * wx
+    return (top * (1 - wy) + bottom * wy).astype(np.float32)
+
+
+def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
+    """One float32 input shaped (channels, rows, columns) for ``manifest``'s model."""
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise PreprocessError(f"pixel data could not be decoded: {type(exc).__name__}") from exc
+    if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        pixels = pixels[pixels.shape[0] // 2]  # the middle frame stands for a multi-frame image
+    if pixels.ndim != 2:
+        raise PreprocessError(f"expected a greyscale image, got pixel array of shape {pixels.shape}")
+    values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
+    unit = window_to_unit(values, manifest.window or dataset_window(ds))
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        unit = 1.0 - unit
+    image = resize_bilinear(unit, manifest.input.size)
+    image = (image - manifest.normalize.mean) / manifest.normalize.std
+    return np.repeat(image[None, :, :], manifest.input.channels, axis=0).astype(np.float32)

@@ -1,0 +1,143 @@
+"""Vertex AI Gemini analysis of a rendered key image, for anonymized instances only.
+
+The instance's pixel data is rendered to an 8-bit greyscale PNG (modality LUT, the dataset's window,
+longest side at most 512 pixels) and sent with a fixed prompt: no attribute of the dataset is sent.
+An instance that does not say ``PatientIdentityRemoved = YES`` (the anonymize action sets it) is
+refused before anything is sent; pixel data with burned-in text is the site's to exclude (a rule
+condition on BurnedInAnnotation).
+
+Uses google-cloud-aiplatform's ``vertexai`` SDK over its REST transport (the `vertex` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.pixels import apply_modality_lut
+
+from axiom.ai.llm import CallHook
+from axiom.ai.preprocess import PreprocessError, dataset_window, resize_bilinear, window_to_unit
+
+PROMPT = (
+    "You are assisting a radiology routing system. Describe the most important finding visible in "
+    'this anonymized medical image. Answer with a JSON object {"finding": short text, '
+    '"confidence": number between 0 and 1}.'
+)
+MAX_SIDE = 512
+
+
+class AnalysisRefused(ValueError):
+    """The instance may not leave the site (not anonymized) or has no image to render."""
+
+
+def is_anonymized(ds: Dataset) -> bool:
+    return str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+
+
+def _png(gray: np.ndarray) -> bytes:
+    """A minimal 8-bit greyscale PNG (no filter) of a 2-D uint8 array."""
+    rows, cols = gray.shape
+    raw = b"".join(b"\x00" + gray[r].tobytes() for r in range(rows))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", cols, rows, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def render_key_image(ds: Dataset, max_side: int = MAX_SIDE) -> bytes:
+    """The instance's image as PNG bytes, as a reader would see it with its default window."""
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise AnalysisRefused(f"pixel data could not be decoded: {type(exc).__name__}") from exc
+    if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        pixels = pixels[pixels.shape[0] // 2]
+    if pixels.ndim != 2:
+        raise AnalysisRefused(f"not a greyscale image: pixel array of shape {pixels.shape}")
+    unit = window_to_unit(np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32), dataset_window(ds))
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        unit = 1.0 - unit
+    rows, cols = unit.shape
+    scale = min(1.0, max_side / max(rows, cols))
+    if scale < 1.0:
+        unit = resize_bilinear(unit, (max(1, round(rows * scale)), max(1, round(cols * scale))))
+    return _png(np.round(unit * 255).astype(np.uint8))
+
+
+class GeminiAnalyzer:
+    def __init__(
+        self,
+        *,
+        project: str,
+        location: str = "us-central1",
+        model: str = "gemini-1.5-flash",
+        api_endpoint: str = "",
+        credentials: Any = None,
+        on_call: CallHook | None = None,
+    ) -> None:
+        import vertexai
+        from vertexai.generative_models import GenerativeModel
+
+        vertexai.init(
+            project=project,
+            location=location,
+            api_endpoint=api_endpoint or None,
+            api_transport="rest",
+            credentials=credentials,
+        )
+        self.model_name = model
+        self.model = GenerativeModel(model)
+        self.provider = f"vertex:{location}"
+        self.on_call = on_call
+
+    def analyze(self, ds: Dataset) -> dict[str, Any]:
+        """Gemini's finding for the instance's key image; AnalysisRefused before sending when not allowed."""
+        if not is_anonymized(ds):
+            raise AnalysisRefused("only anonymized instances (PatientIdentityRemoved YES) may be sent")
+        try:
+            image = render_key_image(ds)
+        except PreprocessError as exc:
+            raise AnalysisRefused(str(exc)) from exc
+        from vertexai.generative_models import GenerationConfig, Image, Part
+
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            contents: list[str | Image | Part] = [Part.from_data(image, "image/png"), PROMPT]
+            response = self.model.generate_content(
+                contents,
+                generation_config=GenerationConfig(temperature=0, response_mime_type="application/json"),
+            )
+            answer = json.loads(response.text)
+            return answer if isinstance(answer, dict) else {"finding": str(answer)}
+        except ValueError:
+            outcome = "bad_answer"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            if self.on_call is not None:
+                self.on_call(
+                    {
+                        "model": self.model_name,
+                        "version": self.model_name,
+                        "provider": self.provider,
+                        "purpose": "key_image_analysis",
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "outcome": outcome,
+                    }
+                )

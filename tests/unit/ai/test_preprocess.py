@@ -1,0 +1,82 @@
+"""Preprocessing: modality LUT, windowing, MONOCHROME1, resize, normalization and channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydicom.uid import JPEG2000Lossless
+
+from axiom.ai.manifest import Manifest
+from axiom.ai.preprocess import PreprocessError, preprocess, resize_bilinear, window_to_unit
+from tests.factories import jpeg2000_available, make_dataset
+
+
+def _manifest(**overrides: object) -> Manifest:
+    data: dict[str, object] = {
+        "name": "m",
+        "version": "1",
+        "input": {"size": [32, 32], "channels": 3},
+        "window": {"center": 1024, "width": 4096},
+        "labels": ["a", "b"],
+    }
+    data.update(overrides)
+    return Manifest.model_validate(data)
+
+
+def test_output_shape_channels_and_range() -> None:
+    tensor = preprocess(make_dataset(modality="CT"), _manifest())
+    assert tensor.shape == (3, 32, 32) and tensor.dtype == np.float32
+    assert np.array_equal(tensor[0], tensor[2])
+    assert tensor.min() >= 0.0 and tensor.max() <= 1.0
+
+
+def test_modality_lut_is_applied_before_the_window() -> None:
+    ds = make_dataset(modality="CT")
+    dim = preprocess(ds, _manifest()).mean()
+    ds.RescaleIntercept = 1024  # +2048 HU on every pixel: the same window sees a brighter image
+    bright = preprocess(ds, _manifest()).mean()
+    assert bright == pytest.approx(min(1.0, dim + 0.5), abs=0.1)
+
+
+def test_dataset_window_is_used_when_the_manifest_has_none() -> None:
+    ds = make_dataset(modality="CT")
+    ds.WindowCenter, ds.WindowWidth = [-5000, 40], [10, 400]  # the first window: all above it
+    tensor = preprocess(ds, _manifest(window=None))
+    assert tensor.min() == 1.0
+
+
+def test_monochrome1_is_inverted() -> None:
+    ds = make_dataset(modality="CT")
+    normal = preprocess(ds, _manifest())
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    np.testing.assert_allclose(preprocess(ds, _manifest()), 1.0 - normal, atol=1e-6)
+
+
+def test_normalization_after_windowing() -> None:
+    ds = make_dataset(modality="CT")
+    raw = preprocess(ds, _manifest())
+    normalized = preprocess(ds, _manifest(normalize={"mean": 0.5, "std": 0.25}))
+    np.testing.assert_allclose(normalized, (raw - 0.5) / 0.25, atol=1e-5)
+
+
+@pytest.mark.skipif(not jpeg2000_available(), reason="no JPEG 2000 encoder")
+def test_compressed_pixel_data_is_decoded() -> None:
+    plain = preprocess(make_dataset(modality="CT"), _manifest())
+    compressed = preprocess(make_dataset(modality="CT", transfer_syntax=JPEG2000Lossless), _manifest())
+    np.testing.assert_allclose(plain, compressed, atol=1e-6)
+
+
+def test_no_pixel_data_is_a_preprocess_error() -> None:
+    ds = make_dataset(modality="CT")
+    del ds.PixelData
+    with pytest.raises(PreprocessError):
+        preprocess(ds, _manifest())
+
+
+def test_resize_and_window_helpers() -> None:
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    assert resize_bilinear(image, (4, 4)) is image
+    half = resize_bilinear(image, (2, 2))
+    np.testing.assert_allclose(half, [[2.5, 4.5], [10.5, 12.5]])
+    assert resize_bilinear(image, (8, 3)).shape == (8, 3)
+    np.testing.assert_allclose(window_to_unit(np.array([0.0, 5.0, 10.0]), None), [0.0, 0.5, 1.0])
