@@ -1,4 +1,5 @@
-"""The C-STORE SCP: spool atomically, publish with confirms, and only then answer Success.
+"""The C-STORE SCP: spool atomically, publish with confirms, and only then answer Success
+(``axiom.services.ingest.ingest_instance``, shared with STOW-RS).
 
 The handler stays short and returns statuses; pynetdicom turns an unexpected exception into 0xC211.
 """
@@ -6,9 +7,6 @@ The handler stays short and returns statuses; pynetdicom turns an unexpected exc
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import structlog
@@ -22,22 +20,24 @@ from pynetdicom.transport import ThreadedAssociationServer
 from axiom.config import Settings
 from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
-from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
-from axiom.domain.messages import InstanceMessage
+from axiom.services.events import EventSink, NullEvents
+from axiom.services.ingest import (
+    OUT_OF_RESOURCES_QUEUE,
+    OUT_OF_RESOURCES_SPOOL,
+    Arrival,
+    IngestPorts,
+    RefusalRecorder,
+    ingest_instance,
+)
 from axiom.services.ports import TaskPublisher
 
 log = structlog.get_logger("axiom.listener")
 
 SUCCESS = 0x0000
-OUT_OF_RESOURCES_SPOOL = 0xA700
-OUT_OF_RESOURCES_QUEUE = 0xA701
-
-# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused.
-RefusalRecorder = Callable[[Path, str, str, str], None]
 
 
 class StoreHandler:
-    """Handles EVT_C_STORE for one listener process."""
+    """Handles EVT_C_STORE for one listener process: ``ingest_instance`` does the work."""
 
     def __init__(
         self,
@@ -45,69 +45,32 @@ class StoreHandler:
         publisher: TaskPublisher,
         record_refusal: RefusalRecorder,
         source: str = "listener",
+        events: EventSink | None = None,
     ) -> None:
-        self.spool = spool
-        self.publisher = publisher
-        self.record_refusal = record_refusal
+        self.ports = IngestPorts(spool, publisher, record_refusal, events or NullEvents())
         self.source = source
+
+    @property
+    def spool(self) -> Spool:
+        return self.ports.spool
 
     def __call__(self, event: Event) -> int:
         request = cast(C_STORE, event.request)
-        sop_instance_uid = str(request.AffectedSOPInstanceUID)
-        sop_class_uid = str(request.AffectedSOPClassUID)
         calling_ae = str(event.assoc.requestor.ae_title).strip()
         called_ae = str(event.assoc.acceptor.ae_title).strip()
-        transfer_syntax = UID(event.context.transfer_syntax)
-        data = request.DataSet.getbuffer()  # type: ignore[union-attr]
         meta = event.file_meta
         meta.SendingApplicationEntityTitle = calling_ae
         meta.ReceivingApplicationEntityTitle = called_ae
-
-        try:
-            check_encoded_dataset(data, transfer_syntax, sop_class_uid)
-        except InvalidDataset as exc:
-            return self._refuse(meta, data, exc, sop_instance_uid, calling_ae)
-
-        try:
-            path = self.spool.write(meta, data)
-        except OSError as exc:
-            log.error("spool write failed", sop_instance_uid=sop_instance_uid, error=type(exc).__name__)
-            return OUT_OF_RESOURCES_SPOOL
-
-        message = InstanceMessage(
-            spool_path=str(path),
-            sop_instance_uid=sop_instance_uid,
-            sop_class_uid=sop_class_uid,
-            transfer_syntax_uid=str(transfer_syntax),
+        arrival = Arrival(
+            sop_instance_uid=str(request.AffectedSOPInstanceUID),
+            sop_class_uid=str(request.AffectedSOPClassUID),
+            transfer_syntax=UID(event.context.transfer_syntax),
             calling_ae=calling_ae,
             called_ae=called_ae,
             source=self.source,
-            received_at=datetime.now(UTC).isoformat(),
-            size_bytes=len(data),
         )
-        try:
-            self.publisher.publish_instance(message)
-        except Exception as exc:
-            # Not confirmed by the broker: take the file back so nothing half-done stays behind,
-            # and let the sender retry.
-            self.spool.remove(path)
-            log.error("publish failed", sop_instance_uid=sop_instance_uid, error=type(exc).__name__)
-            return OUT_OF_RESOURCES_QUEUE
-        return SUCCESS
-
-    def _refuse(
-        self, meta: object, data: memoryview, exc: InvalidDataset, sop_uid: str, calling_ae: str
-    ) -> int:
-        try:
-            kept = self.spool.quarantine_bytes(meta, data)  # type: ignore[arg-type]
-            self.record_refusal(kept, str(exc), sop_uid, calling_ae)
-        except Exception as record_exc:
-            log.error("quarantine failed", sop_instance_uid=sop_uid, error=type(record_exc).__name__)
-            return OUT_OF_RESOURCES_SPOOL
-        log.warning(
-            "refused invalid dataset", sop_instance_uid=sop_uid, reason=str(exc), status=hex(exc.status)
-        )
-        return exc.status
+        data = request.DataSet.getbuffer()  # type: ignore[union-attr]
+        return ingest_instance(self.ports, meta, data, arrival).status
 
 
 def build_ae(settings: Settings) -> AE:
@@ -145,3 +108,6 @@ def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssocia
     )
     ae._servers.append(server)
     return server  # type: ignore[return-value]
+
+
+__all__ = ["OUT_OF_RESOURCES_QUEUE", "OUT_OF_RESOURCES_SPOOL", "SUCCESS", "StoreHandler", "make_listener"]

@@ -15,6 +15,7 @@ import structlog
 from pydicom.uid import UID
 from sqlalchemy.orm import Session
 
+from axiom import metrics
 from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -98,7 +99,9 @@ def deliver_all(
     failures: dict[str, Failure] = {}
     for name in names:
         try:
-            send(runtime, snapshot, name, outgoing)
+            with metrics.DELIVERY_SECONDS.labels(destination=name).time():
+                send(runtime, snapshot, name, outgoing)
+            metrics.DELIVERED.labels(destination=name).inc()
         except Exception as exc:
             unknown = isinstance(exc, KeyError)
             transient = exc.transient if isinstance(exc, DeliveryError) else not unknown
@@ -107,6 +110,9 @@ def deliver_all(
                 if transient
                 else None
             )
+            metrics.FAILED.labels(
+                destination=name, status="transient" if retry_in is not None else "permanent"
+            ).inc()
             failures[name] = Failure(
                 error_class=type(exc).__name__,
                 reason=f"destination {name!r} is not configured" if unknown else str(exc),

@@ -19,6 +19,7 @@ from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
+from axiom.services.events import EventSink, make_events
 from rules.model import Ruleset
 
 
@@ -45,6 +46,8 @@ class Runtime:
         self.crosswalks = CrosswalkLookup.from_settings(settings, self.sessions)
         # Circuit breakers, concurrency caps and rate limits per destination, shared via Redis if set.
         self.guard = make_guard(settings.cache_url)
+        # Live events for the monitoring WebSocket (Redis pub/sub, or the events file).
+        self.events: EventSink = make_events(settings)
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
 
