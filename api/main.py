@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.correlation import CorrelationIdMiddleware
 from api.errors import install_error_handlers
 from api.ingest import IngestPortsFactory
 from api.routes import (
@@ -37,6 +38,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
         settings.login_max_failures, settings.login_failure_window_seconds
     )
     install_error_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware)
     for module in (
         health,
         auth,
