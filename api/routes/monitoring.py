@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentUser, SessionDep, principal_from
 from axiom.db.repositories import instances as instance_repo
 from axiom.domain.auth import Principal
+from axiom.domain.instances import InstanceStatus
 from axiom.services import monitoring
 from axiom.services.delivery_guard import RedisGuard
 from axiom.services.events import subscribe
@@ -76,7 +77,7 @@ def search_instances(
     series_instance_uid: UID = None,
     study_instance_uid: UID = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[str | None, Query(max_length=32)] = None,
+    status: InstanceStatus | None = None,
     received_from: datetime | None = None,
     received_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -84,7 +85,13 @@ def search_instances(
 ) -> InstancePage:
     """Instances with their processing status, newest first, by UID, source, status and arrival time."""
     where = monitoring.InstanceFilter(
-        sop_instance_uid, series_instance_uid, study_instance_uid, source, status, received_from, received_to
+        sop_instance_uid,
+        series_instance_uid,
+        study_instance_uid,
+        source,
+        status.value if status else None,
+        received_from,
+        received_to,
     )
     total, rows = monitoring.search_instances(session, where, limit=limit, offset=offset)
     items = [
