@@ -133,3 +133,10 @@ def test_event_file_lines_are_whole_json(tmp_path: Path) -> None:
     sink.emit("instance.delivered", destination="archive", status="delivered")
     line = (tmp_path / "events.jsonl").read_text().splitlines()[0]
     assert json.loads(line)["destination"] == "archive"
+
+
+def test_ids_past_the_databases_range_are_422(client: TestClient, creds: Credentials) -> None:
+    huge = 2**63
+    response = client.get(f"/api/v1/config/rulesets/x/diff?from=1&to={huge}", headers=creds.admin)
+    assert response.status_code in (404, 422)
+    assert client.post(f"/api/v1/exceptions/{huge}/retry", headers=creds.admin).status_code in (404, 422)
