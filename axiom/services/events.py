@@ -58,7 +58,7 @@ class RedisEvents:
         try:
             self.client.publish(self.channel, encode(kind, fields))
         except Exception as exc:
-            log.debug("event not published", event=kind, error=type(exc).__name__)
+            log.debug("event not published", kind=kind, error=type(exc).__name__)
 
 
 class FileEvents:
@@ -80,7 +80,7 @@ class FileEvents:
             finally:
                 os.close(fd)
         except OSError as exc:
-            log.debug("event not written", event=kind, error=type(exc).__name__)
+            log.debug("event not written", kind=kind, error=type(exc).__name__)
 
 
 def events_file(settings: Settings) -> Path:
