@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.factories import StudySpec, write_corpus
-from tests.integration.stack import running_stack, wait_for
+from tests.integration.stack import REDIS_URL, running_stack, wait_for
 from tests.support.dcmtk import storescu
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,8 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_stow_and_storescu_deliver_with_events_and_metrics(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_stow_and_storescu_deliver_with_events_and_metrics(tmp_path: Path, mode: str) -> None:
     corpus = write_corpus(
         tmp_path / "corpus",
         studies=[StudySpec("CT", (4,))],
@@ -55,9 +56,11 @@ def test_stow_and_storescu_deliver_with_events_and_metrics(tmp_path: Path) -> No
     )
     by_stow, by_dimse = corpus.paths[:2], corpus.paths[2:]
     archive = tmp_path / "archive"
-    with running_stack("embedded", tmp_path / "axiom") as stack:
+    # Distributed: events through Redis pub/sub (AXIOM_CACHE_URL), each role its own process.
+    extra = {"AXIOM_CACHE_URL": REDIS_URL} if mode == "distributed" else {}
+    with running_stack(mode, tmp_path / "axiom", extra) as stack:
         stack.apply(_config(archive))
-        stack.start("up")
+        stack.start(*(("up",) if mode == "embedded" else ("listen", "worker", "api")))
         key = stack.api_key
         base = f"http://127.0.0.1:{stack.api_port}"
         events: list[dict[str, Any]] = []
@@ -118,3 +121,8 @@ def test_stow_and_storescu_deliver_with_events_and_metrics(tmp_path: Path) -> No
         assert [(d["name"], d["backlog"]) for d in health] == [("archive", 0)]
         minutes = stack.api("/api/v1/monitoring/throughput?minutes=10")
         assert sum(m["received"] for m in minutes) == 4
+        assert stack.api("/api/v1/monitoring/queues")["default"] == 0
+        workers = stack.api("/api/v1/monitoring/workers")
+        assert workers["mode"] == mode
+        if mode == "distributed":
+            assert len(workers["workers"]) == 1 and health[0]["circuit"] == "closed"
