@@ -54,7 +54,8 @@ def _error(request: Request, exc: stow.StowRequestError) -> Response:
 
 async def _store(request: Request, study_uid: str | None) -> Response:
     settings = request.app.state.settings
-    ports: IngestPorts = request.app.state.ingest_ports()
+    # Built on first use (the Celery app, a database engine): not on the event loop.
+    ports: IngestPorts = await run_in_threadpool(request.app.state.ingest_ports)
     try:
         boundary = stow.boundary_of(request.headers.get("content-type"))
     except stow.StowRequestError as exc:

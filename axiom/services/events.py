@@ -31,6 +31,8 @@ DELIVERED = "instance.delivered"
 FAILED = "instance.failed"
 # The events file is started afresh past this size (followers reopen it).
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# Seconds a process stops publishing events after Redis failed to take one.
+REDIS_RETRY_SECONDS = 10.0
 
 
 class EventSink(Protocol):
@@ -53,12 +55,18 @@ class RedisEvents:
 
         self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.channel = channel
+        self._down_until = 0.0
 
     def emit(self, kind: str, **fields: Any) -> None:
+        # After a failure, events are dropped for a while instead of making every instance wait
+        # for a connect timeout while Redis is down.
+        if time.monotonic() < self._down_until:
+            return
         try:
             self.client.publish(self.channel, encode(kind, fields))
         except Exception as exc:
-            log.debug("event not published", kind=kind, error=type(exc).__name__)
+            self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            log.warning("events not published for a while", kind=kind, error=type(exc).__name__)
 
 
 class FileEvents:
