@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from axiom.domain.auth import Principal, Role
-from axiom.services.auth import authenticate_api_key, authenticate_token
+from axiom.services.auth import API_KEY_PREFIX, authenticate_api_key, authenticate_token
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -37,18 +37,30 @@ def get_principal(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """The caller, from ``Authorization: Bearer <jwt>`` or ``X-API-Key: <key>``; 401 otherwise."""
+    principal = principal_from(
+        session, request.app.state.jwt_secret, bearer.credentials if bearer else None, api_key
+    )
+    if isinstance(principal, str):
+        raise _unauthorized(principal)
+    return principal
+
+
+def principal_from(session: Session, secret: str, bearer: str | None, api_key: str | None) -> Principal | str:
+    """The caller for a bearer credential (a JWT, or an API key for scrapers that only send
+    ``Authorization: Bearer``) or an ``X-API-Key``; else the reason it is refused."""
     if bearer is not None:
-        principal = authenticate_token(session, request.app.state.jwt_secret, bearer.credentials)
-        if principal is None:
-            raise _unauthorized("invalid or expired access token")
-        return principal
+        if bearer.startswith(f"{API_KEY_PREFIX}_"):
+            api_key = bearer
+        else:
+            principal = authenticate_token(session, secret, bearer)
+            return principal if principal is not None else "invalid or expired access token"
     if api_key:
         principal = authenticate_api_key(session, api_key)
         if principal is None:
-            raise _unauthorized("invalid or revoked API key")
+            return "invalid or revoked API key"
         session.commit()  # the key's last_used_at
         return principal
-    raise _unauthorized("credentials required: Authorization: Bearer <token> or X-API-Key: <key>")
+    return "credentials required: Authorization: Bearer <token> or X-API-Key: <key>"
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from axiom.services.accounts import AccountError
 from axiom.services.apply_config import ConfigFileError
@@ -45,7 +46,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+    # An id or version past what the database stores (SQLite: OverflowError, PostgreSQL: DataError).
+    return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(ConfigFileError, _config_error)
     app.add_exception_handler(AccountError, _account_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.correlation import CorrelationIdMiddleware
 from api.errors import install_error_handlers
+from api.ingest import IngestPortsFactory
 from api.routes import (
     anonymize,
     api_keys,
     auth,
     crosswalks,
     destinations,
+    dicomweb,
     exceptions,
     health,
     monitoring,
@@ -23,17 +26,21 @@ from api.routes.config_common import document_bodies
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.services.auth import LoginRateLimiter, jwt_secret
+from axiom.services.ports import TaskPublisher
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> FastAPI:
+    """The app; ``publisher`` replaces the Celery one STOW-RS publishes with (built on first use)."""
     app = FastAPI(title="Axiom", version="0.1.0")
     app.state.settings = settings
+    app.state.ingest_ports = IngestPortsFactory(settings, publisher)
     app.state.sessions = make_session_factory(create_db_engine(settings.effective_database_url))
     app.state.jwt_secret = jwt_secret(settings)
     app.state.login_limiter = LoginRateLimiter(
         settings.login_max_failures, settings.login_failure_window_seconds
     )
     install_error_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware)
     for module in (
         health,
         auth,
@@ -47,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         rulesets,
         crosswalks,
         sources,
+        dicomweb,
     ):
         app.include_router(module.router)
     document_bodies(app)

@@ -16,9 +16,18 @@ from axiom.logging import configure_logging
 log = structlog.get_logger("axiom.cli")
 
 
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def prepare(settings: Settings, *, migrate: bool = True) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     settings.ensure_dirs()
+    # Every role's process (and its children) keeps its Prometheus values in files there, and the
+    # API's /metrics adds them up (axiom/metrics.py). Set before prometheus_client is imported.
+    if not os.environ.get(METRICS_ENV):
+        metrics_dir = settings.data_path / "metrics"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[METRICS_ENV] = str(metrics_dir)
     if migrate:
         upgrade_database(settings.effective_database_url)
 
@@ -27,6 +36,7 @@ def _serve_listener(settings: Settings) -> None:
     from axiom.db.session import create_db_engine, make_session_factory
     from axiom.dicom.scp import StoreHandler, make_listener
     from axiom.dicom.spool import Spool
+    from axiom.services.events import make_events
     from axiom.services.ingest import RefusalLog
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
@@ -36,6 +46,7 @@ def _serve_listener(settings: Settings) -> None:
         Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync),
         CeleryPublisher(create_app(settings)),
         RefusalLog(sessions),
+        events=make_events(settings),
     )
     server = make_listener(settings, handler)
     log.info(

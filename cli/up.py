@@ -15,7 +15,7 @@ from axiom.config import Settings
 from axiom.db.repositories import config as config_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.services.apply_config import apply_config, load_config_file
-from cli.roles import prepare
+from cli.roles import METRICS_ENV, prepare
 
 ROLES = ("listen", "worker", "beat", "api")
 EXAMPLE = Path(__file__).resolve().parent.parent / "rules" / "examples" / "default.yaml"
@@ -46,6 +46,9 @@ def role_commands(settings: Settings) -> dict[str, list[str]]:
 
 def run_up(settings: Settings) -> int:
     prepare(settings)
+    # Prometheus values of an earlier run's processes (axiom/metrics.py): this run counts afresh.
+    for stale in Path(os.environ[METRICS_ENV]).glob("*.db"):
+        stale.unlink(missing_ok=True)
     if settings.apply_example_on_first_start and apply_example_if_unconfigured(settings):
         console.print(
             f"[bold]No configuration yet:[/] applied {EXAMPLE.name} — everything received goes to "

@@ -1,11 +1,65 @@
+"""Liveness (/health), readiness (/ready) and Prometheus metrics (/metrics)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from pydantic import BaseModel
+
+from api.deps import CurrentUser, SessionDep
+from axiom import metrics
+from axiom.services import monitoring
+from workers.celery_app import QUEUES
 
 router = APIRouter(tags=["health"])
 
 
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
 @router.get("/health")
 def health() -> dict[str, str]:
-    """Liveness: the process answers. Readiness checks arrive with the monitoring API."""
+    """Liveness: the process answers (no credential, no dependency checked)."""
     return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a dependency failed; `checks` names it"}},
+)
+def ready(request: Request, session: SessionDep) -> JSONResponse:
+    """Readiness for probes and load balancers (no credential): the database, the broker and the
+    result backend answer. 503 names the ones that failed (only their error class, no detail)."""
+    checks = monitoring.readiness(request.app.state.settings, session)
+    ok = all(value.startswith("ok") for value in checks.values())
+    body = Readiness(status="ready" if ok else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+class _QueueDepths:
+    def __init__(self, depths: dict[str, int | None]) -> None:
+        self.depths = depths
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "axiom_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
+        )
+        for queue, depth in self.depths.items():
+            if depth is not None:
+                gauge.add_metric([queue], depth)
+        return [gauge]
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def prometheus_metrics(request: Request, _: CurrentUser) -> Response:
+    """Prometheus exposition (any role; ``Authorization: Bearer <api key>`` suits a scraper):
+    every Axiom process's counters and histograms, and the queue depths read now."""
+    queues = CollectorRegistry()
+    queues.register(_QueueDepths(monitoring.queue_depths(request.app.state.settings, QUEUES)))
+    body = generate_latest(metrics.registry()) + generate_latest(queues)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,19 +1,35 @@
+"""Monitoring for any role: queues, workers, throughput, destination health, instance and study
+search, and a WebSocket of live events. Exceptions have their own routes (/api/v1/exceptions)."""
+
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep, principal_from
 from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
+from axiom.domain.auth import Principal
+from axiom.domain.instances import InstanceStatus
+from axiom.services import monitoring
+from axiom.services.delivery_guard import RedisGuard
+from axiom.services.events import subscribe
 from axiom.services.poll_source import source_status
 from beat.schedule import schedule_overview
+from workers.celery_app import QUEUES
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+
+UID = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9.]+$")]
+DA = Annotated[str | None, Query(pattern=r"^[0-9]{8}$", description="a DICOM date, YYYYMMDD")]
+WORKER_PING_SECONDS = 1.0
 
 
 class InstanceOut(BaseModel):
@@ -109,3 +125,202 @@ def models(_: CurrentUser, session: SessionDep) -> ModelsOut:
             for m, v, s, n, avg in inference_repo.model_stats(session)
         ],
     )
+
+
+class FoundInstance(InstanceOut):
+    series_instance_uid: str
+    study_instance_uid: str
+    error: str | None
+
+
+class InstancePage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[FoundInstance]
+
+
+@router.get("/instances/search", response_model=InstancePage)
+def search_instances(
+    _: CurrentUser,
+    session: SessionDep,
+    sop_instance_uid: UID = None,
+    series_instance_uid: UID = None,
+    study_instance_uid: UID = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    status: InstanceStatus | None = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> InstancePage:
+    """Instances with their processing status, newest first, by UID, source, status and arrival time."""
+    where = monitoring.InstanceFilter(
+        sop_instance_uid,
+        series_instance_uid,
+        study_instance_uid,
+        source,
+        status.value if status else None,
+        received_from,
+        received_to,
+    )
+    total, rows = monitoring.search_instances(session, where, limit=limit, offset=offset)
+    items = [
+        FoundInstance.model_validate(
+            {
+                **InstanceOut.model_validate(row, from_attributes=True).model_dump(),
+                "series_instance_uid": series,
+                "study_instance_uid": study,
+                "error": row.error,
+            }
+        )
+        for row, series, study in rows
+    ]
+    return InstancePage(total=total, limit=limit, offset=offset, items=items)
+
+
+class StudyOut(BaseModel):
+    study_instance_uid: str
+    study_date: str | None
+    instance_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class StudyPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[StudyOut]
+
+
+@router.get("/studies", response_model=StudyPage)
+def search_studies(
+    _: CurrentUser,
+    session: SessionDep,
+    study_instance_uid: UID = None,
+    study_date_from: DA = None,
+    study_date_to: DA = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> StudyPage:
+    total, rows = monitoring.search_studies(
+        session,
+        study_instance_uid=study_instance_uid,
+        study_date_from=study_date_from,
+        study_date_to=study_date_to,
+        limit=limit,
+        offset=offset,
+    )
+    items = [StudyOut.model_validate(row, from_attributes=True) for row in rows]
+    return StudyPage(total=total, limit=limit, offset=offset, items=items)
+
+
+@router.get("/queues")
+def queue_depths(request: Request, _: CurrentUser) -> dict[str, int | None]:
+    """Messages waiting per queue (RabbitMQ, or the embedded broker's folder); null: not readable."""
+    return monitoring.queue_depths(request.app.state.settings, QUEUES)
+
+
+class WorkersOut(BaseModel):
+    mode: str  # "distributed" or "embedded"
+    workers: dict[str, str]  # node name -> "ok" (answered the ping)
+    note: str | None = None
+
+
+@router.get("/workers", response_model=WorkersOut)
+def worker_status(request: Request, _: CurrentUser) -> WorkersOut:
+    """Distributed: the workers that answer a Celery ping within a second. Embedded: the
+    filesystem broker has no remote control, so only the queues and throughput tell."""
+    settings = request.app.state.settings
+    if settings.embedded_broker:
+        return WorkersOut(
+            mode="embedded",
+            workers={},
+            note="the embedded broker cannot ping workers; see /queues and /throughput",
+        )
+    try:
+        replies = request.app.state.ingest_ports.celery().control.ping(timeout=WORKER_PING_SECONDS) or []
+    except Exception as exc:
+        return WorkersOut(mode="distributed", workers={}, note=f"ping failed: {type(exc).__name__}")
+    workers = {name: "ok" for reply in replies for name in reply}
+    return WorkersOut(mode="distributed", workers=workers, note=None if workers else "no worker answered")
+
+
+class MinuteOut(BaseModel):
+    minute: str
+    received: int
+    processed: int
+
+
+@router.get("/throughput", response_model=list[MinuteOut])
+def throughput(
+    _: CurrentUser, session: SessionDep, minutes: Annotated[int, Query(ge=1, le=1440)] = 60
+) -> list[dict[str, Any]]:
+    """Instances received and processed per minute (UTC), oldest first."""
+    return monitoring.throughput(session, minutes)
+
+
+class DestinationHealthOut(BaseModel):
+    name: str
+    type: str
+    enabled: bool
+    circuit: str
+    consecutive_failures: int | None
+    backlog: int
+    dead_letters: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@router.get("/destinations", response_model=list[DestinationHealthOut])
+def destination_health(request: Request, _: CurrentUser, session: SessionDep) -> list[DestinationHealthOut]:
+    """Per destination: circuit breaker state (shared through Redis when AXIOM_CACHE_URL is set;
+    otherwise each worker process keeps its own and this says "unknown"), backlog of open
+    exception rows, dead letters and the last error."""
+    settings = request.app.state.settings
+    guard = RedisGuard(settings.cache_url) if settings.cache_url else None
+    try:
+        rows = monitoring.destination_health(session, guard)
+    finally:
+        if guard is not None:
+            guard.close()
+    return [DestinationHealthOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+def _ws_principal(websocket: WebSocket) -> Principal | str:
+    bearer = websocket.headers.get("authorization", "")
+    token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
+    token = token or websocket.query_params.get("token")
+    api_key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
+    app = websocket.app
+    with app.state.sessions() as session:
+        return principal_from(session, app.state.jwt_secret, token, api_key)
+
+
+@router.websocket("/events")
+async def events(websocket: WebSocket) -> None:
+    """Live events as JSON text frames: instance.received / routed / delivered / failed, with UIDs,
+    the correlation id, destination and status (no patient data). Credential: ``?token=<jwt>``,
+    ``?api_key=<key>``, or the ``Authorization`` / ``X-API-Key`` header."""
+    principal = await run_in_threadpool(_ws_principal, websocket)
+    if isinstance(principal, str):
+        await websocket.close(code=1008, reason=principal)
+        return
+    await websocket.accept()
+    subscription = await run_in_threadpool(subscribe, websocket.app.state.settings)
+    receiver = asyncio.ensure_future(websocket.receive())
+    try:
+        while True:
+            if receiver.done():
+                if receiver.result().get("type") == "websocket.disconnect":
+                    break
+                receiver = asyncio.ensure_future(websocket.receive())
+            for event in await run_in_threadpool(subscription.poll, 0.5):
+                await websocket.send_json(event)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(subscription.close)

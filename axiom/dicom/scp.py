@@ -1,4 +1,5 @@
-"""The C-STORE SCP: spool atomically, publish with confirms, and only then answer Success.
+"""The C-STORE SCP: spool atomically, publish with confirms, and only then answer Success
+(``axiom.services.ingest.ingest_instance``, shared with STOW-RS).
 
 The handler stays short and returns statuses; pynetdicom turns an unexpected exception into 0xC211.
 """
@@ -20,15 +21,22 @@ from axiom.config import Settings
 from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
-from axiom.services.ingest import Arrival, Ingestor, RefusalRecorder
+from axiom.services.events import EventSink
+from axiom.services.ingest import (
+    OUT_OF_RESOURCES_QUEUE,
+    OUT_OF_RESOURCES_SPOOL,
+    SUCCESS,
+    Ingestor,
+    Received,
+    RefusalRecorder,
+)
 from axiom.services.ports import TaskPublisher
 
 log = structlog.get_logger("axiom.listener")
 
 
 class StoreHandler:
-    """Handles EVT_C_STORE for one listener process: the arrival goes through the shared ingest path
-    (``axiom.services.ingest.Ingestor``), whose status is the answer."""
+    """Handles EVT_C_STORE for one listener process: the shared ``Ingestor`` does the work."""
 
     def __init__(
         self,
@@ -36,17 +44,18 @@ class StoreHandler:
         publisher: TaskPublisher,
         record_refusal: RefusalRecorder,
         source: str = "listener",
+        events: EventSink | None = None,
     ) -> None:
-        self.spool = spool
-        self.publisher = publisher
-        self.record_refusal = record_refusal
-        self.source = source
-        self.ingest = Ingestor(spool, publisher, record_refusal, source)
+        self.ingest = Ingestor(spool, publisher, record_refusal, source, events)
+
+    @property
+    def spool(self) -> Spool:
+        return self.ingest.ports.spool
 
     def __call__(self, event: Event) -> int:
         request = cast(C_STORE, event.request)
         return self.ingest(
-            Arrival(
+            Received(
                 meta=event.file_meta,
                 data=request.DataSet.getbuffer(),  # type: ignore[union-attr]
                 sop_instance_uid=str(request.AffectedSOPInstanceUID),
@@ -99,3 +108,6 @@ def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssocia
     )
     ae._servers.append(server)
     return server  # type: ignore[return-value]
+
+
+__all__ = ["OUT_OF_RESOURCES_QUEUE", "OUT_OF_RESOURCES_SPOOL", "SUCCESS", "StoreHandler", "make_listener"]

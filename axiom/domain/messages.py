@@ -17,10 +17,12 @@ class InstanceMessage:
     source: str
     received_at: str  # ISO 8601, UTC
     size_bytes: int
+    # Follows the instance from the listener (or STOW-RS) into the worker's logs; older messages lack it.
+    correlation_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceMessage:
-        return cls(**{field: data[field] for field in cls.__dataclass_fields__})
+        return cls(**{field: data[field] for field in cls.__dataclass_fields__ if field in data})

@@ -15,6 +15,7 @@ import structlog
 from pydicom.uid import UID
 from sqlalchemy.orm import Session
 
+from axiom import metrics
 from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -105,6 +106,7 @@ def _failure(runtime: Runtime, outgoing: OutgoingInstance, name: str, exc: BaseE
         if transient
         else None
     )
+    metrics.FAILED.labels(destination=name, status="transient" if transient else "permanent").inc()
     log.warning(
         "delivery failed",
         destination=name,
@@ -127,7 +129,9 @@ def deliver_all(
     failures: dict[str, Failure] = {}
     for name in names:
         try:
-            send(runtime, snapshot, name, outgoing)
+            with metrics.DELIVERY_SECONDS.labels(destination=name).time():
+                send(runtime, snapshot, name, outgoing)
+            metrics.DELIVERED.labels(destination=name).inc()
         except Exception as exc:
             failures[name] = _failure(runtime, outgoing, name, exc)
     return failures
@@ -174,12 +178,15 @@ def deliver_many(
             for index, outgoing in enumerate(outgoings):
                 try:
                     send(runtime, snapshot, name, outgoing)
+                    metrics.DELIVERED.labels(destination=name).inc()
                 except Exception as exc:
                     failures[index][name] = _failure(runtime, outgoing, name, exc)
             continue
         for index, error in enumerate(_send_batch(runtime, snapshot, name, outgoings)):
             if error is not None:
                 failures[index][name] = _failure(runtime, outgoings[index], name, error)
+            else:
+                metrics.DELIVERED.labels(destination=name).inc()
     return failures
 
 

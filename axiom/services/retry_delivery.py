@@ -11,10 +11,12 @@ from pathlib import Path
 import structlog
 from pydicom import dcmread
 
+from axiom import metrics
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
+from axiom.services import events as ev
 from axiom.services.backoff import backoff_seconds
 from axiom.services.deliver import CircuitOpen, send
 from axiom.services.runtime import Runtime
@@ -71,6 +73,10 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
             if dead:
                 exception_repo.dead_letter(session, exception_id)
             session.commit()
+        metrics.FAILED.labels(destination=destination, status="permanent" if dead else "transient").inc()
+        runtime.events.emit(
+            ev.FAILED, sop_instance_uid=sop_uid, destination=destination, status="dead" if dead else "retry"
+        )
         if dead:
             log.error("delivery dead-lettered", exception_id=exception_id, destination=destination)
             return RetryOutcome("dead")
@@ -82,6 +88,8 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         session.commit()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    metrics.DELIVERED.labels(destination=destination).inc()
+    runtime.events.emit(ev.DELIVERED, sop_instance_uid=sop_uid, destination=destination, status="retried")
     log.info("delivery retried successfully", exception_id=exception_id)
     return RetryOutcome("delivered")
 

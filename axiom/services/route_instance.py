@@ -18,6 +18,7 @@ import structlog
 from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session
 
+from axiom import metrics
 from axiom.ai.llm import LLMError
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
@@ -28,6 +29,7 @@ from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
 from axiom.services import completion
+from axiom.services import events as ev
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
@@ -50,6 +52,9 @@ class RouteOutcome:
     delivered: list[str] = field(default_factory=list)
     # (exception id, seconds until the first retry) for each transient failure.
     retries: list[tuple[int, float]] = field(default_factory=list)
+    # Destination name -> error class of each failed delivery; every destination the rules chose.
+    failed: dict[str, str] = field(default_factory=dict)
+    routed_to: list[str] = field(default_factory=list)
 
 
 def _context(
@@ -122,7 +127,30 @@ def route_instance(
     """Process one message; None when its spooled file is already gone (a duplicate delivery).
 
     ``now`` is the clock reading scheduled rulesets are checked against (default: the current time).
+    The message's correlation id is bound to the log context meanwhile, and the outcome is counted
+    and announced as live events (routed, then delivered or failed per destination).
     """
+    with structlog.contextvars.bound_contextvars(
+        correlation_id=message.correlation_id or None, sop_instance_uid=message.sop_instance_uid
+    ):
+        outcome = _route(runtime, message, now)
+    if outcome is not None:
+        _announce(runtime, message, outcome)
+    return outcome
+
+
+def _announce(runtime: Runtime, message: InstanceMessage, outcome: RouteOutcome) -> None:
+    status = str(outcome.status)
+    metrics.PROCESSED.labels(status=status).inc()
+    ids = {"sop_instance_uid": message.sop_instance_uid, "correlation_id": message.correlation_id}
+    runtime.events.emit(ev.ROUTED, **ids, status=status, destinations=outcome.routed_to)
+    for name in outcome.delivered:
+        runtime.events.emit(ev.DELIVERED, **ids, destination=name, status="delivered")
+    for name, error_class in outcome.failed.items():
+        runtime.events.emit(ev.FAILED, **ids, destination=name, status="failed", error=error_class)
+
+
+def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> RouteOutcome | None:
     settings = runtime.settings
     spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
     path = Path(message.spool_path)
@@ -148,7 +176,8 @@ def route_instance(
             update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}
         )
     try:
-        plan = evaluate(snapshot.rulesets, dataset, ctx)
+        with metrics.RULE_SECONDS.time():
+            plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
         record = _Record(message, dataset, [], [], keep_header)
         return _hold(
@@ -198,7 +227,12 @@ def route_instance(
     status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
     if failures:
         status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
-    outcome = RouteOutcome(status, [n for n in names if n not in failures])
+    outcome = RouteOutcome(
+        status,
+        [n for n in names if n not in failures],
+        failed={name: failure.error_class for name, failure in failures.items()},
+        routed_to=destinations,
+    )
     with runtime.sessions() as session:
         instance_id = record.save(session, status)
         if plan.deferred:

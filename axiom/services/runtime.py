@@ -24,6 +24,7 @@ from axiom.domain.messages import InstanceMessage
 from axiom.services.anon_secret import deployment_secret
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
+from axiom.services.events import EventSink, make_events
 from rules.model import AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class Runtime:
         self.crosswalks = CrosswalkLookup.from_settings(settings, self.sessions)
         # Circuit breakers, concurrency caps and rate limits per destination, shared via Redis if set.
         self.guard = make_guard(settings.cache_url)
+        # Live events for the monitoring WebSocket (Redis pub/sub, or the events file).
+        self.events: EventSink = make_events(settings)
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
         self._anon_secret: str | None = None

@@ -18,7 +18,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
 from axiom.domain.sources import DicomwebSourceConfig, SourceBase
-from axiom.services.ingest import SUCCESS, Arrival
+from axiom.services.ingest import SUCCESS, Received
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,
@@ -173,7 +173,7 @@ class DicomwebSource(Source):
     def _ingest(self, dataset: Dataset, instance: RemoteInstance) -> int:
         meta, data = encode_body(dataset)
         return self.ingest(
-            Arrival(
+            Received(
                 meta=meta,
                 data=data,
                 sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", instance.sop_uid)),

@@ -25,7 +25,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from axiom.domain.sources import DimseSourceConfig, SourceBase
-from axiom.services.ingest import Arrival
+from axiom.services.ingest import Received
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,
@@ -227,7 +227,7 @@ class DimseSource(Source):
         def on_store(event: Event) -> int:
             request = cast(C_STORE, event.request)
             status = self.ingest(
-                Arrival(
+                Received(
                     meta=event.file_meta,
                     data=request.DataSet.getbuffer(),  # type: ignore[union-attr]
                     sop_instance_uid=str(request.AffectedSOPInstanceUID),

@@ -1,9 +1,13 @@
-"""Audit trail of who changed what. ``details`` must hold no PHI (names, hashes, counts)."""
+"""Audit trail of who changed what. ``details`` must hold no PHI (names, hashes, counts).
+
+A row without an explicit correlation id takes the one bound to the structlog context (the API
+binds one per request, see api/correlation.py), so an audit row can be found in the logs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from sqlalchemy.orm import Session
 
 from axiom.db.models import AuditLog
@@ -18,6 +22,10 @@ def add_audit(
     details: dict[str, Any] | None = None,
     correlation_id: str | None = None,
 ) -> AuditLog:
+    if correlation_id is None:
+        # The id bound to the log context: the API request's, or the instance's in a worker.
+        bound = structlog.contextvars.get_contextvars().get("correlation_id")
+        correlation_id = str(bound)[:64] if bound else None
     row = AuditLog(actor=actor, action=action, target=target, details=details, correlation_id=correlation_id)
     session.add(row)
     return row

@@ -23,7 +23,8 @@ from axiom.services.auth import create_access_token, verify_password
 from cli.main import app as cli_app
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows, audit_text
 
-PUBLIC = {"/health", "/api/v1/auth/login"}
+# /ready is for probes and load balancers: it says only which dependency failed, never data.
+PUBLIC = {"/health", "/ready", "/api/v1/auth/login"}
 
 
 def _concrete(path: str) -> str:
