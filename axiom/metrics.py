@@ -32,6 +32,16 @@ FAILED = Counter(
     "Failed deliveries, by destination and whether they will be retried (transient, permanent)",
     ["destination", "status"],
 )
+SOURCE_POLLS = Counter(
+    "axiom_source_polls_total",
+    "Polls of configured sources, by source name and outcome (ok, partial, failed)",
+    ["source", "status"],
+)
+SOURCE_INSTANCES = Counter(
+    "axiom_source_instances_total",
+    "Instances a source poll found new on the peer, retrieved, or failed to retrieve",
+    ["source", "outcome"],
+)
 RULE_SECONDS = Histogram(
     "axiom_rule_evaluation_seconds",
     "Time to evaluate the active rulesets against one instance",

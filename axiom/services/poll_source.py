@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from axiom import sources
+from axiom import metrics, sources
 from axiom.config import Settings
 from axiom.db.base import utcnow
 from axiom.db.repositories import sources as sources_repo
@@ -101,8 +101,20 @@ def poll_source(
     except Exception as exc:  # a plugin that cannot even start is a failed poll, not a crashed task
         outcome = PollOutcome(name, "failed", reason=_error(exc))
     _record(sessions, settings, name, token, outcome, now)
+    _count(outcome)
     log.info("source polled", **outcome.to_dict())
     return outcome
+
+
+def _count(outcome: PollOutcome) -> None:
+    metrics.SOURCE_POLLS.labels(source=outcome.source, status=outcome.status).inc()
+    for kind, value in (
+        ("found", outcome.found),
+        ("retrieved", outcome.retrieved),
+        ("failed", outcome.failed),
+    ):
+        if value:
+            metrics.SOURCE_INSTANCES.labels(source=outcome.source, outcome=kind).inc(value)
 
 
 def _error(exc: BaseException) -> str:

@@ -71,6 +71,13 @@ def test_accession_wildcards() -> None:
     assert not accession_matches("ACC*", "XACC1") and accession_matches(None, "anything")
 
 
+def _polls(source: str, status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("axiom_source_polls_total", {"source": source, "status": status})
+    return value or 0.0
+
+
 def test_a_poll_that_cannot_start_is_a_recorded_failure_and_backs_off(
     sessions: sessionmaker[Session], migrated_db_url: str, tmp_path: Path
 ) -> None:
@@ -80,8 +87,10 @@ def test_a_poll_that_cannot_start_is_a_recorded_failure_and_backs_off(
     settings = Settings(
         data_dir=tmp_path / "data", database_url=migrated_db_url, source_backoff_base_seconds=60
     )
+    failed_before = _polls("gcp", "failed")
     outcome = poll_source(sessions, settings, publisher=None, name="gcp")  # type: ignore[arg-type]
     assert outcome.status == "failed" and "NO_SUCH_VAR_X holds no access token" in outcome.reason
+    assert _polls("gcp", "failed") == failed_before + 1
     with sessions() as session:
         state = sources_repo.get_state(session, "gcp")
         assert state is not None and state.consecutive_failures == 1 and state.lock_token is None
