@@ -269,12 +269,16 @@ class InferSpec(_Model):
     The engine runs no model: it asks for the result (``Plan.infer``) and the worker runs the model on
     the gpu queue, stores the result and routes the instance again with it in the context, where
     ``inference`` conditions read it. ``write_private`` writes the result into the outgoing copy as a
-    private block (group 0x0073, creator ``AXIOM AI``).
+    private block (group 0x0073, creator ``AXIOM AI``). ``emit_sr`` also sends, to the rule's
+    per-instance destinations, a Basic Text SR holding the finding (label, score, model) that
+    references the instance: a new instance of the same study, in a series of its own.
     """
 
     model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
     write_private: bool = False
+    # None: no document, like false (kept None so rules stored before the option dump as they did).
+    emit_sr: bool | None = None
 
 
 class InferAction(_Model):

@@ -72,6 +72,15 @@ class Deferred:
 
 
 @dataclass(frozen=True)
+class FindingReport:
+    """One model's ok result to send as a Basic Text SR to ``destinations`` (per-instance ones)."""
+
+    model: str
+    result: InferenceResult
+    destinations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``.
 
@@ -92,6 +101,9 @@ class Plan:
     # Models a matched rule wants run whose result the context does not carry yet: the caller runs
     # them and evaluates again with the results, before routing anything.
     infer: tuple[InferSpec, ...] = ()
+    # Findings to send as Basic Text SR documents (`infer: {emit_sr: true}`, result ok), with the
+    # destinations of the rules that asked: the caller builds each document and sends it there.
+    reports: tuple[FindingReport, ...] = ()
 
     @property
     def pseudonyms(self) -> tuple[Pseudonym, ...]:
@@ -190,6 +202,8 @@ class _Collector:
         self.destinations: dict[str, Priority] = {}
         self.deferred: list[Deferred] = []
         self.infer: dict[str, InferSpec] = {}
+        # model -> (result, destinations in first-seen order)
+        self.reports: dict[str, tuple[InferenceResult, dict[str, None]]] = {}
         self.quarantine = ""
         self.drop = ""
 
@@ -204,7 +218,7 @@ class _Collector:
             elif isinstance(action, AnonymizeAction):
                 self._anonymize(compiled.label, action)
             elif isinstance(action, InferAction):
-                self._infer(action.infer)
+                self._infer(action.infer, rule)
             elif isinstance(action, StandardizeAction):
                 self._standardize(action)
             else:
@@ -241,12 +255,16 @@ class _Collector:
         spec_set = SetSpec.model_construct(tag=spec.tag, value=text, vr=spec.vr)
         self.actions.append(SetAction.model_construct(set=spec_set))
 
-    def _infer(self, spec: InferSpec) -> None:
+    def _infer(self, spec: InferSpec, rule: Rule) -> None:
         result = self.view.ctx.inference.get(spec.model)
         if result is None:
             self.infer.setdefault(spec.model, spec)
-        elif spec.write_private and result.status == "ok":
+            return
+        if spec.write_private and result.status == "ok":
             self.actions.append(inference_block(spec.model, result))
+        if spec.emit_sr and result.status == "ok" and not rule.grouped:
+            _, names = self.reports.setdefault(spec.model, (result, {}))
+            names.update(dict.fromkeys(rule.destinations))
 
     def _standardize(self, action: StandardizeAction) -> None:
         for tag in action.standardize.tags:
@@ -277,6 +295,13 @@ class _Collector:
             reason=self.quarantine or self.drop,
             deferred=tuple(self.deferred) if routed else (),
             infer=tuple(self.infer.values()) if routed else (),
+            reports=tuple(
+                FindingReport(model, result, tuple(names))
+                for model, (result, names) in self.reports.items()
+                if names
+            )
+            if routed and not self.infer
+            else (),
         )
 
 
@@ -374,6 +399,7 @@ def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
 __all__ = [
     "CompiledRuleset",
     "Deferred",
+    "FindingReport",
     "Outcome",
     "Plan",
     "PlanAction",

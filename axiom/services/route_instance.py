@@ -7,6 +7,7 @@ after a killed worker) repeats the deliveries, which are idempotent per SOP Inst
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from axiom import metrics
 from axiom.ai.llm import LLMError
+from axiom.ai.report import finding_report
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -31,13 +33,13 @@ from axiom.logging import phi_hash
 from axiom.services import completion
 from axiom.services import events as ev
 from axiom.services.crosswalks import UnknownCrosswalk
-from axiom.services.deliver import by_priority, deliver_all, record_outcomes
+from axiom.services.deliver import Failure, by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
 from axiom.services.inference import infer_instance, stored_results
 from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
-from axiom.services.runtime import Runtime
-from rules.engine import evaluate
+from axiom.services.runtime import ConfigSnapshot, Runtime
+from rules.engine import FindingReport, evaluate
 from rules.model import InferenceResult, InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
@@ -224,6 +226,7 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     # A rerun of this same arrival (a task redelivered after a crash) skips what it already did.
     names = [n for n in by_priority(immediate) if n not in history.done_by_this_arrival]
     failures = deliver_all(runtime, snapshot, outgoing, names)
+    reports = _reports(runtime, snapshot, plan.reports, outgoing, names, now)
     status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
     if failures:
         status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
@@ -240,12 +243,49 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         outcome.retries = record_outcomes(
             session, outgoing, names, failures, instance_id=instance_id, spool_path=message.spool_path
         )
+        for report, report_names, report_failures in reports:
+            outcome.retries += record_outcomes(
+                session, report, report_names, report_failures, instance_id=instance_id, spool_path=None
+            )
         # What the anonymize action sent in place of the patient's identity, for re-identification.
         record_pseudonyms(session, plan.pseudonyms)
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
     return outcome
+
+
+def _reports(
+    runtime: Runtime,
+    snapshot: ConfigSnapshot,
+    reports: tuple[FindingReport, ...],
+    outgoing: OutgoingInstance,
+    names: list[str],
+    now: datetime,
+) -> list[tuple[OutgoingInstance, list[str], dict[str, Failure]]]:
+    """Send each finding's Basic Text SR to the destinations of the rules that asked for it.
+
+    The document is built from the outgoing copy (edited and anonymized as the image is sent) and
+    goes to those of ``names`` (this pass's destinations, highest priority first) its rules route to.
+    A failed send is an exception row with its own copy, retried like any delivery.
+    """
+    sent = []
+    for report in reports:
+        targets = [name for name in names if name in report.destinations]
+        if not targets:
+            continue
+        document = finding_report(outgoing.dataset, report.model, report.result, now)
+        key = f"{outgoing.content_hash}:sr:{report.model}:{report.result.version}"
+        item = OutgoingInstance(
+            dataset=document,
+            source_file=None,
+            sop_instance_uid=str(document.SOPInstanceUID),
+            study_instance_uid=str(document.get("StudyInstanceUID", "")),
+            content_hash=hashlib.sha256(key.encode()).hexdigest(),
+        )
+        sent.append((item, targets, deliver_all(runtime, snapshot, item, targets)))
+        log.info("finding report sent", model=report.model, sr_instance_uid=item.sop_instance_uid)
+    return sent
 
 
 def _standardize(
