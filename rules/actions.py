@@ -285,6 +285,27 @@ class InferAction(_Model):
     infer: InferSpec
 
 
+class AnalyzeSpec(_Model):
+    """Ask a hosted model about the instance's key image; its answer is stored as ``store_as``.
+
+    Only the rendered image of the anonymized outgoing copy leaves the site: the action must come
+    after an ``anonymize`` action of the same rule (a load error otherwise), and the worker refuses,
+    and records why, a copy that does not carry PatientIdentityRemoved YES. The engine calls no
+    model: it asks for the analysis (``Plan.analyze``), the worker runs it, stores the answer like a
+    model result (label: the finding, scores: ``{finding: confidence}``) and routes the instance
+    again, where ``inference`` conditions naming ``store_as`` read it.
+    """
+
+    provider: Literal["vertex"] = "vertex"
+    # A prompt the worker knows (axiom.ai.vertex.PROMPTS); an unknown one is a recorded failure.
+    prompt_id: str = Field(default="key-finding", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    store_as: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class AnalyzeAction(_Model):
+    analyze: AnalyzeSpec
+
+
 StandardizedTag = Literal["StudyDescription", "SeriesDescription", "BodyPartExamined", "ProtocolName"]
 STANDARDIZED_TAGS: tuple[StandardizedTag, ...] = (
     "StudyDescription",
@@ -333,6 +354,7 @@ _ACTION_CLASSES: dict[str, type[BaseModel]] = {
     "remove_private_block": RemovePrivateBlockAction,
     "anonymize": AnonymizeAction,
     "infer": InferAction,
+    "analyze": AnalyzeAction,
     "standardize": StandardizeAction,
     "quarantine": QuarantineAction,
     "drop": DropAction,
@@ -359,6 +381,7 @@ Action = Annotated[
     | Annotated[RemovePrivateBlockAction, Tag("remove_private_block")]
     | Annotated[AnonymizeAction, Tag("anonymize")]
     | Annotated[InferAction, Tag("infer")]
+    | Annotated[AnalyzeAction, Tag("analyze")]
     | Annotated[StandardizeAction, Tag("standardize")]
     | Annotated[QuarantineAction, Tag("quarantine")]
     | Annotated[DropAction, Tag("drop")],

@@ -23,6 +23,8 @@ from pydicom import Dataset
 from rules.actions import (
     DISPOSITION_ACTIONS,
     AddPrivateBlockAction,
+    AnalyzeAction,
+    AnalyzeSpec,
     AnonymizeAction,
     CrosswalkAction,
     DropAction,
@@ -81,6 +83,20 @@ class FindingReport:
 
 
 @dataclass(frozen=True)
+class AnalysisRequest:
+    """An ``analyze`` action with no stored answer yet, and what the caller sends it.
+
+    ``actions`` are the plan's edits up to the action (earlier rules' and this rule's own, its
+    anonymize step included): the caller applies them to the received dataset and sends the
+    result's rendered image, only if it says PatientIdentityRemoved YES.
+    """
+
+    rule: str  # "ruleset/rule"
+    spec: AnalyzeSpec
+    actions: tuple[PlanAction, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``.
 
@@ -104,6 +120,8 @@ class Plan:
     # Findings to send as Basic Text SR documents (`infer: {emit_sr: true}`, result ok), with the
     # destinations of the rules that asked: the caller builds each document and sends it there.
     reports: tuple[FindingReport, ...] = ()
+    # Analyses a matched rule asks for whose answer the context does not carry yet (after `infer`).
+    analyze: tuple[AnalysisRequest, ...] = ()
 
     @property
     def pseudonyms(self) -> tuple[Pseudonym, ...]:
@@ -202,6 +220,7 @@ class _Collector:
         self.destinations: dict[str, Priority] = {}
         self.deferred: list[Deferred] = []
         self.infer: dict[str, InferSpec] = {}
+        self.analyze: dict[str, AnalysisRequest] = {}
         # model -> (result, destinations in first-seen order)
         self.reports: dict[str, tuple[InferenceResult, dict[str, None]]] = {}
         self.quarantine = ""
@@ -219,6 +238,8 @@ class _Collector:
                 self._anonymize(compiled.label, action)
             elif isinstance(action, InferAction):
                 self._infer(action.infer, rule)
+            elif isinstance(action, AnalyzeAction):
+                self._analyze(compiled.label, action.analyze)
             elif isinstance(action, StandardizeAction):
                 self._standardize(action)
             else:
@@ -266,6 +287,11 @@ class _Collector:
             _, names = self.reports.setdefault(spec.model, (result, {}))
             names.update(dict.fromkeys(rule.destinations))
 
+    def _analyze(self, label: str, spec: AnalyzeSpec) -> None:
+        if spec.store_as not in self.view.ctx.inference:
+            request = AnalysisRequest(label, spec, tuple(self.actions))
+            self.analyze.setdefault(spec.store_as, request)
+
     def _standardize(self, action: StandardizeAction) -> None:
         for tag in action.standardize.tags:
             term = self.view.ctx.standardized.get(tag)
@@ -302,6 +328,7 @@ class _Collector:
             )
             if routed and not self.infer
             else (),
+            analyze=tuple(self.analyze.values()) if routed else (),
         )
 
 
@@ -397,6 +424,7 @@ def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
 
 
 __all__ = [
+    "AnalysisRequest",
     "CompiledRuleset",
     "Deferred",
     "FindingReport",

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rules.actions import (
     Action,
     AddPrivateBlockAction,
+    AnalyzeAction,
+    AnalyzeSpec,
     AnonymizeAction,
     AppendAction,
     CopyAction,
@@ -205,6 +207,18 @@ class Rule(_Model):
         return self
 
     @model_validator(mode="after")
+    def _analyze_after_anonymize(self) -> Rule:
+        anonymized = False
+        for action in self.actions:
+            anonymized = anonymized or isinstance(action, AnonymizeAction)
+            if isinstance(action, AnalyzeAction) and not anonymized:
+                raise ValueError(
+                    "an analyze action sends the image out of the site: put an anonymize action "
+                    "before it in the same rule"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _priorities_name_destinations(self) -> Rule:
         stray = sorted(set(self.priorities) - set(self.destinations))
         if stray:
@@ -242,6 +256,8 @@ __all__ = [
     "Action",
     "AddPrivateBlockAction",
     "AllOf",
+    "AnalyzeAction",
+    "AnalyzeSpec",
     "AnonymizeAction",
     "AnyOf",
     "AppendAction",

@@ -29,6 +29,13 @@ PROMPT = (
     'this anonymized medical image. Answer with a JSON object {"finding": short text, '
     '"confidence": number between 0 and 1}.'
 )
+TRIAGE_PROMPT = (
+    "You are assisting a radiology routing system. Decide whether this anonymized medical image "
+    'shows a finding that needs urgent reading. Answer with a JSON object {"finding": "urgent" or '
+    '"routine", "confidence": number between 0 and 1}.'
+)
+# The prompts an `analyze` rule action may name (prompt_id): fixed text, never built from the dataset.
+PROMPTS = {"key-finding": PROMPT, "triage": TRIAGE_PROMPT}
 MAX_SIDE = 512
 
 
@@ -103,7 +110,7 @@ class GeminiAnalyzer:
         self.provider = f"vertex:{location}"
         self.on_call = on_call
 
-    def analyze(self, ds: Dataset) -> dict[str, Any]:
+    def analyze(self, ds: Dataset, prompt: str = PROMPT) -> dict[str, Any]:
         """Gemini's finding for the instance's key image; AnalysisRefused before sending when not allowed."""
         if not is_anonymized(ds):
             raise AnalysisRefused("only anonymized instances (PatientIdentityRemoved YES) may be sent")
@@ -116,7 +123,7 @@ class GeminiAnalyzer:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            contents: list[str | Image | Part] = [Part.from_data(image, "image/png"), PROMPT]
+            contents: list[str | Image | Part] = [Part.from_data(image, "image/png"), prompt]
             response = self.model.generate_content(
                 contents,
                 generation_config=GenerationConfig(temperature=0, response_mime_type="application/json"),

@@ -32,6 +32,7 @@ from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
 from axiom.services import completion
 from axiom.services import events as ev
+from axiom.services.analysis import run_analyses, store_analyses
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import Failure, by_priority, deliver_all, record_outcomes
 from axiom.services.header_retention import store_received_header
@@ -39,7 +40,7 @@ from axiom.services.inference import infer_instance, stored_results
 from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import ConfigSnapshot, Runtime
-from rules.engine import FindingReport, evaluate
+from rules.engine import AnalysisRequest, FindingReport, evaluate
 from rules.model import InferenceResult, InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
@@ -198,6 +199,9 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         # Models first: the instance is routed again once their results are stored, so rules that
         # read them (`inference` conditions) decide with them.
         return _infer_first(runtime, message, dataset, content_hash, list(plan.infer), now)
+    if plan.analyze:
+        # Then hosted analyses (anonymized copies only); their answers are stored like model results.
+        return _analyze_first(runtime, message, dataset, content_hash, plan.analyze, now)
     if not plan.destinations and not plan.deferred:
         reason = "no rule routed this instance to a destination; kept in quarantine"
         return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
@@ -327,6 +331,25 @@ def _infer_first(
         )
         session.commit()
     # Every model asked for now has a stored result (ok, skipped or failed): this pass routes.
+    return route_instance(runtime, message, now=now)
+
+
+def _analyze_first(
+    runtime: Runtime,
+    message: InstanceMessage,
+    dataset: Dataset,
+    content_hash: str,
+    requests: tuple[AnalysisRequest, ...],
+    now: datetime,
+) -> RouteOutcome | None:
+    hook = audit_hook(runtime.sessions, "ai", message.sop_instance_uid)
+    analyses = run_analyses(runtime.make_analyzer, hook, dataset, requests)
+    with runtime.sessions() as session:
+        store_analyses(
+            session, analyses, sop_instance_uid=message.sop_instance_uid, content_hash=content_hash
+        )
+        session.commit()
+    # Every analysis asked for now has a stored outcome (ok or failed): this pass routes.
     return route_instance(runtime, message, now=now)
 
 

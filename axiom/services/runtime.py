@@ -25,10 +25,12 @@ from axiom.services.anon_secret import deployment_secret
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
 from axiom.services.events import EventSink, make_events
-from rules.model import AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
+from rules.model import AnalyzeAction, AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
 
 if TYPE_CHECKING:
+    from axiom.ai.llm import CallHook
     from axiom.ai.tags import TagStandardizer
+    from axiom.ai.vertex import GeminiAnalyzer
     from axiom.services.inference import InferenceEngine
 
 # Hands an instance to the gpu queue with the models to run; the worker role plugs it in.
@@ -58,7 +60,8 @@ def _reads_series_count(ruleset: Ruleset) -> bool:
 
 
 def _uses_inference(ruleset: Ruleset) -> bool:
-    if any(isinstance(action, InferAction) for rule in ruleset.rules for action in rule.actions):
+    kinds = (InferAction, AnalyzeAction)
+    if any(isinstance(action, kinds) for rule in ruleset.rules for action in rule.actions):
         return True
     return '"inference"' in ruleset.model_dump_json(by_alias=True)
 
@@ -99,6 +102,14 @@ class Runtime:
         # gpu queue instead, and that queue's worker publishes the instance for routing again.
         self.dispatch_inference: InferenceDispatch | None = None
         self.reroute: Reroute | None = None
+        # Builds the Vertex AI analyzer for `analyze` actions, with the hook that audits each call;
+        # tests point it at a local server.
+        self.make_analyzer: Callable[[CallHook], GeminiAnalyzer] = self._gemini_analyzer
+
+    def _gemini_analyzer(self, on_call: CallHook) -> GeminiAnalyzer:
+        from axiom.services.language_models import gemini_analyzer
+
+        return gemini_analyzer(self.settings, on_call)
 
     def standardizer(self) -> TagStandardizer:
         """The tag standardizer (language model + cache), created on first use; ValueError if unset."""
