@@ -165,7 +165,8 @@ def dry_run_dataset(
         rules=rules,
         destinations=[],
         changes=[],
-        infer=[spec.model for spec in plan.infer],
+        infer=[spec.model for spec in plan.infer]
+        + [f"{r.spec.store_as} ({r.spec.provider} analyze)" for r in plan.analyze],
     )
     if plan.disposition != "route":
         return report

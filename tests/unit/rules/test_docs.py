@@ -90,6 +90,7 @@ def test_every_operator_and_action_has_an_example() -> None:
         "remove_private_block",
         "anonymize",
         "infer",
+        "analyze",
         "standardize",
         "quarantine",
         "drop",
