@@ -3,7 +3,7 @@
 It serves a discovery document, a JWKS with an RSA key generated per instance, an authorize endpoint
 that redirects straight back with a code (the user "logs in" as ``email``), and a token endpoint that
 checks the client secret, the redirect URI and the PKCE verifier before returning an RS256 ID token.
-The ``next_*`` knobs spoil the next ID token (audience, nonce, signing key, expiry) for refusal tests.
+``spoil`` spoils the next ID token (audience, issuer, nonce, signing key, expiry) for refusal tests.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Spoil:
     """What to get wrong in the next ID token."""
 
     audience: str | None = None
+    issuer: str | None = None
     nonce: str | None = None
     other_key: bool = False
     expired: bool = False
@@ -160,7 +161,7 @@ class FakeOidcProvider:
         spoil, self.spoil = self.spoil, Spoil()
         now = int(time.time()) - (7200 if spoil.expired else 0)
         claims: dict[str, Any] = {
-            "iss": self.issuer,
+            "iss": spoil.issuer or self.issuer,
             "sub": hashlib.sha256(grant.email.encode()).hexdigest()[:20],
             "aud": spoil.audience or grant.client_id,
             "iat": now,

@@ -130,11 +130,12 @@ def test_created_users_get_the_configured_role(
     ("spoil", "reason"),
     [
         (Spoil(audience="someone-else"), "aud"),
+        (Spoil(issuer="https://evil.example.com"), "iss"),
         (Spoil(nonce="not-the-nonce"), "nonce"),
         (Spoil(other_key=True), "signature"),
         (Spoil(expired=True), "exp"),
     ],
-    ids=["audience", "nonce", "signature", "expired"],
+    ids=["audience", "issuer", "nonce", "signature", "expired"],
 )
 def test_a_bad_id_token_is_refused(
     settings: Settings,
