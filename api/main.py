@@ -17,6 +17,7 @@ from api.routes import (
     exceptions,
     health,
     monitoring,
+    oidc,
     rules,
     rulesets,
     sources,
@@ -44,6 +45,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     for module in (
         health,
         auth,
+        oidc,
         api_keys,
         users,
         monitoring,

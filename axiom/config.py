@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from axiom.domain.auth import Role
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AXIOM_", env_file=None, extra="ignore")
@@ -51,6 +53,19 @@ class Settings(BaseSettings):
     # Failed logins per username and client address within the window before login answers 429.
     login_max_failures: int = 5
     login_failure_window_seconds: float = 300.0
+    # Optional OIDC login (docs/api.md): on when the issuer, client id and redirect URL are set. The
+    # discovery URL defaults to <issuer>/.well-known/openid-configuration; the redirect URL is this
+    # API's /api/v1/auth/oidc/callback as the browser reaches it (registered with the provider).
+    oidc_issuer: str = ""
+    oidc_discovery_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_redirect_url: str = ""
+    # Email domains allowed to log in (empty: any); users are matched by username = email.
+    oidc_allowed_domains: list[str] = Field(default_factory=list)
+    # Whether a verified email without an Axiom user gets one on first login, and with which role.
+    oidc_auto_create: bool = False
+    oidc_default_role: Role = Role.USER
 
     worker_concurrency: int = 0  # 0 = number of CPUs
     # Delivery retry: exponential backoff base and cap, in seconds, and attempts before dead-letter.

@@ -24,7 +24,8 @@ from cli.main import app as cli_app
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows, audit_text
 
 # /ready is for probes and load balancers: it says only which dependency failed, never data.
-PUBLIC = {"/health", "/ready", "/api/v1/auth/login"}
+# The OIDC login routes are public by design (a browser follows them before it has a token).
+PUBLIC = {"/health", "/ready", "/api/v1/auth/login", "/api/v1/auth/oidc/login", "/api/v1/auth/oidc/callback"}
 
 
 def _concrete(path: str) -> str:
