@@ -3,11 +3,8 @@ the ``axiom.destinations`` entry-point group (as kombu does for transports)."""
 
 from __future__ import annotations
 
-import difflib
-from importlib import import_module
-from importlib.metadata import entry_points
-
 from axiom.destinations.base import DeliveryError, DeliveryResult, Destination
+from axiom.plugins import PluginRegistry
 
 ALIASES: dict[str, str] = {
     "filesystem": "axiom.destinations.filesystem:FilesystemDestination",
@@ -24,26 +21,11 @@ class UnknownDestinationKind(LookupError):
     pass
 
 
-def available_kinds() -> dict[str, str]:
-    kinds = dict(ALIASES)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kinds.setdefault(ep.name, ep.value)
-    return kinds
-
-
-def resolve(kind: str) -> type[Destination]:
-    kinds = available_kinds()
-    try:
-        target = kinds[kind]
-    except KeyError:
-        close = difflib.get_close_matches(kind, kinds, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(kinds))}"
-        raise UnknownDestinationKind(f"unknown destination type {kind!r}{hint}") from None
-    module_name, _, attr = target.partition(":")
-    cls = getattr(import_module(module_name), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Destination)):
-        raise TypeError(f"{target} is not a Destination subclass")
-    return cls
+_REGISTRY: PluginRegistry[Destination] = PluginRegistry(
+    "destination type", Destination, ALIASES, ENTRY_POINT_GROUP, UnknownDestinationKind
+)
+available_kinds = _REGISTRY.available
+resolve = _REGISTRY.resolve
 
 
 __all__ = [

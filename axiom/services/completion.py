@@ -132,17 +132,31 @@ def _collect(
     now: datetime,
     placement: Placement,
 ) -> None:
+    _hold(session, runtime, group, outgoing, now, placement, straggler=False)
+    group.last_arrival_at = now
+
+
+def _hold(
+    session: Session,
+    runtime: Runtime,
+    group: CompletionGroup,
+    outgoing: OutgoingInstance,
+    now: datetime,
+    placement: Placement,
+    *,
+    straggler: bool,
+) -> None:
+    """Keep a copy for the group to send: a new member, or the newest copy of one re-received."""
     copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
     existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if existing is None:
         group.received_count += 1
-        session.add(_member(group, outgoing, str(copy), now, straggler=False))
-    else:  # re-received before it was sent: the newest copy is the one to send
-        if existing.file_path:
-            placement.stale_files.append(Path(existing.file_path))
-        existing.file_path = str(copy)
-        existing.delivered_at = None
-    group.last_arrival_at = now
+        session.add(_member(group, outgoing, str(copy), now, straggler=straggler))
+        return
+    if existing.file_path:
+        placement.stale_files.append(Path(existing.file_path))
+    existing.file_path = str(copy)
+    existing.delivered_at = None
 
 
 def _member(
@@ -184,19 +198,12 @@ def _straggler(
         sop_instance_uid=outgoing.sop_instance_uid,
         policy=policy,
     )
-    existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if policy == "resend_study":
-        copy = keep_copy(outgoing, settings.held_dir, fsync=settings.spool_fsync)
-        if existing is None:
-            group.received_count += 1
-            session.add(_member(group, outgoing, str(copy), now, straggler=True))
-        else:
-            if existing.file_path:
-                placement.stale_files.append(Path(existing.file_path))
-            existing.file_path = str(copy)
+        _hold(session, runtime, group, outgoing, now, placement, straggler=True)
         repo.reopen(session, group, now)
         placement.waiting = True
         return
+    existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     path = ""
     if policy == "hold":
         # A person decides: one dead-lettered row per destination, each retryable from its own copy.

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Response
 
+from tests.support.app_server import AppServer
 from tests.support.fake_openai import free_port
 
 
-class FakeGCS:
+class FakeGCS(AppServer):
+    name = "fake GCS server"
+
     def __init__(self, bucket: str, objects: dict[str, bytes]) -> None:
         self.bucket = bucket
         self.objects = objects
@@ -42,26 +41,8 @@ class FakeGCS:
             self.downloads.append(name)
             return Response(self.objects[name], media_type="application/octet-stream")
 
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._serve(app)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> FakeGCS:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake GCS server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.should_exit = True
-        self._thread.join(5)

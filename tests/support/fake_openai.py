@@ -7,14 +7,13 @@ It records every request body (so a test can check what would have left the site
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.support.app_server import AppServer
 
 Reply = Callable[[dict[str, Any]], str]
 
@@ -25,7 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class FakeOpenAI:
+class FakeOpenAI(AppServer):
+    name = "fake OpenAI server"
+
     def __init__(self, reply: Reply) -> None:
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
@@ -54,25 +55,8 @@ class FakeOpenAI:
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._serve(app)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.should_exit = True
-        self._thread.join(5)

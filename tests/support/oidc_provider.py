@@ -11,19 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.app_server import AppServer
 from tests.support.fake_openai import free_port
 
 
@@ -54,7 +52,9 @@ class TokenRequest:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-class FakeOidcProvider:
+class FakeOidcProvider(AppServer):
+    name = "fake OIDC provider"
+
     def __init__(self, client_id: str, client_secret: str) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -69,9 +69,7 @@ class FakeOidcProvider:
         self.token_requests: list[TokenRequest] = []
         self._grants: dict[str, _Grant] = {}
         self.app = self._build()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._serve(self.app)
 
     @property
     def issuer(self) -> str:
@@ -174,18 +172,3 @@ class FakeOidcProvider:
             claims["nonce"] = nonce
         key = self.rogue_key if spoil.other_key else self.key
         return jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, key)
-
-    def __enter__(self) -> FakeOidcProvider:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OIDC provider did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.should_exit = True
-        self._thread.join(5)
