@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Axiom image: one image for every role. The role is the command:
 #   docker run IMAGE            -> `axiom up` (embedded: SQLite + filesystem broker under /data)
-#   docker run IMAGE listen     -> C-STORE SCP only;  worker | beat | api | flower | db upgrade ...
+#   docker run IMAGE listen     -> C-STORE SCP only;  worker | gpu-worker | beat | api | flower | db upgrade ...
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build

@@ -54,6 +54,14 @@ def worker(
     run_worker(get_settings(), queues, concurrency, pool)
 
 
+@app.command("gpu-worker")
+def gpu_worker() -> None:
+    """Run the model worker: the `gpu` queue, one process that micro-batches (one per GPU)."""
+    from cli.roles import run_worker
+
+    run_worker(get_settings(), "gpu", 1, "solo")
+
+
 @app.command()
 def beat() -> None:
     """Run Celery Beat (periodic retries and sweeps)."""
