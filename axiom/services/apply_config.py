@@ -228,10 +228,26 @@ def apply_config(
             raise ConfigFileError(source or config.source, problems)
 
         audit = _Auditor(session, actor=actor, correlation_id=correlation_id)
-        destinations = _apply_destinations(session, config.destinations, audit)
+        destinations = _apply_typed(
+            session,
+            config.destinations,
+            audit,
+            "destination",
+            StorageBackend,
+            config_repo.destination_row_values,
+            config_repo.destination_from_row,
+        )
         rulesets = _apply_rulesets(session, config.rulesets, audit)
         crosswalks = _apply_crosswalks(session, config.crosswalks, audit)
-        sources = _apply_sources(session, config.sources, audit)
+        sources = _apply_typed(
+            session,
+            config.sources,
+            audit,
+            "source",
+            SourceRow,
+            sources_repo.source_row_values,
+            sources_repo.source_from_row,
+        )
         if sources.changed:
             # Beat reloads its schedule only when this marker moves.
             sources_repo.bump_schedule_version(session)
@@ -270,29 +286,39 @@ def _stored(load: Callable[[Any], BaseModel], row: object) -> dict[str, Any] | N
         return None
 
 
-def _apply_destinations(session: Session, items: list[DestinationConfig], audit: _Auditor) -> KindResult:
+def _apply_typed(
+    session: Session,
+    items: Sequence[DestinationConfig] | Sequence[SourceConfig],
+    audit: _Auditor,
+    label: str,
+    row_class: type[StorageBackend] | type[SourceRow],
+    row_values: Callable[[Any], dict[str, Any]],
+    from_row: Callable[[Any], Any],
+) -> KindResult:
+    """Destinations and sources: rows of name, type, enabled and a JSON config, changed in place."""
     result = KindResult()
     names = [item.name for item in items]
-    rows = {
-        row.name: row for row in session.scalars(select(StorageBackend).where(StorageBackend.name.in_(names)))
-    }
+    found: Sequence[StorageBackend | SourceRow] = list(
+        session.scalars(select(row_class).where(row_class.name.in_(names)))
+    )
+    rows = {row.name: row for row in found}
     for item in items:
         new = config_repo.dump_model(item)
-        values = config_repo.destination_row_values(item)
+        values = row_values(item)
         row = rows.get(item.name)
         if row is None:
-            session.add(StorageBackend(**values))
+            session.add(row_class(**values))
             result.created.append(item.name)
-            audit.record("destination.created", item.name, new, changed_fields(None, new), type=item.type)
+            audit.record(f"{label}.created", item.name, new, changed_fields(None, new), type=item.type)
             continue
-        old = _stored(config_repo.destination_from_row, row)
+        old = _stored(from_row, row)
         if old == new:
             result.unchanged.append(item.name)
             continue
         for key, value in values.items():
             setattr(row, key, value)
         result.updated.append(item.name)
-        audit.record("destination.updated", item.name, new, changed_fields(old, new), type=item.type)
+        audit.record(f"{label}.updated", item.name, new, changed_fields(old, new), type=item.type)
     return result
 
 
@@ -346,29 +372,6 @@ def _apply_crosswalks(session: Session, items: list[CrosswalkConfig], audit: _Au
         crosswalks_repo.update_crosswalk(row, item)
         result.updated.append(item.name)
         audit.record("crosswalk.updated", item.name, new, changed_fields(old, new), source=kind)
-    return result
-
-
-def _apply_sources(session: Session, items: list[SourceConfig], audit: _Auditor) -> KindResult:
-    result = KindResult()
-    rows = sources_repo.get_source_rows(session, [item.name for item in items])
-    for item in items:
-        new = config_repo.dump_model(item)
-        values = sources_repo.source_row_values(item)
-        row = rows.get(item.name)
-        if row is None:
-            session.add(SourceRow(**values))
-            result.created.append(item.name)
-            audit.record("source.created", item.name, new, changed_fields(None, new), type=item.type)
-            continue
-        old = _stored(sources_repo.source_from_row, row)
-        if old == new:
-            result.unchanged.append(item.name)
-            continue
-        for key, value in values.items():
-            setattr(row, key, value)
-        result.updated.append(item.name)
-        audit.record("source.updated", item.name, new, changed_fields(old, new), type=item.type)
     return result
 
 
