@@ -19,7 +19,9 @@ from rules.model import Ruleset
 
 DESTINATION_ADAPTER: TypeAdapter[DestinationConfig] = TypeAdapter(DestinationConfig)
 # Columns of their own; the rest of each model goes to the JSON column.
-_DESTINATION_COLUMNS = frozenset({"name", "type", "enabled"})
+# Columns of their own in the rows of typed configurations (destinations, sources); the rest of the
+# configuration goes in the row's JSON ``config``.
+TYPED_COLUMNS = frozenset({"name", "type", "enabled"})
 _RULE_COLUMNS = frozenset({"name", "enabled"})
 
 
@@ -29,20 +31,28 @@ def dump_model(model: Any) -> dict[str, Any]:
     return data
 
 
-def destination_from_row(row: StorageBackend) -> DestinationConfig:
-    return DESTINATION_ADAPTER.validate_python(
-        {**row.config, "name": row.name, "type": row.type, "enabled": row.enabled}
-    )
+def typed_row_data(row: Any) -> dict[str, Any]:
+    """A typed configuration's fields, from its row (columns plus the JSON ``config``)."""
+    return {**row.config, "name": row.name, "type": row.type, "enabled": row.enabled}
 
 
-def destination_row_values(config: DestinationConfig) -> dict[str, Any]:
+def typed_row_values(config: Any) -> dict[str, Any]:
+    """The row values of a typed configuration (destination or source)."""
     data = dump_model(config)
     return {
         "name": config.name,
         "type": config.type,
         "enabled": config.enabled,
-        "config": {k: v for k, v in data.items() if k not in _DESTINATION_COLUMNS},
+        "config": {k: v for k, v in data.items() if k not in TYPED_COLUMNS},
     }
+
+
+def destination_from_row(row: StorageBackend) -> DestinationConfig:
+    return DESTINATION_ADAPTER.validate_python(typed_row_data(row))
+
+
+def destination_row_values(config: DestinationConfig) -> dict[str, Any]:
+    return typed_row_values(config)
 
 
 def ruleset_from_row(row: RulesetRow) -> Ruleset:

@@ -16,30 +16,21 @@ from sqlalchemy.orm import Session
 
 from axiom.db.base import utcnow
 from axiom.db.models import SCHEDULE_STATE_ID, PulledInstance, ScheduleState, SourceRow, SourceState
-from axiom.db.repositories.config import dump_model
+from axiom.db.repositories.config import typed_row_data, typed_row_values
 from axiom.domain.sources import SourceConfig
 
 SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
-_COLUMNS = frozenset({"name", "type", "enabled"})
 
 
 # ---------------------------------------------------------------- configuration
 
 
 def source_from_row(row: SourceRow) -> SourceConfig:
-    return SOURCE_ADAPTER.validate_python(
-        {**row.config, "name": row.name, "type": row.type, "enabled": row.enabled}
-    )
+    return SOURCE_ADAPTER.validate_python(typed_row_data(row))
 
 
 def source_row_values(config: SourceConfig) -> dict[str, Any]:
-    data = dump_model(config)
-    return {
-        "name": config.name,
-        "type": config.type,
-        "enabled": config.enabled,
-        "config": {k: v for k, v in data.items() if k not in _COLUMNS},
-    }
+    return typed_row_values(config)
 
 
 def get_source_row(session: Session, name: str) -> SourceRow | None:
