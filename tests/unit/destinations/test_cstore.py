@@ -300,8 +300,10 @@ def test_peer_abort_during_store_is_transient(
 def test_no_response_in_time_is_transient(
     tmp_path: Path, make_destination: Callable[..., CStoreDestination]
 ) -> None:
-    with StorageSCP(delay=2.5) as scp:
-        dest = make_destination(scp, timeout_seconds=0.5)
+    # The timeout covers association set-up too: 0.5 s was seen to expire on the association
+    # request itself (connect-failed); 2 s leaves set-up room while the store still times out.
+    with StorageSCP(delay=5.0) as scp:
+        dest = make_destination(scp, timeout_seconds=2.0)
         with pytest.raises(DeliveryError) as caught:
             dest.send(instance(tmp_path))
         assert caught.value.transient
