@@ -98,6 +98,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="model input rows = columns")
     parser.add_argument("--hidden", type=int, default=16, help="channels of each conv layer")
     parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument(
+        "--pyramid",
+        action="store_true",
+        help="stride-2 layers doubling the channels (ResNet-like stages) instead of full resolution",
+    )
     parser.add_argument("--images", type=int, default=128, help="images per timed round")
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--rounds", type=int, default=3)
@@ -112,7 +117,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_model(root, "bench", "1", size=args.size, hidden=args.hidden, layers=args.layers)
+        write_model(
+            root, "bench", "1", size=args.size, hidden=args.hidden, layers=args.layers, pyramid=args.pyramid
+        )
         registry = ModelRegistry(root)
         manifest = registry.manifest("bench")
         if args.threads:
@@ -132,6 +139,7 @@ def main() -> None:
         print(f"cpu: {_cpu_name()} ({os.cpu_count()} logical cores visible)")
         print(
             f"provider: {model.provider}; model: {args.size}x{args.size}, {args.layers} conv x {args.hidden}"
+            + (" (pyramid: stride 2, channels doubling)" if args.pyramid else "")
         )
         print(
             f"preprocess ({LARGE}x{LARGE} CT -> {args.size}x{args.size}): median {statistics.median(timings):.2f} ms/image"

@@ -270,8 +270,12 @@ class InferSpec(_Model):
     the gpu queue, stores the result and routes the instance again with it in the context, where
     ``inference`` conditions read it. ``write_private`` writes the result into the outgoing copy as a
     private block (group 0x0073, creator ``AXIOM AI``). ``emit_sr`` also sends, to the rule's
-    per-instance destinations, a Basic Text SR holding the finding (label, score, model) that
-    references the instance: a new instance of the same study, in a series of its own.
+    destinations, a Basic Text SR holding the finding (label, score, model) that references the
+    instance: a new instance of the same study, in a series of its own. ``emit_kos`` sends a Key
+    Object Selection document flagging the instance "Of Interest" with the finding as its
+    description; ``kos_labels`` limits it to results whose top label is one of them (e.g. only the
+    positive finding). Per-instance rules send the documents at once; a series/study-complete rule's
+    group holds them and sends them with the images it completes.
     """
 
     model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -279,6 +283,8 @@ class InferSpec(_Model):
     write_private: bool = False
     # None: no document, like false (kept None so rules stored before the option dump as they did).
     emit_sr: bool | None = None
+    emit_kos: bool | None = None
+    kos_labels: list[str] | None = None
 
 
 class InferAction(_Model):

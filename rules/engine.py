@@ -73,13 +73,20 @@ class Deferred:
     destinations: dict[str, Priority]
 
 
+DocumentKind = Literal["sr", "ko"]
+
+
 @dataclass(frozen=True)
 class FindingReport:
-    """One model's ok result to send as a Basic Text SR to ``destinations`` (per-instance ones)."""
+    """One model's ok result to send as a document: a Basic Text SR (``sr``) or a Key Object
+    Selection (``ko``), to ``destinations`` (of per-instance rules) now, and held in the groups of
+    ``held_by`` (series/study-complete rules, "ruleset/rule") to go with the images they send."""
 
     model: str
     result: InferenceResult
     destinations: tuple[str, ...]
+    kind: DocumentKind = "sr"
+    held_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,9 @@ class Plan:
     # Models a matched rule wants run whose result the context does not carry yet: the caller runs
     # them and evaluates again with the results, before routing anything.
     infer: tuple[InferSpec, ...] = ()
-    # Findings to send as Basic Text SR documents (`infer: {emit_sr: true}`, result ok), with the
-    # destinations of the rules that asked: the caller builds each document and sends it there.
+    # Findings to send as documents (`infer: {emit_sr: true}` / `{emit_kos: true}`, result ok), with
+    # the rules that asked: the caller builds each document, sends it to per-instance rules'
+    # destinations and holds it in grouped rules' groups.
     reports: tuple[FindingReport, ...] = ()
     # Analyses a matched rule asks for whose answer the context does not carry yet (after `infer`).
     analyze: tuple[AnalysisRequest, ...] = ()
@@ -221,8 +229,10 @@ class _Collector:
         self.deferred: list[Deferred] = []
         self.infer: dict[str, InferSpec] = {}
         self.analyze: dict[str, AnalysisRequest] = {}
-        # model -> (result, destinations in first-seen order)
-        self.reports: dict[str, tuple[InferenceResult, dict[str, None]]] = {}
+        # (model, document kind) -> (result, destinations, grouped rules; each in first-seen order)
+        self.reports: dict[
+            tuple[str, DocumentKind], tuple[InferenceResult, dict[str, None], dict[str, None]]
+        ] = {}
         self.quarantine = ""
         self.drop = ""
 
@@ -237,7 +247,7 @@ class _Collector:
             elif isinstance(action, AnonymizeAction):
                 self._anonymize(compiled.label, action)
             elif isinstance(action, InferAction):
-                self._infer(action.infer, rule)
+                self._infer(action.infer, compiled.label, rule)
             elif isinstance(action, AnalyzeAction):
                 self._analyze(compiled.label, action.analyze)
             elif isinstance(action, StandardizeAction):
@@ -276,16 +286,19 @@ class _Collector:
         spec_set = SetSpec.model_construct(tag=spec.tag, value=text, vr=spec.vr)
         self.actions.append(SetAction.model_construct(set=spec_set))
 
-    def _infer(self, spec: InferSpec, rule: Rule) -> None:
+    def _infer(self, spec: InferSpec, label: str, rule: Rule) -> None:
         result = self.view.ctx.inference.get(spec.model)
         if result is None:
             self.infer.setdefault(spec.model, spec)
             return
         if spec.write_private and result.status == "ok":
             self.actions.append(inference_block(spec.model, result))
-        if spec.emit_sr and result.status == "ok" and not rule.grouped:
-            _, names = self.reports.setdefault(spec.model, (result, {}))
-            names.update(dict.fromkeys(rule.destinations))
+        for kind in finding_documents(spec, result):
+            _, names, held_by = self.reports.setdefault((spec.model, kind), (result, {}, {}))
+            if rule.grouped:
+                held_by[label] = None
+            else:
+                names.update(dict.fromkeys(rule.destinations))
 
     def _analyze(self, label: str, spec: AnalyzeSpec) -> None:
         if spec.store_as not in self.view.ctx.inference:
@@ -322,14 +335,24 @@ class _Collector:
             deferred=tuple(self.deferred) if routed else (),
             infer=tuple(self.infer.values()) if routed else (),
             reports=tuple(
-                FindingReport(model, result, tuple(names))
-                for model, (result, names) in self.reports.items()
-                if names
+                FindingReport(model, result, tuple(names), kind, tuple(held_by))
+                for (model, kind), (result, names, held_by) in self.reports.items()
+                if names or held_by
             )
             if routed and not self.infer
             else (),
             analyze=tuple(self.analyze.values()) if routed else (),
         )
+
+
+def finding_documents(spec: InferSpec, result: InferenceResult) -> list[DocumentKind]:
+    """The documents an ``infer`` action asks for given its model's result (none unless ok)."""
+    if result.status != "ok":
+        return []
+    kinds: list[DocumentKind] = ["sr"] if spec.emit_sr else []
+    if spec.emit_kos and (spec.kos_labels is None or result.label in spec.kos_labels):
+        kinds.append("ko")
+    return kinds
 
 
 def inference_block(model: str, result: InferenceResult) -> AddPrivateBlockAction:

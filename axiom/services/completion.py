@@ -73,10 +73,14 @@ def place(
     outgoing: OutgoingInstance,
     deferred: Sequence[Deferred],
     now: datetime,
+    *,
+    counted: bool = True,
 ) -> Placement:
     """Hold ``outgoing`` in the group of each series/study-complete rule it matched (one commit).
 
-    Groups are keyed by the UIDs as received, so a rule that rewrites UIDs still groups correctly.
+    Groups are keyed by the UIDs of ``received`` (the instance as received), so a rule that rewrites
+    UIDs still groups correctly. ``counted=False`` holds a document made from the instance (an AI
+    finding's SR or Key Object) that goes with the group without counting towards its expected size.
     """
     placement = Placement()
     with runtime.sessions() as session:
@@ -107,7 +111,7 @@ def place(
             if group.status != GroupStatus.COLLECTING:
                 _straggler(session, runtime, group, outgoing, now, placement)
                 continue
-            _collect(session, runtime, group, outgoing, now, placement)
+            _collect(session, runtime, group, outgoing, now, placement, counted=counted)
             expected = expected_count(received, level)
             if expected is not None:
                 group.expected_count = max(expected, group.expected_count or 0)
@@ -131,8 +135,10 @@ def _collect(
     outgoing: OutgoingInstance,
     now: datetime,
     placement: Placement,
+    *,
+    counted: bool,
 ) -> None:
-    _hold(session, runtime, group, outgoing, now, placement, straggler=False)
+    _hold(session, runtime, group, outgoing, now, placement, straggler=False, counted=counted)
     group.last_arrival_at = now
 
 
@@ -145,12 +151,13 @@ def _hold(
     placement: Placement,
     *,
     straggler: bool,
+    counted: bool = True,
 ) -> None:
     """Keep a copy for the group to send: a new member, or the newest copy of one re-received."""
     copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
     existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if existing is None:
-        group.received_count += 1
+        group.received_count += 1 if counted else 0
         session.add(_member(group, outgoing, str(copy), now, straggler=straggler))
         return
     if existing.file_path:

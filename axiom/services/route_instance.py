@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from axiom import metrics
 from axiom.ai.llm import LLMError
-from axiom.ai.report import finding_report
+from axiom.ai.report import DOCUMENT_BUILDERS
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
@@ -40,7 +40,7 @@ from axiom.services.inference import infer_instance, stored_results
 from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.runtime import ConfigSnapshot, Runtime
-from rules.engine import AnalysisRequest, FindingReport, evaluate
+from rules.engine import AnalysisRequest, Plan, evaluate
 from rules.model import InferenceResult, InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
@@ -230,7 +230,7 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     # A rerun of this same arrival (a task redelivered after a crash) skips what it already did.
     names = [n for n in by_priority(immediate) if n not in history.done_by_this_arrival]
     failures = deliver_all(runtime, snapshot, outgoing, names)
-    reports = _reports(runtime, snapshot, plan.reports, outgoing, names, now)
+    reports = _reports(runtime, snapshot, plan, dataset, outgoing, names, now)
     status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
     if failures:
         status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
@@ -262,24 +262,24 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
 def _reports(
     runtime: Runtime,
     snapshot: ConfigSnapshot,
-    reports: tuple[FindingReport, ...],
+    plan: Plan,
+    received: Dataset,
     outgoing: OutgoingInstance,
     names: list[str],
     now: datetime,
 ) -> list[tuple[OutgoingInstance, list[str], dict[str, Failure]]]:
-    """Send each finding's Basic Text SR to the destinations of the rules that asked for it.
+    """Send each finding's document (Basic Text SR or Key Object Selection) where its rules route.
 
-    The document is built from the outgoing copy (edited and anonymized as the image is sent) and
-    goes to those of ``names`` (this pass's destinations, highest priority first) its rules route to.
-    A failed send is an exception row with its own copy, retried like any delivery.
+    The document is built from the outgoing copy (edited and anonymized as the image is sent). It
+    goes now to those of ``names`` (this pass's destinations, highest priority first) its per-instance
+    rules route to, and is held in the groups of its series/study-complete rules, to be sent with
+    their images (without counting towards the group's expected size). A failed send is an exception
+    row with its own copy, retried like any delivery.
     """
     sent = []
-    for report in reports:
-        targets = [name for name in names if name in report.destinations]
-        if not targets:
-            continue
-        document = finding_report(outgoing.dataset, report.model, report.result, now)
-        key = f"{outgoing.content_hash}:sr:{report.model}:{report.result.version}"
+    for report in plan.reports:
+        document = DOCUMENT_BUILDERS[report.kind](outgoing.dataset, report.model, report.result, now)
+        key = f"{outgoing.content_hash}:{report.kind}:{report.model}:{report.result.version}"
         item = OutgoingInstance(
             dataset=document,
             source_file=None,
@@ -287,8 +287,21 @@ def _reports(
             study_instance_uid=str(document.get("StudyInstanceUID", "")),
             content_hash=hashlib.sha256(key.encode()).hexdigest(),
         )
-        sent.append((item, targets, deliver_all(runtime, snapshot, item, targets)))
-        log.info("finding report sent", model=report.model, sr_instance_uid=item.sop_instance_uid)
+        targets = [name for name in names if name in report.destinations]
+        held = [d for d in plan.deferred if d.rule in report.held_by]
+        if held:
+            placement = completion.place(runtime, received, item, held, now, counted=False)
+            targets += [name for name in by_priority(placement.send_now) if name not in targets]
+        if targets:
+            sent.append((item, targets, deliver_all(runtime, snapshot, item, targets)))
+        log.info(
+            "finding document made",
+            kind=report.kind,
+            model=report.model,
+            document_uid=item.sop_instance_uid,
+            sent_to=len(targets),
+            held_in=len(held),
+        )
     return sent
 
 

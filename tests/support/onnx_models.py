@@ -4,7 +4,8 @@
 logits are ``+-gain*(mean - 0.5)``, then softmax. Its ``pneumonia`` score is high exactly when the
 windowed image is mostly bright, so a test decides the label by the pixel data it sends.
 ``build_classifier(hidden=..., layers=...)`` grows the same shape into a model big enough to
-benchmark batching.
+benchmark batching; ``pyramid=True`` gives it the shape of the usual image classifiers (each layer
+after the first halves the resolution with stride 2 and doubles the channels, as ResNet stages do).
 """
 
 from __future__ import annotations
@@ -30,18 +31,22 @@ def build_classifier(
     labels: int = 2,
     gain: float = 20.0,
     seed: int = 0,
+    pyramid: bool = False,
 ) -> Path:
     """Write ``model.onnx``: input ``image`` (N, channels, size, size), output ``scores`` (N, labels)."""
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
     current, width = "image", channels
     for index in range(layers):
-        out = hidden
+        out = hidden * 2**index if pyramid else hidden
+        stride = 2 if pyramid and index > 0 else 1
         if index == 0 and layers == 1:
             # Averaging kernel: each output channel is the local mean brightness.
             weight = np.full((out, width, 3, 3), 1.0 / (9 * width), dtype=np.float32)
         else:
-            weight = (rng.standard_normal((out, width, 3, 3)) * 0.1).astype(np.float32)
+            # He-style scale keeps activations bounded through a deep pyramid.
+            scale = np.sqrt(2.0 / (9 * width)) if pyramid else 0.1
+            weight = (rng.standard_normal((out, width, 3, 3)) * scale).astype(np.float32)
             if index == 0:
                 weight += 1.0 / (9 * width)
         inits += [
@@ -49,7 +54,12 @@ def build_classifier(
             numpy_helper.from_array(np.zeros(out, dtype=np.float32), f"b{index}"),
         ]
         conv = helper.make_node(
-            "Conv", [current, f"w{index}", f"b{index}"], [f"c{index}"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+            "Conv",
+            [current, f"w{index}", f"b{index}"],
+            [f"c{index}"],
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            strides=[stride, stride],
         )
         nodes += [conv, helper.make_node("Relu", [f"c{index}"], [f"r{index}"])]
         current, width = f"r{index}", out
