@@ -27,7 +27,7 @@ def _split(url: str) -> tuple[str, str]:
 def sync_models(url: str, dest: Path, client: Any = None, name: str | None = None) -> list[str]:
     """Download the model versions under ``url`` (only ``name``'s when given) missing from ``dest``;
     returns the ``name/version`` folders fetched."""
-    import google.cloud.storage as storage  # the `vertex` extra (google-cloud-aiplatform) brings it
+    import google.cloud.storage as storage  # the `gcs` extra brings it
 
     bucket_name, prefix = _split(url)
     client = client or storage.Client()

@@ -6,7 +6,9 @@ An instance that does not say ``PatientIdentityRemoved = YES`` (the anonymize ac
 refused before anything is sent; pixel data with burned-in text is the site's to exclude (a rule
 condition on BurnedInAnnotation).
 
-Uses google-cloud-aiplatform's ``vertexai`` SDK over its REST transport (the `vertex` extra).
+Uses google-genai's Vertex AI backend (the `vertex` extra): google-cloud-aiplatform's
+``vertexai.generative_models``, used before, was deprecated in June 2025 and announced for removal in
+June 2026.
 """
 
 from __future__ import annotations
@@ -95,18 +97,19 @@ class GeminiAnalyzer:
         credentials: Any = None,
         on_call: CallHook | None = None,
     ) -> None:
-        import vertexai
-        from vertexai.generative_models import GenerativeModel
+        from google import genai
+        from google.genai import types
 
-        vertexai.init(
+        # google-genai wants a URL; a bare host (the form vertexai.init took) means HTTPS.
+        base_url = api_endpoint if "://" in api_endpoint else f"https://{api_endpoint}"
+        self.client = genai.Client(
+            vertexai=True,
             project=project,
             location=location,
-            api_endpoint=api_endpoint or None,
-            api_transport="rest",
             credentials=credentials,
+            http_options=types.HttpOptions(base_url=base_url) if api_endpoint else None,
         )
         self.model_name = model
-        self.model = GenerativeModel(model)
         self.provider = f"vertex:{location}"
         self.on_call = on_call
 
@@ -118,17 +121,22 @@ class GeminiAnalyzer:
             image = render_key_image(ds)
         except PreprocessError as exc:
             raise AnalysisRefused(str(exc)) from exc
-        from vertexai.generative_models import GenerationConfig, Image, Part
+        from google.genai import types
 
         started = time.perf_counter()
         outcome = "ok"
         try:
-            contents: list[str | Image | Part] = [Part.from_data(image, "image/png"), prompt]
-            response = self.model.generate_content(
-                contents,
-                generation_config=GenerationConfig(temperature=0, response_mime_type="application/json"),
+            png = types.Part.from_bytes(data=image, mime_type="image/png")
+            response = self.client.models.generate_content(
+                model=self.model_name,
+                contents=types.Content(role="user", parts=[png, types.Part.from_text(text=prompt)]),
+                config=types.GenerateContentConfig(temperature=0, response_mime_type="application/json"),
             )
-            answer = json.loads(response.text)
+            # No text (a blocked or empty candidate) is a bad answer, as the old SDK's ValueError made it.
+            text = response.text
+            if text is None:
+                raise ValueError("Gemini answered with no text")
+            answer = json.loads(text)
             return answer if isinstance(answer, dict) else {"finding": str(answer)}
         except ValueError:
             outcome = "bad_answer"

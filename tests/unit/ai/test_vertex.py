@@ -1,4 +1,5 @@
-"""Vertex AI Gemini key-image analysis through the real vertexai SDK (REST) against a local fake.
+"""Vertex AI Gemini key-image analysis through the real google-genai client (Vertex AI backend)
+against a local fake.
 
 Only anonymized instances are sent, and only a rendered PNG and a fixed prompt leave.
 """
@@ -7,29 +8,36 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 import zlib
 from typing import Any
 
 import numpy as np
 import pytest
-from google.auth.credentials import AnonymousCredentials
+from google.genai.errors import ClientError
+from google.oauth2.credentials import Credentials
+from pydicom import Dataset
 
 from axiom.ai.vertex import PROMPT, AnalysisRefused, GeminiAnalyzer, render_key_image
 from rules.anonymize.plan import AnonymizeSpec
 from rules.anonymize.run import anonymize
 from tests.factories import LARGE, fake_patient, make_dataset
-from tests.support.fake_vertex import FakeVertex
-
-pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated")
+from tests.support.fake_vertex import TOKEN, FakeVertex
 
 
-def _analyzer(server: FakeVertex, calls: list[dict[str, Any]]) -> GeminiAnalyzer:
+def _analyzer(server: FakeVertex, calls: list[dict[str, Any]], token: str = TOKEN) -> GeminiAnalyzer:
+    # A static access token: nothing to refresh, so no call goes to Google's token endpoint.
     return GeminiAnalyzer(
         project="site-project",
         api_endpoint=server.endpoint,
-        credentials=AnonymousCredentials(),
+        credentials=Credentials(token=token),
         on_call=calls.append,
     )
+
+
+def _anonymized_ct() -> tuple[Dataset, Dataset]:
+    original = make_dataset(modality="CT", rows=LARGE, columns=LARGE, patient=fake_patient(5))
+    return original, anonymize(original, AnonymizeSpec(profile="basic"), "secret").dataset
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -39,19 +47,33 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_an_anonymized_instance_is_sent_as_image_and_fixed_prompt_only() -> None:
-    original = make_dataset(modality="CT", rows=LARGE, columns=LARGE, patient=fake_patient(5))
-    ds = anonymize(original, AnonymizeSpec(profile="basic"), "secret").dataset
+    original, ds = _anonymized_ct()
     calls: list[dict[str, Any]] = []
     with FakeVertex(lambda body: json.dumps({"finding": "no acute finding", "confidence": 0.7})) as server:
-        answer = _analyzer(server, calls).analyze(ds)
+        # The SDK this replaced warned of its own deprecation on every use: the analyzer must not.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            answer = _analyzer(server, calls).analyze(ds)
         ((path, body),) = server.requests
+    deprecations = [
+        w
+        for w in caught
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))
+        or "deprecat" in str(w.message).lower()
+    ]
+    assert deprecations == []
     assert answer == {"finding": "no acute finding", "confidence": 0.7}
-    assert path.endswith("publishers/google/models/gemini-1.5-flash:generateContent")
+    assert path == (
+        "projects/site-project/locations/us-central1/publishers/google/models/gemini-1.5-flash:generateContent"
+    )
+    assert body["generationConfig"] == {"temperature": 0, "responseMimeType": "application/json"}
     (content,) = body["contents"]
     image_part, text_part = content["parts"]
     assert text_part == {"text": PROMPT}
-    png = base64.b64decode(image_part["inlineData"]["data"])
-    assert image_part["inlineData"]["mimeType"] == "image/png" and _png_size(png) == (512, 512)
+    inline = image_part["inlineData"]
+    png = base64.b64decode(inline["data"])
+    # google-genai sends the field as mime_type, which Vertex's JSON parsing accepts like mimeType.
+    assert inline.get("mimeType", inline.get("mime_type")) == "image/png" and _png_size(png) == (512, 512)
     sent = json.dumps(body)
     for value in (
         original.PatientName,
@@ -64,6 +86,21 @@ def test_an_anonymized_instance_is_sent_as_image_and_fixed_prompt_only() -> None
     ):
         assert str(value) not in sent
     assert [c["outcome"] for c in calls] == ["ok"] and calls[0]["provider"] == "vertex:us-central1"
+
+
+def test_an_unparsable_answer_and_a_refused_token_are_audited_as_such() -> None:
+    _, ds = _anonymized_ct()
+    calls: list[dict[str, Any]] = []
+    with FakeVertex(lambda body: "no finding, sorry") as server:
+        with pytest.raises(ValueError):
+            _analyzer(server, calls).analyze(ds)
+        with pytest.raises(ClientError):
+            _analyzer(server, calls, token="stale-token").analyze(ds)
+        assert len(server.requests) == 1
+    assert [(c["outcome"], c["purpose"], c["model"]) for c in calls] == [
+        ("bad_answer", "key_image_analysis", "gemini-1.5-flash"),
+        ("error", "key_image_analysis", "gemini-1.5-flash"),
+    ]
 
 
 def test_an_instance_not_anonymized_is_refused_before_anything_is_sent() -> None:

@@ -34,7 +34,7 @@ def test_dicomweb_root_escapes_path_separators_and_honours_base_url() -> None:
 
 def test_cloud_destination_modules_import_no_google_library_until_used() -> None:
     """The core install has no google-* packages: loading the registry's modules must not need them."""
-    # Namespace-package .pth files (google-cloud-aiplatform's) put bare `google` and `google.cloud`
+    # Namespace-package .pth files (some google-cloud-* packages ship one) put bare `google` and `google.cloud`
     # in sys.modules at start-up; what counts is what loading the modules adds.
     code = (
         "import sys\n"

@@ -1,4 +1,5 @@
-"""The `analyze` rule action through route_instance: the real vertexai SDK against a local fake Vertex.
+"""The `analyze` rule action through route_instance: the real google-genai client
+(Vertex AI backend) against a local fake Vertex.
 
 Real SQLite, spool and filesystem destinations. Only the rendered image of the rule's anonymized copy
 and a fixed prompt are sent; the answer is stored like a model result and read by later rules.
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from google.auth.credentials import AnonymousCredentials
+from google.oauth2.credentials import Credentials
 from pydantic import ValidationError
 from pydicom import Dataset, dcmread
 from sqlalchemy import select
@@ -33,10 +34,8 @@ from rules.anonymize.plan import AnonymizeStep
 from rules.engine import evaluate
 from rules.model import InferenceResult, IngestContext, Rule, Ruleset
 from tests.factories import fake_patient, make_dataset
-from tests.support.fake_vertex import FakeVertex
+from tests.support.fake_vertex import TOKEN, FakeVertex
 from tests.unit.services.test_route_instance import _spool_dataset
-
-pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated")
 
 ANALYZE = {"analyze": {"provider": "vertex", "prompt_id": "triage", "store_as": "gemini-triage"}}
 
@@ -85,7 +84,7 @@ def _runtime(tmp_path: Path, actions: list[dict[str, Any]], server: FakeVertex) 
         return GeminiAnalyzer(
             project="site-project",
             api_endpoint=server.endpoint,
-            credentials=AnonymousCredentials(),
+            credentials=Credentials(token=TOKEN),
             on_call=on_call,
         )
 
@@ -132,11 +131,12 @@ def test_the_anonymized_key_image_is_analyzed_and_later_rules_route_on_the_answe
         assert outcome.delivered == ["urgent", "archive"]
 
         ((path, body),) = server.requests
-        assert path.endswith(":generateContent")
+        assert path.endswith("publishers/google/models/gemini-1.5-flash:generateContent")
         image_part, text_part = body["contents"][0]["parts"]
         assert text_part == {"text": TRIAGE_PROMPT}
-        assert image_part["inlineData"]["mimeType"] == "image/png"
-        assert base64.b64decode(image_part["inlineData"]["data"]).startswith(b"\x89PNG")
+        inline = image_part["inlineData"]
+        assert inline.get("mimeType", inline.get("mime_type")) == "image/png"
+        assert base64.b64decode(inline["data"]).startswith(b"\x89PNG")
         sent = json.dumps(body)
         (anonymized,) = _delivered(rt, "archive")
         for value in (
