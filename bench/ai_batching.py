@@ -125,6 +125,10 @@ def main() -> None:
         if args.threads:
             os.environ["OMP_NUM_THREADS"] = str(args.threads)
         model = OnnxModel(manifest, root / "bench" / "1", providers=PROVIDERS[args.provider])
+        wanted = (PROVIDERS[args.provider] or [model.provider])[0]
+        if model.provider != wanted:
+            # onnxruntime falls back to CPU silently; a CPU figure must not pass for a GPU one.
+            raise SystemExit(f"asked for {wanted}, onnxruntime runs the model on {model.provider}")
 
         datasets = [make_dataset(modality="CT", rows=LARGE, columns=LARGE, variant=i) for i in range(8)]
         timings = []

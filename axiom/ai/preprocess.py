@@ -58,9 +58,28 @@ def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x1 = np.minimum(x0 + 1, in_cols - 1)
     wy = (y - y0)[:, None]
     wx = (x - x0)[None, :]
-    top = image[y0][:, x0] * (1 - wx) + image[y0][:, x1] * wx
-    bottom = image[y1][:, x0] * (1 - wx) + image[y1][:, x1] * wx
-    return (top * (1 - wy) + bottom * wy).astype(np.float32)
+    # Separable: blend whole rows first (contiguous gathers), then columns of the smaller result.
+    source = np.asarray(image, dtype=np.float32)
+    upper, lower = source[y0], source[y1]
+    rows_blended = upper + (lower - upper) * wy
+    left, right = rows_blended[:, x0], rows_blended[:, x1]
+    return left + (right - left) * wx
+
+
+def _to_unit(pixels: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarray:
+    """Modality LUT then window, to 0..1. A rescale (slope, intercept) and a linear window are one
+    affine map, applied in one float32 pass; a Modality LUT Sequence goes through pydicom."""
+    if "ModalityLUTSequence" in ds or window is None:
+        return window_to_unit(np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32), window)
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    low = window.center - window.width / 2
+    scale = slope / window.width
+    offset = (intercept - low) / window.width
+    unit = pixels.astype(np.float32)
+    unit *= np.float32(scale)
+    unit += np.float32(offset)
+    return np.clip(unit, 0.0, 1.0, out=unit)
 
 
 def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
@@ -73,8 +92,7 @@ def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
         pixels = pixels[pixels.shape[0] // 2]  # the middle frame stands for a multi-frame image
     if pixels.ndim != 2:
         raise PreprocessError(f"expected a greyscale image, got pixel array of shape {pixels.shape}")
-    values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
-    unit = window_to_unit(values, manifest.window or dataset_window(ds))
+    unit = _to_unit(pixels, ds, manifest.window or dataset_window(ds))
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         unit = 1.0 - unit
     image = resize_bilinear(unit, manifest.input.size)
