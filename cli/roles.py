@@ -38,6 +38,7 @@ def _serve_listener(settings: Settings) -> None:
     from axiom.dicom.spool import Spool
     from axiom.services.events import make_events
     from axiom.services.ingest import RefusalLog
+    from axiom.services.move_origin import MoveSources
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
 
@@ -47,6 +48,7 @@ def _serve_listener(settings: Settings) -> None:
         CeleryPublisher(create_app(settings)),
         RefusalLog(sessions),
         events=make_events(settings),
+        move_sources=MoveSources(sessions),
     )
     server = make_listener(settings, handler)
     log.info(

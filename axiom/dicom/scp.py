@@ -30,6 +30,7 @@ from axiom.services.ingest import (
     Received,
     RefusalRecorder,
 )
+from axiom.services.move_origin import MoveSources
 from axiom.services.ports import TaskPublisher
 
 log = structlog.get_logger("axiom.listener")
@@ -45,8 +46,10 @@ class StoreHandler:
         record_refusal: RefusalRecorder,
         source: str = "listener",
         events: EventSink | None = None,
+        move_sources: MoveSources | None = None,
     ) -> None:
         self.ingest = Ingestor(spool, publisher, record_refusal, source, events)
+        self.move_sources = move_sources
 
     @property
     def spool(self) -> Spool:
@@ -54,6 +57,11 @@ class StoreHandler:
 
     def __call__(self, event: Event) -> int:
         request = cast(C_STORE, event.request)
+        calling_ae = str(event.assoc.requestor.ae_title).strip()
+        source = None
+        if self.move_sources is not None:
+            originator = request.MoveOriginatorApplicationEntityTitle
+            source = self.move_sources.source_for(str(originator or ""), calling_ae)
         return self.ingest(
             Received(
                 meta=event.file_meta,
@@ -61,8 +69,9 @@ class StoreHandler:
                 sop_instance_uid=str(request.AffectedSOPInstanceUID),
                 sop_class_uid=str(request.AffectedSOPClassUID),
                 transfer_syntax=UID(event.context.transfer_syntax),
-                calling_ae=str(event.assoc.requestor.ae_title).strip(),
+                calling_ae=calling_ae,
                 called_ae=str(event.assoc.acceptor.ae_title).strip(),
+                source=source,
             )
         )
 

@@ -224,6 +224,8 @@ class Received:
     transfer_syntax: UID
     calling_ae: str
     called_ae: str
+    # The source the arrival belongs to when not the role's own (a C-MOVE answered to the listener).
+    source: str | None = None
 
 
 class Ingestor:
@@ -250,6 +252,6 @@ class Ingestor:
             transfer_syntax=received.transfer_syntax,
             calling_ae=received.calling_ae,
             called_ae=received.called_ae,
-            source=self.source,
+            source=received.source or self.source,
         )
         return ingest_instance(self.ports, meta, received.data, arrival).status

@@ -1,9 +1,9 @@
 """DIMSE source: C-FIND (Study Root) for studies in the date window and their instances, then C-MOVE
 to Axiom's own listener or C-GET on the poll's own association.
 
-C-MOVE arrivals come in through the listener like any C-STORE (their ingest context is the listener's;
-the calling AE is the peer's). C-GET arrivals are taken on this association and go through the same
-ingest path with the source's name as the ingest context ``source``.
+C-MOVE arrivals come in through the listener like any C-STORE; the listener gives them the source's
+name by the Move Originator AE they carry (axiom.services.move_origin). C-GET arrivals are taken on
+this association and go through the same ingest path with the source's name as ``source``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from axiom.dicom.scp import StoreHandler, make_listener
 from axiom.dicom.spool import Spool
 from axiom.domain.messages import InstanceMessage
 from axiom.services.ingest import RefusalLog
+from axiom.services.move_origin import MoveSources
 from axiom.services.poll_source import PollOutcome, poll_source, source_status
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
@@ -300,6 +301,7 @@ def _listener(runtime: Runtime, publisher: InlinePublisher) -> Iterator[int]:
         Spool(settings.spool_dir, settings.quarantine_dir, fsync=False),
         publisher,
         RefusalLog(runtime.sessions),
+        move_sources=MoveSources(runtime.sessions, refresh_seconds=0),
     )
     server = make_listener(settings, handler)
     thread = Thread(target=server.serve_forever, daemon=True)
@@ -336,9 +338,10 @@ def test_dimse_pulls_each_instance_once_and_a_grown_study_only_for_the_new(
         # Orthanc must know Axiom's AE to send a C-MOVE to it.
         overrides = {"DicomModalities": {"axiom": ["AXIOM", "127.0.0.1", port]}}
         with Orthanc(tmp_path / "orthanc", dicomweb=False, config_overrides=overrides) as pacs:
-            # C-GET arrivals carry the source's name; C-MOVE arrivals come through the listener.
-            only = "dimse-pacs" if retrieve == "get" else "listener"
-            apply_dict(runtime, _config(archive, _dimse_source(pacs, retrieve), only_source=only), tmp_path)
+            # Both carry the source's name: C-GET arrivals on the poll's association, C-MOVE ones
+            # through the listener, which knows them by the Move Originator AE Orthanc sends.
+            source = _dimse_source(pacs, retrieve)
+            apply_dict(runtime, _config(archive, source, only_source="dimse-pacs"), tmp_path)
             first = _load_study(pacs, 3)
             second = _load_study(pacs, 1)
 
@@ -348,6 +351,7 @@ def test_dimse_pulls_each_instance_once_and_a_grown_study_only_for_the_new(
             )
             assert publisher.arrivals() == Counter(first + second)
             assert _archived(archive) == set(first + second)
+            assert {m.source for m in publisher.messages} == {"dimse-pacs"}
 
             assert _poll(runtime, publisher, "dimse-pacs").found == 0
             study_uid = pacs.instance_tags(first[0])["StudyInstanceUID"]
