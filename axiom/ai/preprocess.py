@@ -82,16 +82,47 @@ def _to_unit(pixels: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarr
     return np.clip(unit, 0.0, 1.0, out=unit)
 
 
+# ITU-R BT.601 luma weights: a colour image for a one-channel model.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _color_to_unit(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
+    """A colour image (rows, columns, 3) to RGB in 0..1 by its bit depth (no VOI window applies)."""
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    # pydicom's pixel_array already converts YBR (native or JPEG) to RGB.
+    if photometric != "RGB" and not photometric.startswith("YBR"):
+        raise PreprocessError(f"unsupported colour photometric interpretation {photometric!r}")
+    top = float(2 ** int(ds.get("BitsStored", 8) or 8) - 1)
+    return np.clip(pixels.astype(np.float32) / np.float32(top), 0.0, 1.0)
+
+
 def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
-    """One float32 input shaped (channels, rows, columns) for ``manifest``'s model."""
+    """One float32 input shaped (channels, rows, columns) for ``manifest``'s model.
+
+    Greyscale goes through the modality LUT and a window; colour (RGB, or YBR converted to RGB) is
+    scaled by its bit depth. A one-channel model gets a colour image's luma; a three-channel model
+    gets its RGB planes (or the greyscale plane three times); the middle frame stands for a
+    multi-frame image.
+    """
     try:
         pixels = ds.pixel_array
     except Exception as exc:
         raise PreprocessError(f"pixel data could not be decoded: {type(exc).__name__}") from exc
-    if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        pixels = pixels[pixels.shape[0] // 2]  # the middle frame stands for a multi-frame image
+    color = int(ds.get("SamplesPerPixel", 1) or 1) == 3
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1 and pixels.ndim == (4 if color else 3):
+        pixels = pixels[pixels.shape[0] // 2]
+    if color and pixels.ndim == 3 and pixels.shape[-1] == 3:
+        rgb = _color_to_unit(pixels, ds)
+        if manifest.input.channels == 1:
+            planes = [rgb @ _LUMA]
+        elif manifest.input.channels == 3:
+            planes = [rgb[:, :, channel] for channel in range(3)]
+        else:
+            raise PreprocessError(f"a colour image for a {manifest.input.channels}-channel model")
+        resized = np.stack([resize_bilinear(plane, manifest.input.size) for plane in planes])
+        return ((resized - manifest.normalize.mean) / manifest.normalize.std).astype(np.float32)
     if pixels.ndim != 2:
-        raise PreprocessError(f"expected a greyscale image, got pixel array of shape {pixels.shape}")
+        raise PreprocessError(f"expected a greyscale or RGB image, got pixel array of shape {pixels.shape}")
     unit = _to_unit(pixels, ds, manifest.window or dataset_window(ds))
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         unit = 1.0 - unit

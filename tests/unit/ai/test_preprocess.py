@@ -115,3 +115,45 @@ def test_the_fast_path_matches_pydicoms_modality_lut_and_a_pointwise_bilinear_re
     expected = _bilinear_reference(unit, 40, 56)
     np.testing.assert_allclose(preprocess(ds, manifest)[0], expected, atol=1e-5)
     assert 0.05 < expected.mean() < 0.95  # the window cuts neither everything nor nothing
+
+
+def _color(photometric: str = "RGB") -> tuple[object, np.ndarray]:
+    """A 16x24 8-bit colour ultrasound frame: red rises left to right, green top to bottom, blue 200."""
+    ds = make_dataset(modality="US")
+    rows, cols = 16, 24
+    rgb = np.zeros((rows, cols, 3), dtype=np.uint8)
+    rgb[:, :, 0] = np.linspace(0, 255, cols, dtype=np.uint8)[None, :]
+    rgb[:, :, 1] = np.linspace(0, 255, rows, dtype=np.uint8)[:, None]
+    rgb[:, :, 2] = 200
+    stored = rgb
+    if photometric == "YBR_FULL":
+        from pydicom.pixels import convert_color_space
+
+        stored = convert_color_space(rgb, "RGB", "YBR_FULL")
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, photometric, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = stored.tobytes()
+    for keyword in ("WindowCenter", "WindowWidth", "RescaleIntercept", "RescaleSlope"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    return ds, rgb.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("photometric", ["RGB", "YBR_FULL"])
+def test_a_colour_image_gives_a_three_channel_model_its_rgb_planes(photometric: str) -> None:
+    ds, rgb = _color(photometric)
+    tensor = preprocess(ds, _manifest(input={"size": [16, 24], "channels": 3}, window=None))
+    assert tensor.shape == (3, 16, 24) and tensor.dtype == np.float32
+    # YBR <-> RGB in 8 bits rounds: within 2/255.
+    np.testing.assert_allclose(tensor, rgb.transpose(2, 0, 1), atol=2.5 / 255)
+
+
+def test_a_colour_image_gives_a_one_channel_model_its_luma() -> None:
+    ds, rgb = _color()
+    tensor = preprocess(ds, _manifest(input={"size": [8, 12], "channels": 1}, window=None))
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    assert tensor.shape == (1, 8, 12)
+    np.testing.assert_allclose(tensor[0], resize_bilinear(luma, (8, 12)), atol=1e-5)
+    with pytest.raises(PreprocessError, match="2-channel"):
+        preprocess(ds, _manifest(input={"size": [8, 12], "channels": 2}, window=None))
