@@ -10,8 +10,10 @@ keeps each process's values in files there and the API's ``/metrics`` adds them 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess as _multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -50,6 +52,52 @@ RULE_SECONDS = Histogram(
 DELIVERY_SECONDS = Histogram(
     "axiom_delivery_seconds", "Time to send one instance to a destination", ["destination"]
 )
+# Model calls: image models on the gpu queue, language models, hosted analysis. Labels are model
+# names, providers, purposes and outcomes from configuration and code, never from the instance.
+MODEL_CALLS = Counter(
+    "axiom_model_calls_total",
+    "Model calls, by model, provider (execution provider or API), purpose and outcome",
+    ["model", "provider", "purpose", "outcome"],
+)
+MODEL_SECONDS = Histogram(
+    "axiom_model_call_seconds",
+    "Duration of one model call (an image model's includes waiting for its batch)",
+    ["model", "purpose"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+MODEL_PREPROCESS_SECONDS = Histogram(
+    "axiom_model_preprocess_seconds",
+    "Pixel preprocessing (modality LUT, window, resize) of one instance for an image model",
+    ["model"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+MODEL_BATCH_SIZE = Histogram(
+    "axiom_model_batch_size",
+    "Instances per batched inference of an image model",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+MODEL_LOADED = Gauge(
+    "axiom_model_loaded",
+    "1 for each image model a process has loaded, labelled with the execution provider it runs on",
+    ["model", "version", "provider"],
+    multiprocess_mode="livemax",
+)
+
+
+def observe_model_call(details: Mapping[str, Any], purpose: str = "image_inference") -> None:
+    """Count one model call from the details its audit row records."""
+    model = str(details.get("model", ""))
+    purpose = str(details.get("purpose", purpose))
+    MODEL_CALLS.labels(
+        model, str(details.get("provider", "")), purpose, str(details.get("outcome", ""))
+    ).inc()
+    duration_ms = details.get("duration_ms")
+    if isinstance(duration_ms, int | float) and duration_ms > 0:
+        MODEL_SECONDS.labels(model, purpose).observe(duration_ms / 1000.0)
+    preprocess_ms = details.get("preprocess_ms")
+    if isinstance(preprocess_ms, int | float) and preprocess_ms > 0:
+        MODEL_PREPROCESS_SECONDS.labels(model).observe(preprocess_ms / 1000.0)
 
 
 def registry() -> CollectorRegistry:

@@ -19,6 +19,9 @@ router = APIRouter(tags=["health"])
 class Readiness(BaseModel):
     status: str
     checks: dict[str, str]
+    # "model:version" -> the execution provider its latest run used (CUDAExecutionProvider, ...);
+    # informational: a model on the CPU fallback does not make the API unready.
+    models: dict[str, str] = {}
 
 
 @router.get("/health")
@@ -34,10 +37,12 @@ def health() -> dict[str, str]:
 )
 def ready(request: Request, session: SessionDep) -> JSONResponse:
     """Readiness for probes and load balancers (no credential): the database, the broker and the
-    result backend answer. 503 names the ones that failed (only their error class, no detail)."""
+    result backend answer. 503 names the ones that failed (only their error class, no detail).
+    ``models`` names the execution provider each image model's latest run used."""
     checks = monitoring.readiness(request.app.state.settings, session)
     ok = all(value.startswith("ok") for value in checks.values())
-    body = Readiness(status="ready" if ok else "unavailable", checks=checks)
+    models = monitoring.model_providers(session) if checks["database"].startswith("ok") else {}
+    body = Readiness(status="ready" if ok else "unavailable", checks=checks, models=models)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 

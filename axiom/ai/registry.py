@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from axiom import metrics
 from axiom.ai import resolve_runtime
 from axiom.ai.base import ImageModel
 from axiom.ai.manifest import Manifest
@@ -93,6 +94,7 @@ class ModelRegistry:
                 manifest = Manifest.load(folder)
                 model = self._loaded[key] = resolve_runtime(manifest.runtime)(manifest, folder)
                 log.info("model loaded", model=key[0], version=key[1], provider=model.provider)
+                metrics.MODEL_LOADED.labels(key[0], key[1], model.provider).set(1)
             return model
 
     def providers(self) -> dict[str, str]:

@@ -19,6 +19,7 @@ import structlog
 from pydicom import Dataset
 from sqlalchemy.orm import Session
 
+from axiom import metrics
 from axiom.ai.llm import CallHook
 from axiom.ai.vertex import PROMPTS, AnalysisRefused, GeminiAnalyzer, is_anonymized
 from axiom.db.repositories import inference as inference_repo
@@ -140,3 +141,4 @@ def store_analyses(
             add_audit(
                 session, actor=AUDIT_ACTOR, action=AUDIT_ACTION, target=sop_instance_uid, details=item.refusal
             )
+            metrics.observe_model_call(item.refusal, purpose="key_image_analysis")

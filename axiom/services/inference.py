@@ -19,6 +19,7 @@ import structlog
 from pydicom import Dataset
 from sqlalchemy.orm import Session
 
+from axiom import metrics
 from axiom.ai.base import Finding
 from axiom.ai.batching import MicroBatcher
 from axiom.ai.preprocess import PreprocessError, preprocess
@@ -67,6 +68,7 @@ class InferenceEngine:
                 model = self.registry.get(name, version)
 
                 def run(batch: np.ndarray) -> list[tuple[Finding, int]]:
+                    metrics.MODEL_BATCH_SIZE.labels(name).observe(len(batch))
                     return [(finding, len(batch)) for finding in model.findings(batch)]
 
                 batcher = self._batchers[key] = MicroBatcher(
@@ -141,21 +143,17 @@ def infer_instance(
             provider=call.provider,
             duration_ms=call.duration_ms,
         )
-        add_audit(
-            session,
-            actor=AUDIT_ACTOR,
-            action=AUDIT_ACTION,
-            target=sop_instance_uid,
-            details={
-                "model": call.model,
-                "version": call.version,
-                "provider": call.provider,
-                "outcome": call.outcome,
-                "duration_ms": round(call.duration_ms, 3),
-                "preprocess_ms": round(call.preprocess_ms, 3),
-                "batch_size": call.batch_size,
-            },
-        )
+        details = {
+            "model": call.model,
+            "version": call.version,
+            "provider": call.provider,
+            "outcome": call.outcome,
+            "duration_ms": round(call.duration_ms, 3),
+            "preprocess_ms": round(call.preprocess_ms, 3),
+            "batch_size": call.batch_size,
+        }
+        add_audit(session, actor=AUDIT_ACTOR, action=AUDIT_ACTION, target=sop_instance_uid, details=details)
+        metrics.observe_model_call(details)
     return results
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom import metrics
 from axiom.ai.llm import CallHook, ChatModel
 from axiom.ai.rule_draft import draft_rule, unknown_destinations
 from axiom.ai.tags import TagStandardizer, load_vocabulary, make_cache
@@ -21,6 +22,7 @@ def audit_hook(sessions: sessionmaker[Session], actor: str, target: str) -> Call
     """Writes one audit row per model call (model, version, provider, duration, outcome)."""
 
     def record(details: dict[str, Any]) -> None:
+        metrics.observe_model_call(details, purpose="language_model")
         with sessions() as session:
             add_audit(session, actor=actor, action=AUDIT_ACTION, target=target, details=details)
             session.commit()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from axiom.config import Settings
 from axiom.db.models import DicomInstance, DicomSeries, DicomStudy, ExceptionLog, ExceptionStatus
 from axiom.db.repositories import config as config_repo
+from axiom.db.repositories import inference as inference_repo
 from axiom.services.delivery_guard import DeliveryGuard
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -74,6 +75,15 @@ def readiness(settings: Settings, session: Session) -> dict[str, str]:
         "broker": check_broker(settings),
         "result_backend": check_result_backend(settings),
     }
+
+
+def model_providers(session: Session) -> dict[str, str]:
+    """``model:version`` -> the execution provider of its latest run (empty when unreadable)."""
+    try:
+        return inference_repo.providers_in_use(session)
+    except Exception:
+        session.rollback()
+        return {}
 
 
 def queue_depths(settings: Settings, queues: Iterable[str]) -> dict[str, int | None]:

@@ -50,11 +50,16 @@ def save_result(
 
 def providers_in_use(session: Session) -> dict[str, str]:
     """``model:version`` -> the execution provider of its latest run (for readiness and metrics)."""
-    latest: dict[str, str] = {}
-    stmt = select(InferenceRecord).where(InferenceRecord.provider != "").order_by(InferenceRecord.id)
-    for row in session.scalars(stmt):
-        latest[f"{row.model}:{row.model_version}"] = row.provider
-    return latest
+    # One row per model version (its newest), not a scan of every result: /ready asks on each probe.
+    newest = (
+        select(func.max(InferenceRecord.id))
+        .where(InferenceRecord.provider != "")
+        .group_by(InferenceRecord.model, InferenceRecord.model_version)
+    )
+    stmt = select(InferenceRecord.model, InferenceRecord.model_version, InferenceRecord.provider).where(
+        InferenceRecord.id.in_(newest)
+    )
+    return {f"{model}:{version}": provider for model, version, provider in session.execute(stmt)}
 
 
 def model_stats(session: Session) -> list[tuple[str, str, str, int, float]]:

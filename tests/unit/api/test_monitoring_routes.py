@@ -50,6 +50,7 @@ def test_ready_reports_each_dependency(client: TestClient) -> None:
     assert response.json() == {
         "status": "ready",
         "checks": {"database": "ok", "broker": "ok", "result_backend": "ok"},
+        "models": {},  # no model has run yet
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from pydicom import dcmread
 from sqlalchemy import select
 
@@ -96,9 +97,22 @@ def _audits(runtime: Runtime) -> list[AuditLog]:
         return list(session.scalars(select(AuditLog).where(AuditLog.actor == "ai")))
 
 
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_a_finding_routes_to_the_urgent_destination_with_the_result_inside(
     runtime: Runtime, tmp_path: Path
 ) -> None:
+    call = {
+        "model": "chest",
+        "provider": "CPUExecutionProvider",
+        "purpose": "image_inference",
+        "outcome": "ok",
+    }
+    calls_before = _sample("axiom_model_calls_total", **call)
+    batches_before = _sample("axiom_model_batch_size_count", model="chest")
+    preprocess_before = _sample("axiom_model_preprocess_seconds_count", model="chest")
     message = _spool(runtime, tmp_path, bright=True)
     outcome = route_instance(runtime, message)
     assert outcome is not None and outcome.status == InstanceStatus.DELIVERED
@@ -126,6 +140,12 @@ def test_a_finding_routes_to_the_urgent_destination_with_the_result_inside(
     assert audit.details["duration_ms"] > 0 and audit.details["batch_size"] == 1
     with runtime.sessions() as session:
         assert providers_in_use(session) == {"chest:1": "CPUExecutionProvider"}
+    # Counted in metrics too: the call, its batch, its preprocessing, the provider the model runs on.
+    assert _sample("axiom_model_calls_total", **call) == calls_before + 1
+    assert _sample("axiom_model_batch_size_count", model="chest") == batches_before + 1
+    assert _sample("axiom_model_preprocess_seconds_count", model="chest") == preprocess_before + 1
+    loaded = {"model": "chest", "version": "1", "provider": "CPUExecutionProvider"}
+    assert _sample("axiom_model_loaded", **loaded) == 1
 
 
 def test_no_finding_goes_to_the_archive_only(runtime: Runtime, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from pydicom import dcmread
 from sqlalchemy import select
 
@@ -79,10 +80,21 @@ def _send(rt: Runtime, tmp_path: Path, index: int) -> Path:
     return rt.settings.destinations_root / "archive"
 
 
+def _standardize_calls() -> float:
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "axiom_model_calls"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("purpose") == "standardize"
+    )
+
+
 def test_descriptions_are_standardized_on_the_way_and_each_text_asked_once(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     rt = _runtime(tmp_path, fake.base_url)
+    before = _standardize_calls()
     try:
         for index in range(3):
             archive = _send(rt, tmp_path, index)
@@ -96,6 +108,12 @@ def test_descriptions_are_standardized_on_the_way_and_each_text_asked_once(
         with rt.sessions() as session:
             audits = list(session.scalars(select(AuditLog).where(AuditLog.action == "model_call")))
         assert [(a.actor, (a.details or {})["outcome"]) for a in audits] == [("ai", "ok")] * 2
+        # Each call is counted in metrics, labelled as audited (no text of the instance).
+        details = audits[0].details or {}
+        labels = {k: str(details[k]) for k in ("model", "provider", "purpose", "outcome")}
+        assert labels["purpose"] == "standardize"
+        assert _standardize_calls() == before + 2
+        assert REGISTRY.get_sample_value("axiom_model_calls_total", labels) is not None
     finally:
         rt.close()
 
