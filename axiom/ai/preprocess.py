@@ -86,7 +86,7 @@ def _to_unit(pixels: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarr
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _color_to_unit(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
+def color_to_unit(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
     """A colour image (rows, columns, 3) to RGB in 0..1 by its bit depth (no VOI window applies)."""
     photometric = str(ds.get("PhotometricInterpretation", ""))
     # pydicom's pixel_array already converts YBR (native or JPEG) to RGB.
@@ -112,7 +112,7 @@ def preprocess(ds: Dataset, manifest: Manifest) -> np.ndarray:
     if int(ds.get("NumberOfFrames", 1) or 1) > 1 and pixels.ndim == (4 if color else 3):
         pixels = pixels[pixels.shape[0] // 2]
     if color and pixels.ndim == 3 and pixels.shape[-1] == 3:
-        rgb = _color_to_unit(pixels, ds)
+        rgb = color_to_unit(pixels, ds)
         if manifest.input.channels == 1:
             planes = [rgb @ _LUMA]
         elif manifest.input.channels == 3:

@@ -24,7 +24,13 @@ from pydicom import Dataset
 from pydicom.pixels import apply_modality_lut
 
 from axiom.ai.llm import CallHook
-from axiom.ai.preprocess import PreprocessError, dataset_window, resize_bilinear, window_to_unit
+from axiom.ai.preprocess import (
+    PreprocessError,
+    color_to_unit,
+    dataset_window,
+    resize_bilinear,
+    window_to_unit,
+)
 
 PROMPT = (
     "You are assisting a radiology routing system. Describe the most important finding visible in "
@@ -49,15 +55,16 @@ def is_anonymized(ds: Dataset) -> bool:
     return str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
 
 
-def _png(gray: np.ndarray) -> bytes:
-    """A minimal 8-bit greyscale PNG (no filter) of a 2-D uint8 array."""
-    rows, cols = gray.shape
-    raw = b"".join(b"\x00" + gray[r].tobytes() for r in range(rows))
+def _png(image: np.ndarray) -> bytes:
+    """A minimal 8-bit PNG (no filter): greyscale for a 2-D uint8 array, RGB for (rows, cols, 3)."""
+    rows, cols = image.shape[:2]
+    color_type = 2 if image.ndim == 3 else 0
+    raw = b"".join(b"\x00" + image[r].tobytes() for r in range(rows))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", cols, rows, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", cols, rows, 8, color_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
@@ -72,18 +79,30 @@ def render_key_image(ds: Dataset, max_side: int = MAX_SIDE) -> bytes:
         pixels = ds.pixel_array
     except Exception as exc:
         raise AnalysisRefused(f"pixel data could not be decoded: {type(exc).__name__}") from exc
-    if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    color = int(ds.get("SamplesPerPixel", 1) or 1) == 3
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1 and pixels.ndim == (4 if color else 3):
         pixels = pixels[pixels.shape[0] // 2]
-    if pixels.ndim != 2:
-        raise AnalysisRefused(f"not a greyscale image: pixel array of shape {pixels.shape}")
-    unit = window_to_unit(np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32), dataset_window(ds))
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        unit = 1.0 - unit
-    rows, cols = unit.shape
+    if color and pixels.ndim == 3 and pixels.shape[-1] == 3:
+        try:
+            planes = list(np.moveaxis(color_to_unit(pixels, ds), -1, 0))
+        except PreprocessError as exc:
+            raise AnalysisRefused(str(exc)) from exc
+    elif pixels.ndim == 2:
+        unit = window_to_unit(
+            np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32), dataset_window(ds)
+        )
+        if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+            unit = 1.0 - unit
+        planes = [unit]
+    else:
+        raise AnalysisRefused(f"not a greyscale or RGB image: pixel array of shape {pixels.shape}")
+    rows, cols = planes[0].shape
     scale = min(1.0, max_side / max(rows, cols))
     if scale < 1.0:
-        unit = resize_bilinear(unit, (max(1, round(rows * scale)), max(1, round(cols * scale))))
-    return _png(np.round(unit * 255).astype(np.uint8))
+        size = (max(1, round(rows * scale)), max(1, round(cols * scale)))
+        planes = [resize_bilinear(plane, size) for plane in planes]
+    image = planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
+    return _png(np.round(image * 255).astype(np.uint8))
 
 
 class GeminiAnalyzer:

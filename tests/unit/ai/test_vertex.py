@@ -120,3 +120,15 @@ def test_the_key_image_is_a_windowed_greyscale_png() -> None:
     raw = zlib.decompressobj().decompress(idat)
     pixels = np.frombuffer(raw[: 128 * 65], dtype=np.uint8).reshape(128, 65)[:, 1:]
     assert pixels.min() < pixels.max()
+
+
+def test_a_colour_key_image_is_an_rgb_png() -> None:
+    from tests.unit.ai.test_preprocess import _color
+
+    ds, rgb = _color()
+    png = render_key_image(ds, max_side=512)
+    assert _png_size(png) == (16, 24) and png[25] == 2  # colour type 2: RGB
+    idat = png[png.index(b"IDAT") + 4 :]
+    raw = zlib.decompressobj().decompress(idat)
+    pixels = np.frombuffer(raw, dtype=np.uint8).reshape(16, 1 + 24 * 3)[:, 1:].reshape(16, 24, 3)
+    np.testing.assert_array_equal(pixels, np.round(rgb * 255).astype(np.uint8))
