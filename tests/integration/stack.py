@@ -161,15 +161,21 @@ class AxiomStack:
             wait_for(lambda: port_open(self.api_port), 60, "the API", interval=0.1)
 
     def stop(self, role: str, sig: int = signal.SIGTERM) -> None:
+        """Signal the role's main process, as docker stop or systemd (KillMode=mixed) do: it stops
+        its own children in order. Signalling the whole group would also hit Celery's pool children
+        directly, and one killed while holding the pool's queue lock leaves the main process waiting
+        (billiard's _help_stuff_finish) until it is killed. Leftovers are killed afterwards."""
         proc = self.procs.pop(role)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
+                proc.send_signal(sig)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
     def kill(self, role: str) -> None:
         """SIGKILL a role and every process it started: no clean-up, no acks."""
