@@ -151,7 +151,10 @@ def test_orthanc_down_then_retry_delivers_everything(
     stack: AxiomStack, orthanc: Orthanc, corpus: Corpus
 ) -> None:
     archive = stack.data_dir / "archive"
-    stack.apply(routing_config(archive, orthanc.dicom_port))
+    config = routing_config(archive, orthanc.dicom_port)
+    # Eight failures open the PACS's circuit; a short cool-down keeps the wait for the retries short.
+    config["destinations"][1]["circuit_breaker"] = {"cooldown_seconds": 3}
+    stack.apply(config)
     orthanc.stop()
     stack.start(*stack.up_roles)  # type: ignore[attr-defined]
     sample = corpus.paths[:8]
