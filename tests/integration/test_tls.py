@@ -86,7 +86,11 @@ def test_cstore_destination_speaks_tls_to_a_peer_that_requires_it(
         apply_dict(
             runtime,
             {
-                "destinations": [{**peer, "tls": tls}, {**peer, "name": "plain-pacs"}],
+                # The plain association gets no answer from a TLS port: a short timeout ends it.
+                "destinations": [
+                    {**peer, "tls": tls},
+                    {**peer, "name": "plain-pacs", "timeout_seconds": 3},
+                ],
                 "rulesets": [
                     {"name": "m", "rules": [{"name": "all", "destinations": ["secure-pacs", "plain-pacs"]}]}
                 ],
