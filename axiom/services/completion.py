@@ -111,7 +111,8 @@ def place(
             if group.status != GroupStatus.COLLECTING:
                 _straggler(session, runtime, group, outgoing, now, placement)
                 continue
-            _collect(session, runtime, group, outgoing, now, placement, counted=counted)
+            _hold(session, runtime, group, outgoing, now, placement, straggler=False, counted=counted)
+            group.last_arrival_at = now
             expected = expected_count(received, level)
             if expected is not None:
                 group.expected_count = max(expected, group.expected_count or 0)
@@ -126,20 +127,6 @@ def place(
 def _count_query(item: Deferred) -> dict[str, Any] | None:
     query = item.trigger.count_query
     return None if query is None else query.model_dump(mode="json")
-
-
-def _collect(
-    session: Session,
-    runtime: Runtime,
-    group: CompletionGroup,
-    outgoing: OutgoingInstance,
-    now: datetime,
-    placement: Placement,
-    *,
-    counted: bool,
-) -> None:
-    _hold(session, runtime, group, outgoing, now, placement, straggler=False, counted=counted)
-    group.last_arrival_at = now
 
 
 def _hold(
@@ -157,7 +144,8 @@ def _hold(
     copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
     existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if existing is None:
-        group.received_count += 1 if counted else 0
+        if counted:
+            group.received_count += 1
         session.add(_member(group, outgoing, str(copy), now, straggler=straggler))
         return
     if existing.file_path:
