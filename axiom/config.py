@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     dicom_poll_interval: float = 0.0002
     # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
     listener_processes: int = 1
+    # Association limits (docs/security.md): established or negotiating associations in all and
+    # per peer (calling AE title + address); connections per host that have not yet asked for an
+    # association (or are in their TLS handshake); open connections in all.
+    dicom_max_associations: int = Field(default=64, ge=1)
+    dicom_max_associations_per_peer: int = Field(default=16, ge=1)
+    dicom_max_pending_per_host: int = Field(default=16, ge=1)
+    dicom_max_connections: int = Field(default=256, ge=1)
+    # Seconds: to send the A-ASSOCIATE-RQ (and the TLS handshake) and to answer a release; for a
+    # DIMSE message; of silence before an idle association is closed.
+    dicom_acse_timeout: float = Field(default=10.0, gt=0)
+    dicom_dimse_timeout: float = Field(default=60.0, gt=0)
+    dicom_network_timeout: float = Field(default=60.0, gt=0)
     # DICOM TLS on the listener when both are set (PEM paths); with the CA, clients must present a
     # certificate it signed.
     dicom_tls_cert: str = ""

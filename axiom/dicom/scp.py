@@ -7,6 +7,7 @@ The handler stays short and returns statuses; pynetdicom turns an unexpected exc
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Any, cast
 
 import structlog
@@ -14,10 +15,12 @@ from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
+from axiom.dicom.admission import Admission, AssociationLimits
 from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
@@ -83,24 +86,95 @@ def build_ae(settings: Settings) -> AE:
     ae.add_supported_context(Verification)
     # Large PDUs mean fewer round trips per instance; 0 = no limit on what we accept.
     ae.maximum_pdu_size = 0
+    # Admission enforces the association limits (per peer too); pynetdicom's own cap would count
+    # silent connections that have not asked for an association yet.
+    ae.maximum_associations = settings.dicom_max_connections
+    ae.acse_timeout = settings.dicom_acse_timeout
+    ae.dimse_timeout = settings.dicom_dimse_timeout
+    ae.network_timeout = settings.dicom_network_timeout
     if settings.allowed_calling_aes:
         ae.require_calling_aet = list(settings.allowed_calling_aes)
     return ae
 
 
 class ReusePortAssociationServer(ThreadedAssociationServer):
-    """Lets several listener processes share one port; the kernel spreads associations among them."""
+    """Lets several listener processes share one port (the kernel spreads associations among them),
+    admits connections through ``Admission``, and does TLS handshakes in the connection's own thread
+    with a deadline, so one silent TCP connection cannot hold up the accept loop."""
+
+    admission: Admission
+    handshake_timeout: float = 10.0
 
     def server_bind(self) -> None:
         # pynetdicom's server_bind sets only SO_REUSEADDR, so the option goes on before it binds.
         cast(socket.socket, self.socket).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = cast(socket.socket, self.socket).accept()
+        if self.ssl_context:
+            # pynetdicom would handshake here, in the accept thread; it is done per connection instead.
+            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        return client, address
 
-def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssociationServer:
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.admission.connection_opened(id(request), str(client_address[0]))
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            if isinstance(request, ssl.SSLSocket) and not self._handshake(request, client_address):
+                self.shutdown_request(request)
+                return
+            super().process_request_thread(request, client_address)
+        finally:
+            self.admission.connection_closed(id(request))
+
+    def _handshake(self, request: ssl.SSLSocket, client_address: Any) -> bool:
+        request.settimeout(self.handshake_timeout)
+        try:
+            request.do_handshake()
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("TLS handshake failed", host=str(client_address[0]), error=type(exc).__name__)
+            return False
+        request.settimeout(None)
+        return True
+
+
+def admission_handler(admission: Admission) -> Any:
+    """EVT_REQUESTED: admit or reject the A-ASSOCIATE-RQ (pynetdicom skips negotiation once rejected)."""
+
+    def on_requested(event: Event) -> None:
+        assoc = event.assoc
+        request = cast(A_ASSOCIATE, assoc.requestor.primitive)
+        rejection = admission.association_requested(
+            id(assoc.dul.socket.socket),  # type: ignore[union-attr]
+            str(request.calling_ae_title).strip(),
+            str(request.called_ae_title).strip(),
+            str(assoc.requestor.address),
+        )
+        if rejection is not None:
+            assoc.acse.send_reject(*rejection)
+            assoc.kill()
+
+    return on_requested
+
+
+def association_limits(settings: Settings) -> AssociationLimits:
+    return AssociationLimits(
+        max_associations=settings.dicom_max_associations,
+        max_associations_per_peer=settings.dicom_max_associations_per_peer,
+        max_pending_per_host=settings.dicom_max_pending_per_host,
+        max_connections=settings.dicom_max_connections,
+    )
+
+
+def make_listener(
+    settings: Settings, handler: StoreHandler, admission: Admission | None = None
+) -> ReusePortAssociationServer:
     """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
     ae = build_ae(settings)
-    handlers: list[Any] = [(evt.EVT_C_STORE, handler)]
+    admission = admission or Admission(association_limits(settings))
+    handlers: list[Any] = [(evt.EVT_C_STORE, handler), (evt.EVT_REQUESTED, admission_handler(admission))]
     if settings.dicom_poll_interval > 0:
         shorten_association_polling(settings.dicom_poll_interval)
         handlers.append((evt.EVT_CONN_OPEN, dul_polling_handler(settings.dicom_poll_interval)))
@@ -115,8 +189,11 @@ def make_listener(settings: Settings, handler: StoreHandler) -> ReusePortAssocia
         evt_handlers=handlers,
         server_class=ReusePortAssociationServer,
     )
+    listener = cast(ReusePortAssociationServer, server)
+    listener.admission = admission
+    listener.handshake_timeout = settings.dicom_acse_timeout
     ae._servers.append(server)
-    return server  # type: ignore[return-value]
+    return listener
 
 
 __all__ = ["OUT_OF_RESOURCES_QUEUE", "OUT_OF_RESOURCES_SPOOL", "SUCCESS", "StoreHandler", "make_listener"]

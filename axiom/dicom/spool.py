@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 import uuid
 from io import BytesIO
@@ -26,6 +27,14 @@ def encode_file_meta(meta: FileMetaDataset) -> bytes:
     buffer = BytesIO()
     write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
     return buffer.getvalue()
+
+
+class ForeignSpoolPath(ValueError):
+    """A task named a file that is not one of this spool's: refused, never read or moved."""
+
+
+# What Spool._name and the retry/recovery copies produce: no separators, no leading dot.
+_SPOOL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.dcm")
 
 
 class Spool:
@@ -61,6 +70,18 @@ class Spool:
         target = self.quarantine_dir / path.name
         os.replace(path, target)
         return target
+
+    def own(self, path_text: str) -> Path:
+        """The spooled file a task message names, confined to this spool's folder.
+
+        A message is data from the broker: a forged or corrupted one must not make a worker read,
+        move or delete another file (``../destinations/...``, an absolute path, a symlink out)."""
+        path = Path(path_text)
+        if not _SPOOL_NAME.fullmatch(path.name) or path.parent.resolve() != self.spool_dir.resolve():
+            raise ForeignSpoolPath("the task names a file outside the spool")
+        if path.is_symlink():
+            raise ForeignSpoolPath("the task names a symbolic link in the spool")
+        return self.spool_dir.resolve() / path.name
 
     def remove(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom import metrics
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.dicom.spool import Spool
-from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
+from axiom.dicom.validate import InvalidDataset, check_encoded_dataset, check_uid, is_valid_uid, safe_uid
 from axiom.domain.messages import InstanceMessage
 from axiom.services import events as ev
 from axiom.services.ports import TaskPublisher
@@ -52,7 +52,8 @@ class RefusalLog:
                 stage="ingest",
                 error_class="InvalidDataset",
                 message=f"refused from {self.source} (calling AE {calling_ae!r}): {reason}",
-                sop_instance_uid=sop_instance_uid,
+                # A UID that failed the grammar is not kept as such: it may be anything, of any length.
+                sop_instance_uid=sop_instance_uid if is_valid_uid(sop_instance_uid) else "",
                 study_instance_uid="",
                 file_path=str(kept),
             )
@@ -108,15 +109,14 @@ def ingest_instance(
 ) -> IngestResult:
     """Validate, spool and publish one instance; answers how it went, never raises."""
     correlation_id = new_correlation_id()
-    with structlog.contextvars.bound_contextvars(
-        correlation_id=correlation_id, sop_instance_uid=arrival.sop_instance_uid
-    ):
+    logged_uid = safe_uid(arrival.sop_instance_uid)
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, sop_instance_uid=logged_uid):
         result = _ingest(ports, meta, data, arrival, correlation_id)
     metrics.RECEIVED.labels(source=arrival.source, status=str(result.outcome)).inc()
     if result.accepted:
         ports.events.emit(
             ev.RECEIVED,
-            sop_instance_uid=arrival.sop_instance_uid,
+            sop_instance_uid=logged_uid,
             correlation_id=correlation_id,
             source=arrival.source,
             status="accepted",
@@ -124,7 +124,7 @@ def ingest_instance(
     else:
         ports.events.emit(
             ev.FAILED,
-            sop_instance_uid=arrival.sop_instance_uid,
+            sop_instance_uid=logged_uid,
             correlation_id=correlation_id,
             source=arrival.source,
             stage="ingest",
@@ -141,7 +141,9 @@ def _ingest(
     correlation_id: str,
 ) -> IngestResult:
     try:
-        check_encoded_dataset(data, arrival.transfer_syntax, arrival.sop_class_uid)
+        check_uid(arrival.sop_instance_uid, "the SOP Instance UID")
+        check_uid(arrival.sop_class_uid, "the SOP Class UID")
+        check_encoded_dataset(data, arrival.transfer_syntax, arrival.sop_class_uid, arrival.sop_instance_uid)
     except InvalidDataset as exc:
         return refuse(ports, meta, data, str(exc), exc.status, arrival, correlation_id)
 
@@ -204,7 +206,7 @@ def ingest_unparsable(
     metrics.RECEIVED.labels(source=arrival.source, status=str(result.outcome)).inc()
     ports.events.emit(
         ev.FAILED,
-        sop_instance_uid=arrival.sop_instance_uid,
+        sop_instance_uid=safe_uid(arrival.sop_instance_uid),
         correlation_id=result.correlation_id,
         source=arrival.source,
         stage="ingest",
