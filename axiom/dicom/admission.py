@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import structlog
 
@@ -48,73 +49,80 @@ class KnownPeer:
         return self.ae_title == calling_ae and self.host == host
 
 
-@dataclass
-class _State:
-    pending: dict[int, str] = field(default_factory=dict)  # connection key -> host
-    open: set[int] = field(default_factory=set)
-    associations: dict[int, tuple[str, str]] = field(default_factory=dict)  # key -> (calling AE, host)
+@dataclass(frozen=True)
+class Connection:
+    """One open connection as admission sees it: the peer's host, and its calling AE title once its
+    A-ASSOCIATE-RQ arrived (None before: a pending connection)."""
+
+    host: str
+    calling_ae: str | None
+
+
+# The listener's open connections, optionally leaving one out (the one being decided).
+ConnectionSnapshot = Callable[[object | None], Sequence[Connection]]
 
 
 class Admission:
-    """Counts the listener's connections and associations; thread-safe (one thread per connection)."""
+    """Decides from a snapshot of the open connections (the associations pynetdicom runs), so there is
+    no count to leak; a lock makes concurrent decisions see each other."""
 
     def __init__(
         self,
         limits: AssociationLimits,
+        connections: ConnectionSnapshot,
         known_peers: Callable[[], Sequence[KnownPeer]] = tuple,
-        called_aes: Sequence[str] = (),
     ) -> None:
         self.limits = limits
+        self.connections = connections
         self.known_peers = known_peers
-        # Our own AE titles a peer may call (empty: pynetdicom's default, any).
-        self.called_aes = tuple(called_aes)
         self._lock = threading.Lock()
-        self._state = _State()
+        self._handshakes: Counter[str] = Counter()  # TLS handshakes under way, per host
 
-    def connection_opened(self, key: int, host: str) -> bool:
+    def connection_opened(self, host: str) -> bool:
         """At accept: False closes the connection before a byte is read."""
         with self._lock:
-            state = self._state
-            if len(state.open) >= self.limits.max_connections:
+            open_now = self.connections(None)
+            pending = sum(1 for c in open_now if c.calling_ae is None and c.host == host)
+            if len(open_now) + sum(self._handshakes.values()) >= self.limits.max_connections:
                 refused = "too many connections"
-            elif Counter(state.pending.values())[host] >= self.limits.max_pending_per_host:
+            elif pending + self._handshakes[host] >= self.limits.max_pending_per_host:
                 refused = "too many pending connections from this host"
             else:
-                state.open.add(key)
-                state.pending[key] = host
                 return True
         log.warning("connection refused", host=host, reason=refused)
         return False
 
-    def connection_closed(self, key: int) -> None:
+    @contextmanager
+    def handshaking(self, host: str) -> Iterator[None]:
+        """A TLS handshake under way counts as a pending connection of its host."""
         with self._lock:
-            self._state.open.discard(key)
-            self._state.pending.pop(key, None)
-            self._state.associations.pop(key, None)
+            self._handshakes[host] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._handshakes[host] -= 1
 
-    def association_requested(self, key: int, calling_ae: str, called_ae: str, host: str) -> Rejection | None:
+    def association_requested(
+        self, me: object, calling_ae: str, called_ae: str, host: str
+    ) -> Rejection | None:
         """At the A-ASSOCIATE-RQ: None admits, a Rejection says why not."""
         rejection = self._peer_rejection(calling_ae, called_ae, host)
-        with self._lock:
-            state = self._state
-            state.pending.pop(key, None)
-            if rejection is None:
-                peer = (calling_ae, host)
-                if len(state.associations) >= self.limits.max_associations or (
-                    Counter(state.associations.values())[peer] >= self.limits.max_associations_per_peer
+        if rejection is None:
+            with self._lock:
+                holding = [c for c in self.connections(me) if c.calling_ae is not None]
+                same_peer = sum(1 for c in holding if (c.calling_ae, c.host) == (calling_ae, host))
+                if len(holding) < self.limits.max_associations and (
+                    same_peer < self.limits.max_associations_per_peer
                 ):
-                    rejection = LOCAL_LIMIT_EXCEEDED
-                else:
-                    state.associations[key] = peer
                     return None
+                rejection = LOCAL_LIMIT_EXCEEDED
         log.warning(
             "association rejected", calling_ae=calling_ae, host=host, reason=_REASONS.get(rejection, "")
         )
         return rejection
 
     def _peer_rejection(self, calling_ae: str, called_ae: str, host: str) -> Rejection | None:
-        if self.called_aes and called_ae not in self.called_aes:
-            return CALLED_AE_NOT_RECOGNISED
         peers = self.known_peers()
         if not peers:
             return None  # no list: any peer (the easy default; `axiom up` says so on start)
@@ -126,9 +134,9 @@ class Admission:
         return None
 
     def counts(self) -> tuple[int, int]:
-        """(open connections, established or negotiating associations), for metrics and tests."""
-        with self._lock:
-            return len(self._state.open), len(self._state.associations)
+        """(open connections, associations requested and not ended), for metrics and tests."""
+        open_now = self.connections(None)
+        return len(open_now), sum(1 for c in open_now if c.calling_ae is not None)
 
 
 _REASONS = {

@@ -20,8 +20,8 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
-from axiom.dicom.admission import Admission, AssociationLimits
-from axiom.dicom.reactor import dul_polling_handler, shorten_association_polling
+from axiom.dicom.admission import Admission, AssociationLimits, Connection
+from axiom.dicom.reactor import polling_handlers, shorten_association_polling
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
 from axiom.services.events import EventSink
@@ -104,6 +104,8 @@ class ReusePortAssociationServer(ThreadedAssociationServer):
 
     admission: Admission
     handshake_timeout: float = 10.0
+    # socketserver's default backlog of 5 drops the SYNs of a burst of senders (a 1 s retransmit each).
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         # pynetdicom's server_bind sets only SO_REUSEADDR, so the option goes on before it binds.
@@ -118,26 +120,43 @@ class ReusePortAssociationServer(ThreadedAssociationServer):
         return client, address
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.admission.connection_opened(id(request), str(client_address[0]))
+        return self.admission.connection_opened(str(client_address[0]))
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            if isinstance(request, ssl.SSLSocket) and not self._handshake(request, client_address):
-                self.shutdown_request(request)
-                return
-            super().process_request_thread(request, client_address)
-        finally:
-            self.admission.connection_closed(id(request))
+        # Runs in the connection's own thread; pynetdicom's part starts the association and returns.
+        if isinstance(request, ssl.SSLSocket) and not self._handshake(request, str(client_address[0])):
+            self.shutdown_request(request)
+            return
+        super().process_request_thread(request, client_address)
 
-    def _handshake(self, request: ssl.SSLSocket, client_address: Any) -> bool:
+    def _handshake(self, request: ssl.SSLSocket, host: str) -> bool:
         request.settimeout(self.handshake_timeout)
         try:
-            request.do_handshake()
+            with self.admission.handshaking(host):
+                request.do_handshake()
         except (OSError, ssl.SSLError) as exc:
-            log.warning("TLS handshake failed", host=str(client_address[0]), error=type(exc).__name__)
+            log.warning("TLS handshake failed", host=host, error=type(exc).__name__)
             return False
         request.settimeout(None)
         return True
+
+
+def open_connections(ae: AE) -> Any:
+    """The listener's connections as admission sees them, from the associations pynetdicom runs."""
+
+    def snapshot(leave_out: object | None) -> list[Connection]:
+        found = []
+        for assoc in ae.active_associations:
+            if not assoc.is_acceptor or assoc is leave_out:
+                continue
+            request = assoc.requestor.primitive
+            if request is None:
+                found.append(Connection(str(assoc.requestor.address), None))
+            elif not (assoc.is_rejected or assoc.is_aborted or assoc.is_released):
+                found.append(Connection(str(assoc.requestor.address), str(request.calling_ae_title).strip()))
+        return found
+
+    return snapshot
 
 
 def admission_handler(admission: Admission) -> Any:
@@ -147,7 +166,7 @@ def admission_handler(admission: Admission) -> Any:
         assoc = event.assoc
         request = cast(A_ASSOCIATE, assoc.requestor.primitive)
         rejection = admission.association_requested(
-            id(assoc.dul.socket.socket),  # type: ignore[union-attr]
+            assoc,
             str(request.calling_ae_title).strip(),
             str(request.called_ae_title).strip(),
             str(assoc.requestor.address),
@@ -173,11 +192,11 @@ def make_listener(
 ) -> ReusePortAssociationServer:
     """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
     ae = build_ae(settings)
-    admission = admission or Admission(association_limits(settings))
+    admission = admission or Admission(association_limits(settings), open_connections(ae))
     handlers: list[Any] = [(evt.EVT_C_STORE, handler), (evt.EVT_REQUESTED, admission_handler(admission))]
     if settings.dicom_poll_interval > 0:
         shorten_association_polling(settings.dicom_poll_interval)
-        handlers.append((evt.EVT_CONN_OPEN, dul_polling_handler(settings.dicom_poll_interval)))
+        handlers += polling_handlers(settings.dicom_poll_interval)
     tls = (
         server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)
         if settings.dicom_tls_cert and settings.dicom_tls_key
