@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # and kept in <data_dir>/jwt-secret (mode 0600), so restarts keep issued tokens valid.
     jwt_secret: SecretStr = SecretStr("")
     jwt_expire_minutes: float = 60.0
+    # Live event streams (the monitoring WebSocket) one user or API key may hold open at once.
+    websocket_max_per_principal: int = Field(default=8, ge=1)
+    # The largest STOW-RS request body and the largest single instance (either way in) accepted.
+    stow_max_body_bytes: int = Field(default=4 << 30, ge=1)
+    max_instance_bytes: int = Field(default=2 << 30, ge=1)
     # Failed logins per username and client address within the window before login answers 429.
     login_max_failures: int = 5
     login_failure_window_seconds: float = 300.0
@@ -84,6 +89,14 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 600.0
     retry_max_attempts: int = 12
+    # Free space on the data volume: under the low watermark ingest answers "out of resources"
+    # (C-STORE 0xA700, STOW-RS 503); it takes instances again above the high one.
+    disk_low_watermark_bytes: int = Field(default=1 << 30, ge=0)
+    disk_high_watermark_bytes: int = Field(default=2 << 30, ge=0)
+    # Refused payloads and quarantined instances kept at most this long and this much in all
+    # (oldest removed first by the spool sweep; their exception rows say so). 0 = no limit.
+    quarantine_max_days: float = Field(default=30.0, ge=0)
+    quarantine_max_bytes: int = Field(default=10 << 30, ge=0)
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
     # How often Beat sweeps for overdue retries and stale spooled files.

@@ -20,12 +20,16 @@ import time
 import types
 from typing import Any
 
+import structlog
 from pynetdicom import association, evt
 from pynetdicom.events import Event
+from pynetdicom.pdu import P_DATA_TF
 
 IDLE_AFTER = 0.5
 IDLE_SLEEP = 0.02
 _ACTIVE = "_axiom_active_at"
+_MESSAGE_BYTES = "_axiom_message_bytes"
+log = structlog.get_logger("axiom.listener")
 
 
 class _AdaptiveSleep(types.ModuleType):
@@ -52,6 +56,32 @@ class _AdaptiveSleep(types.ModuleType):
 def shorten_association_polling(interval: float) -> None:
     """Cap the association reactor's sleeps at ``interval`` seconds while busy (process-wide, idempotent)."""
     association.time = _AdaptiveSleep(interval)
+
+
+def size_limit_handler(max_message_bytes: int) -> tuple[Any, Any]:
+    """EVT_PDU_RECV: abort an association whose current message grows past ``max_message_bytes``.
+
+    pynetdicom gathers a C-STORE's P-DATA fragments in memory until the message is whole, so the
+    limit has to act while it arrives, not in the C-STORE handler. The count restarts with each
+    message (``message_received`` is called by the handler)."""
+
+    def on_pdu(event: Event) -> None:
+        pdu = event.pdu
+        if not isinstance(pdu, P_DATA_TF):
+            return
+        assoc = event.assoc
+        received = getattr(assoc, _MESSAGE_BYTES, 0) + len(pdu)
+        setattr(assoc, _MESSAGE_BYTES, received)
+        if received > max_message_bytes and not assoc.is_aborted:
+            log.warning("association aborted: message over the size limit", limit=max_message_bytes)
+            # Only queued for the DUL (this is its thread): abort() would wait on the DUL itself.
+            assoc.acse.send_abort(0x02)
+
+    return (evt.EVT_PDU_RECV, on_pdu)
+
+
+def message_received(assoc: Any) -> None:
+    setattr(assoc, _MESSAGE_BYTES, 0)
 
 
 def polling_handlers(interval: float) -> list[tuple[Any, Any]]:

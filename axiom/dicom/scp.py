@@ -21,7 +21,12 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
 from axiom.dicom.admission import Admission, AssociationLimits, Connection
-from axiom.dicom.reactor import polling_handlers, shorten_association_polling
+from axiom.dicom.reactor import (
+    message_received,
+    polling_handlers,
+    shorten_association_polling,
+    size_limit_handler,
+)
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
 from axiom.services.events import EventSink
@@ -59,6 +64,7 @@ class StoreHandler:
         return self.ingest.ports.spool
 
     def __call__(self, event: Event) -> int:
+        message_received(event.assoc)
         request = cast(C_STORE, event.request)
         calling_ae = str(event.assoc.requestor.ae_title).strip()
         source = None
@@ -193,7 +199,12 @@ def make_listener(
     """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
     ae = build_ae(settings)
     admission = admission or Admission(association_limits(settings), open_connections(ae))
-    handlers: list[Any] = [(evt.EVT_C_STORE, handler), (evt.EVT_REQUESTED, admission_handler(admission))]
+    handlers: list[Any] = [
+        (evt.EVT_C_STORE, handler),
+        (evt.EVT_REQUESTED, admission_handler(admission)),
+        # The limit is the dataset's; the command set and PDU headers ride on top of it.
+        size_limit_handler(settings.max_instance_bytes + 64 * 1024),
+    ]
     if settings.dicom_poll_interval > 0:
         shorten_association_polling(settings.dicom_poll_interval)
         handlers += polling_handlers(settings.dicom_poll_interval)

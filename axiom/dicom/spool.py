@@ -18,7 +18,9 @@ from pathlib import Path
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
+from axiom.config import Settings
 from axiom.dicom.atomic import atomic_write
+from axiom.dicom.disk_room import DiskRoom
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -38,12 +40,26 @@ _SPOOL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.dcm")
 
 
 class Spool:
-    def __init__(self, spool_dir: Path, quarantine_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        spool_dir: Path,
+        quarantine_dir: Path,
+        *,
+        fsync: bool = True,
+        room: DiskRoom | None = None,
+        max_instance_bytes: int = 1 << 62,
+    ) -> None:
         self.spool_dir = spool_dir
         self.quarantine_dir = quarantine_dir
         self.fsync = fsync
+        # Ingest's view of free space (None: never refuse for want of room, as a worker's spool).
+        self.room = room
+        self.max_instance_bytes = max_instance_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
+
+    def has_room(self) -> bool:
+        return self.room is None or self.room.has_room()
 
     @staticmethod
     def _name() -> str:
@@ -95,6 +111,18 @@ class Spool:
             if entry.name.endswith(".dcm") and entry.stat().st_mtime < limit:
                 stale.append(Path(entry.path))
         return sorted(stale)
+
+
+def ingest_spool(settings: Settings) -> Spool:
+    """The spool as ingest uses it (listener, STOW-RS, sources): it refuses when the disk is full."""
+    room = DiskRoom(settings.data_path, settings.disk_low_watermark_bytes, settings.disk_high_watermark_bytes)
+    return Spool(
+        settings.spool_dir,
+        settings.quarantine_dir,
+        fsync=settings.spool_fsync,
+        room=room,
+        max_instance_bytes=settings.max_instance_bytes,
+    )
 
 
 def dataset_digest(part10: bytes) -> str:

@@ -36,8 +36,9 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES_SPOOL = 0xA700
 OUT_OF_RESOURCES_QUEUE = 0xA701
 
-# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused.
-RefusalRecorder = Callable[[Path, str, str, str], None]
+# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused;
+# no path when it was too large to keep.
+RefusalRecorder = Callable[[Path | None, str, str, str], None]
 
 
 class RefusalLog:
@@ -45,7 +46,7 @@ class RefusalLog:
         self.sessions = sessions
         self.source = source
 
-    def __call__(self, kept: Path, reason: str, sop_instance_uid: str, calling_ae: str) -> None:
+    def __call__(self, kept: Path | None, reason: str, sop_instance_uid: str, calling_ae: str) -> None:
         with self.sessions() as session:
             exception_repo.add_exception(
                 session,
@@ -55,7 +56,7 @@ class RefusalLog:
                 # A UID that failed the grammar is not kept as such: it may be anything, of any length.
                 sop_instance_uid=sop_instance_uid if is_valid_uid(sop_instance_uid) else "",
                 study_instance_uid="",
-                file_path=str(kept),
+                file_path=str(kept) if kept is not None else None,
             )
             session.commit()
 
@@ -140,6 +141,13 @@ def _ingest(
     arrival: Arrival,
     correlation_id: str,
 ) -> IngestResult:
+    if not ports.spool.has_room():
+        # Before anything is written: what we cannot keep, we do not acknowledge (nor quarantine).
+        log.warning("refused: free space under the low watermark")
+        return IngestResult(Outcome.ERROR, OUT_OF_RESOURCES_SPOOL, "out of disk space", correlation_id)
+    if len(data) > ports.spool.max_instance_bytes:
+        reason = f"instance of {len(data)} bytes is over the limit of {ports.spool.max_instance_bytes}"
+        return refuse(ports, meta, data, reason, OUT_OF_RESOURCES_SPOOL, arrival, correlation_id, keep=False)
     try:
         check_uid(arrival.sop_instance_uid, "the SOP Instance UID")
         check_uid(arrival.sop_class_uid, "the SOP Class UID")
@@ -185,11 +193,14 @@ def refuse(
     status: int,
     arrival: Arrival,
     correlation_id: str = "",
+    *,
+    keep: bool = True,
 ) -> IngestResult:
-    """Quarantine a refused payload as received (with our meta when there is one) and record why."""
+    """Quarantine a refused payload as received (with our meta when there is one) and record why;
+    ``keep=False`` records it without a copy (a payload too large to keep)."""
     correlation_id = correlation_id or new_correlation_id()
     try:
-        kept = ports.spool.quarantine_bytes(meta, data)
+        kept = ports.spool.quarantine_bytes(meta, data) if keep else None
         ports.record_refusal(kept, reason, arrival.sop_instance_uid, arrival.calling_ae)
     except Exception as record_exc:
         log.error("quarantine failed", error=type(record_exc).__name__)

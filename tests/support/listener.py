@@ -21,7 +21,7 @@ from pynetdicom import AE, _config
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.dicom.scp import ReusePortAssociationServer, StoreHandler, make_listener
-from axiom.dicom.spool import PREAMBLE, Spool, encode_file_meta
+from axiom.dicom.spool import PREAMBLE, encode_file_meta, ingest_spool
 from axiom.domain.messages import InstanceMessage
 from axiom.services.ingest import RefusalLog
 from workers.celery_app import create_app
@@ -34,7 +34,7 @@ def running_listener(settings: Settings) -> Iterator[ReusePortAssociationServer]
     upgrade_database(settings.effective_database_url)
     engine = create_db_engine(settings.effective_database_url)
     handler = StoreHandler(
-        Spool(settings.spool_dir, settings.quarantine_dir),
+        ingest_spool(settings),
         CeleryPublisher(create_app(settings)),
         RefusalLog(make_session_factory(engine)),
     )
