@@ -38,6 +38,7 @@ def _serve_listener(settings: Settings) -> None:
     from axiom.dicom.spool import ingest_spool
     from axiom.services.events import make_events
     from axiom.services.ingest import RefusalLog
+    from axiom.services.known_peers import KnownPeers
     from axiom.services.move_origin import MoveSources
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
@@ -50,7 +51,7 @@ def _serve_listener(settings: Settings) -> None:
         events=make_events(settings),
         move_sources=MoveSources(sessions),
     )
-    server = make_listener(settings, handler)
+    server = make_listener(settings, handler, KnownPeers(sessions))
     log.info(
         "listener ready",
         ae_title=settings.ae_title,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from axiom.domain.peers import PeerConfig
+
 log = structlog.get_logger("axiom.listener")
 
 # (result, source, diagnostic) of A-ASSOCIATE-RJ.
@@ -34,19 +36,6 @@ class AssociationLimits:
     # Connections that have not sent an A-ASSOCIATE-RQ yet (or are inside their TLS handshake).
     max_pending_per_host: int = 16
     max_connections: int = 256
-
-
-@dataclass(frozen=True)
-class KnownPeer:
-    """A peer allowed to store: its calling AE title and host address, optionally the called AE
-    titles it may use (empty: any of ours)."""
-
-    ae_title: str
-    host: str
-    called_aes: tuple[str, ...] = ()
-
-    def matches(self, calling_ae: str, host: str) -> bool:
-        return self.ae_title == calling_ae and self.host == host
 
 
 @dataclass(frozen=True)
@@ -70,7 +59,7 @@ class Admission:
         self,
         limits: AssociationLimits,
         connections: ConnectionSnapshot,
-        known_peers: Callable[[], Sequence[KnownPeer]] = tuple,
+        known_peers: Callable[[], Sequence[PeerConfig]] = tuple,
     ) -> None:
         self.limits = limits
         self.connections = connections
@@ -104,10 +93,11 @@ class Admission:
                 self._handshakes[host] -= 1
 
     def association_requested(
-        self, me: object, calling_ae: str, called_ae: str, host: str
+        self, me: object, calling_ae: str, called_ae: str, host: str, client_cn: str | None = None
     ) -> Rejection | None:
-        """At the A-ASSOCIATE-RQ: None admits, a Rejection says why not."""
-        rejection = self._peer_rejection(calling_ae, called_ae, host)
+        """At the A-ASSOCIATE-RQ: None admits, a Rejection says why not. ``client_cn`` is the common
+        name of the TLS client certificate, when the peer presented one."""
+        rejection = self._peer_rejection(calling_ae, called_ae, host, client_cn)
         if rejection is None:
             with self._lock:
                 holding = [c for c in self.connections(me) if c.calling_ae is not None]
@@ -122,14 +112,22 @@ class Admission:
         )
         return rejection
 
-    def _peer_rejection(self, calling_ae: str, called_ae: str, host: str) -> Rejection | None:
+    def _peer_rejection(
+        self, calling_ae: str, called_ae: str, host: str, client_cn: str | None
+    ) -> Rejection | None:
         peers = self.known_peers()
         if not peers:
             return None  # no list: any peer (the easy default; `axiom up` says so on start)
-        matching = [p for p in peers if p.matches(calling_ae, host)]
+        matching = [
+            p
+            for p in peers
+            if p.ae_title == calling_ae
+            and p.host == host
+            and (not p.tls_client_cn or p.tls_client_cn == client_cn)
+        ]
         if not matching:
             return CALLING_AE_NOT_RECOGNISED
-        if all(p.called_aes and called_ae not in p.called_aes for p in matching):
+        if all(p.called_ae_titles and called_ae not in p.called_ae_titles for p in matching):
             return CALLED_AE_NOT_RECOGNISED
         return None
 
@@ -140,7 +138,7 @@ class Admission:
 
 
 _REASONS = {
-    CALLING_AE_NOT_RECOGNISED: "calling AE title or host not a known peer",
+    CALLING_AE_NOT_RECOGNISED: "calling AE title, host or certificate not a known peer",
     CALLED_AE_NOT_RECOGNISED: "called AE title not allowed",
     LOCAL_LIMIT_EXCEEDED: "association limit reached",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import structlog
@@ -29,6 +30,7 @@ from axiom.dicom.reactor import (
 )
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
+from axiom.domain.peers import PeerConfig
 from axiom.services.events import EventSink
 from axiom.services.ingest import (
     OUT_OF_RESOURCES_QUEUE,
@@ -165,6 +167,13 @@ def open_connections(ae: AE) -> Any:
     return snapshot
 
 
+def _client_common_name(sock: object) -> str | None:
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    subject: Any = (sock.getpeercert() or {}).get("subject", ())
+    return next((str(value) for rdn in subject for key, value in rdn if key == "commonName"), None)
+
+
 def admission_handler(admission: Admission) -> Any:
     """EVT_REQUESTED: admit or reject the A-ASSOCIATE-RQ (pynetdicom skips negotiation once rejected)."""
 
@@ -176,6 +185,7 @@ def admission_handler(admission: Admission) -> Any:
             str(request.calling_ae_title).strip(),
             str(request.called_ae_title).strip(),
             str(assoc.requestor.address),
+            _client_common_name(assoc.dul.socket.socket if assoc.dul.socket else None),
         )
         if rejection is not None:
             assoc.acse.send_reject(*rejection)
@@ -194,11 +204,11 @@ def association_limits(settings: Settings) -> AssociationLimits:
 
 
 def make_listener(
-    settings: Settings, handler: StoreHandler, admission: Admission | None = None
+    settings: Settings, handler: StoreHandler, known_peers: Callable[[], Sequence[PeerConfig]] = tuple
 ) -> ReusePortAssociationServer:
     """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
     ae = build_ae(settings)
-    admission = admission or Admission(association_limits(settings), open_connections(ae))
+    admission = Admission(association_limits(settings), open_connections(ae), known_peers)
     handlers: list[Any] = [
         (evt.EVT_C_STORE, handler),
         (evt.EVT_REQUESTED, admission_handler(admission)),

@@ -24,6 +24,7 @@ from axiom.dicom.scp import ReusePortAssociationServer, StoreHandler, make_liste
 from axiom.dicom.spool import PREAMBLE, encode_file_meta, ingest_spool
 from axiom.domain.messages import InstanceMessage
 from axiom.services.ingest import RefusalLog
+from axiom.services.known_peers import KnownPeers
 from workers.celery_app import create_app
 from workers.publisher import CeleryPublisher
 
@@ -38,7 +39,7 @@ def running_listener(settings: Settings) -> Iterator[ReusePortAssociationServer]
         CeleryPublisher(create_app(settings)),
         RefusalLog(make_session_factory(engine)),
     )
-    server = make_listener(settings, handler)
+    server = make_listener(settings, handler, KnownPeers(make_session_factory(engine), refresh_seconds=0))
     thread = Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
