@@ -16,10 +16,11 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE, _config
+from pynetdicom import AE, _config, evt
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
+from axiom.destinations.cstore import _no_delay as no_delay
 from axiom.dicom.scp import ReusePortAssociationServer, StoreHandler, make_listener
 from axiom.dicom.spool import PREAMBLE, encode_file_meta, ingest_spool
 from axiom.domain.messages import InstanceMessage
@@ -98,7 +99,13 @@ def send_raw(
     for sop_class in dict.fromkeys(s.sop_class_uid for s in stores):
         ae.add_requested_context(sop_class, transfer_syntax)
     ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 10
-    assoc = ae.associate("127.0.0.1", port, ae_title="AXIOM", bind_address=(bind_host, 0))
+    assoc = ae.associate(
+        "127.0.0.1",
+        port,
+        ae_title="AXIOM",
+        bind_address=(bind_host, 0),
+        evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)],  # as the C-STORE destination does: no Nagle stalls
+    )
     if not assoc.is_established:
         return [None] * len(stores)
     folder.mkdir(parents=True, exist_ok=True)

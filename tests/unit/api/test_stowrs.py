@@ -230,3 +230,22 @@ def test_a_part_whose_dataset_holds_a_path_for_a_uid_is_refused(
     with sessions() as session:
         row = session.scalars(select(ExceptionLog)).one()
     assert row.stage == "ingest" and "StudyInstanceUID is not a valid UID" in row.message
+
+
+def test_thousands_of_parts_are_refused_whole(
+    client: TestClient, creds: Credentials, publisher: RecordingPublisher
+) -> None:
+    body, ctype = multipart([b"x"] * 10_001)
+    response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": ctype})
+    assert response.status_code == 413
+    assert "more than 10000 parts" in response.json()["detail"]
+    assert publisher.messages == []
+
+
+def test_a_body_without_its_boundary_or_of_another_type_is_refused(
+    client: TestClient, creds: Credentials, instances: list[bytes]
+) -> None:
+    body, ctype = multipart(instances[:1])
+    for bad in ("multipart/related; type=application/dicom", "application/dicom", "text/plain; boundary=x"):
+        response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": bad})
+        assert response.status_code in (400, 415), bad
