@@ -245,7 +245,7 @@ def test_thousands_of_parts_are_refused_whole(
 def test_a_body_without_its_boundary_or_of_another_type_is_refused(
     client: TestClient, creds: Credentials, instances: list[bytes]
 ) -> None:
-    body, ctype = multipart(instances[:1])
+    body, _ctype = multipart(instances[:1])
     for bad in ("multipart/related; type=application/dicom", "application/dicom", "text/plain; boundary=x"):
         response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": bad})
         assert response.status_code in (400, 415), bad
