@@ -68,8 +68,11 @@ def check_decodable(dataset: Dataset, max_bytes: int = MAX_DECODED_BYTES) -> Non
         return
     rows, columns = int(dataset.Rows), int(dataset.Columns)
     frames = int(str(dataset.get("NumberOfFrames", 1) or 1).strip() or 1)
-    for frame in generate_frames(dataset.PixelData, number_of_frames=frames):
-        claimed = _frame_size(syntax, frame)
+    try:
+        claims = [_frame_size(syntax, f) for f in generate_frames(dataset.PixelData, number_of_frames=frames)]
+    except Exception:  # a broken item structure: nothing a decoder could use either
+        raise PixelBoundsError("the encapsulated pixel data does not parse") from None
+    for claimed in claims:
         if claimed is not None and (claimed[0] > rows or claimed[1] > columns):
             raise PixelBoundsError(
                 f"a frame's codestream claims {claimed[0]}x{claimed[1]}, over the declared {rows}x{columns}"
