@@ -50,6 +50,8 @@ class Placement:
     waiting: bool = False
     # Copies a re-received instance replaced; removed once the new ones are committed.
     stale_files: list[Path] = field(default_factory=list)
+    # Copies made for this placement; removed again if its commit fails (the retry makes its own).
+    new_files: list[Path] = field(default_factory=list)
 
 
 def expected_count(dataset: Dataset, level: str) -> int | None:
@@ -83,6 +85,29 @@ def place(
     finding's SR or Key Object) that goes with the group without counting towards its expected size.
     """
     placement = Placement()
+    try:
+        _place(runtime, received, outgoing, deferred, now, placement, counted=counted)
+    except BaseException:
+        for path in placement.new_files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    for path in placement.stale_files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return placement
+
+
+def _place(
+    runtime: Runtime,
+    received: Dataset,
+    outgoing: OutgoingInstance,
+    deferred: Sequence[Deferred],
+    now: datetime,
+    placement: Placement,
+    *,
+    counted: bool,
+) -> None:
     with runtime.sessions() as session:
         for item in deferred:
             level = item.trigger.level
@@ -118,10 +143,6 @@ def place(
                 group.expected_count = max(expected, group.expected_count or 0)
             placement.waiting = True
         session.commit()
-    for path in placement.stale_files:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    return placement
 
 
 def _count_query(item: Deferred) -> dict[str, Any] | None:
@@ -142,6 +163,7 @@ def _hold(
 ) -> None:
     """Keep a copy for the group to send: a new member, or the newest copy of one re-received."""
     copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
+    placement.new_files.append(copy)
     existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if existing is None:
         if counted:
@@ -204,6 +226,7 @@ def _straggler(
         # A person decides: one dead-lettered row per destination, each retryable from its own copy.
         for name in by_priority(group.destinations):
             copy = keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync)
+            placement.new_files.append(copy)
             path = path or str(copy)
             row = exception_repo.add_exception(
                 session,

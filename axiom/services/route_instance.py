@@ -422,21 +422,28 @@ def _hold(
     error_class: str,
     reason: str,
 ) -> RouteOutcome:
-    """Keep an instance that goes nowhere in quarantine, with the exception row that says why."""
-    kept = spool.quarantine_file(Path(record.message.spool_path))
+    """Keep an instance that goes nowhere in quarantine, with the exception row that says why.
+
+    The row is committed before the file moves: a failed commit leaves the file in the spool for
+    the retry, and a crash after the commit leaves a row the rerun finds (it then only moves the file).
+    """
+    path = Path(record.message.spool_path)
+    kept = spool.quarantine_target(path)
     with runtime.sessions() as session:
-        instance_id = record.save(session, status, error=None if stage == "route" else reason)
-        exception_repo.add_exception(
-            session,
-            stage=stage,
-            error_class=error_class,
-            message=reason,
-            sop_instance_uid=record.message.sop_instance_uid,
-            study_instance_uid=record.study_uid,
-            file_path=str(kept),
-            instance_id=instance_id,
-        )
-        session.commit()
+        if not exception_repo.has_file(session, record.message.sop_instance_uid, str(kept)):
+            instance_id = record.save(session, status, error=None if stage == "route" else reason)
+            exception_repo.add_exception(
+                session,
+                stage=stage,
+                error_class=error_class,
+                message=reason,
+                sop_instance_uid=record.message.sop_instance_uid,
+                study_instance_uid=record.study_uid,
+                file_path=str(kept),
+                instance_id=instance_id,
+            )
+            session.commit()
+    spool.quarantine_file(path)
     return RouteOutcome(status)
 
 
@@ -462,17 +469,20 @@ def _drop(runtime: Runtime, spool: Spool, record: _Record, reason: str) -> Route
 def _quarantine_unreadable(
     runtime: Runtime, spool: Spool, path: Path, message: InstanceMessage, exc: Exception
 ) -> RouteOutcome:
-    kept = spool.quarantine_file(path)
+    # Row first, then the move (as in _hold): a retry never finds a moved file with no row.
+    kept = spool.quarantine_target(path)
     with runtime.sessions() as session:
-        exception_repo.add_exception(
-            session,
-            stage="parse",
-            error_class=_error_class(exc),
-            message="spooled instance could not be read",
-            sop_instance_uid=message.sop_instance_uid,
-            study_instance_uid="",
-            file_path=str(kept),
-        )
-        session.commit()
+        if not exception_repo.has_file(session, message.sop_instance_uid, str(kept)):
+            exception_repo.add_exception(
+                session,
+                stage="parse",
+                error_class=_error_class(exc),
+                message="spooled instance could not be read",
+                sop_instance_uid=message.sop_instance_uid,
+                study_instance_uid="",
+                file_path=str(kept),
+            )
+            session.commit()
+    spool.quarantine_file(path)
     log.error("unreadable spooled instance quarantined", sop_instance_uid=message.sop_instance_uid)
     return RouteOutcome(InstanceStatus.QUARANTINED)
