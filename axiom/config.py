@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 600.0
     retry_max_attempts: int = 12
+    # Failed attempts to route one received instance before it is held as a dead exception.
+    route_max_attempts: int = Field(default=5, ge=1)
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
     # How often Beat sweeps for overdue retries and stale spooled files.
