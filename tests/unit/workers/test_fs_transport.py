@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 from queue import Empty
 
@@ -64,4 +67,33 @@ def test_every_message_is_received_exactly_once_and_whole(tmp_path: Path) -> Non
         got.append(received.get())
     assert sorted(got) == list(range(600))
     assert list((tmp_path / "queue").iterdir()) == []
+    assert list((tmp_path / "processed").iterdir()) == []
+
+
+def _claim_and_hang(folder: Path, claimed: multiprocessing.Queue) -> None:
+    with Connection(transport=TRANSPORT, transport_options=_options(folder)) as conn:
+        message = conn.SimpleQueue("work").get(timeout=10)
+        claimed.put(message.payload["n"])
+        time.sleep(60)  # killed meanwhile, never acknowledging
+
+
+def test_a_message_claimed_by_a_killed_consumer_returns_within_seconds(tmp_path: Path) -> None:
+    for sub in ("queue", "processed"):
+        (tmp_path / sub).mkdir()
+    _produce(tmp_path, 0, 1)
+    ctx = multiprocessing.get_context("spawn")
+    claimed: multiprocessing.Queue = ctx.Queue()
+    worker = ctx.Process(target=_claim_and_hang, args=(tmp_path, claimed))
+    worker.start()
+    assert claimed.get(timeout=30) == 0
+    assert list((tmp_path / "queue").iterdir()) == []  # claimed, so no other consumer sees it
+    os.kill(worker.pid or 0, signal.SIGKILL)
+    worker.join(10)
+
+    killed_at = time.monotonic()
+    with Connection(transport=TRANSPORT, transport_options=_options(tmp_path)) as conn:
+        message = conn.SimpleQueue("work").get(timeout=10)
+        assert message.payload["n"] == 0
+        message.ack()
+    assert time.monotonic() - killed_at < 5
     assert list((tmp_path / "processed").iterdir()) == []
