@@ -27,6 +27,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
+from axiom.dicom.atomic import atomic_write
+
 # How often a consumer looks for claims of dead processes to return to the queue.
 LEASE_CHECK_SECONDS = 1.0
 _OWNER_SEP = "~"
@@ -51,13 +53,13 @@ class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = Path(self.data_folder_out) / name
-        # A leading dot: never matches a queue's '<queue>.msg' suffix, so consumers skip it.
-        temp = final.with_name(f".{name}.tmp")
+        # Under a temporary name with a leading dot (never a queue's '<queue>.msg' suffix, so
+        # consumers skip it), renamed into place; fsynced with its folder before the publisher
+        # returns, so a message the listener acknowledged survives a power cut.
+        fsync = bool(self.transport_options.get("fsync", True))
         try:
-            temp.write_bytes(dumps(payload).encode("utf-8"))
-            os.replace(temp, final)
+            atomic_write(final, (dumps(payload).encode("utf-8"),), fsync=fsync)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise ChannelError(f"cannot add a message for queue {queue!r}") from exc
 
     def _get(self, queue: str, timeout: Any = None) -> Any:

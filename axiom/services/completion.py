@@ -24,6 +24,7 @@ from axiom.db.models import CompletionGroup, CompletionMember, GroupStatus
 from axiom.db.repositories import completions as repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.session import make_durable
 from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.services.deliver import by_priority, deliver_many, record_outcomes
@@ -349,6 +350,7 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
             session.commit()
         outcome.sent += len(chunk)
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the held copies go
         finished = repo.finish(session, group_id, now)
         session.commit()
     if not finished:

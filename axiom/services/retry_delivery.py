@@ -15,6 +15,7 @@ from axiom import metrics
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.session import make_durable
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
 from axiom.services import events as ev
@@ -84,6 +85,7 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         return RetryOutcome("retry", delay)
 
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the exception's copy goes
         exception_repo.resolve_exception(session, exception_id)
         delivery_repo.delivered_after_retry(session, exception_id)
         if instance_id is not None:

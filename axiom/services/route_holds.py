@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from axiom.db.models import UID_LENGTH
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import route_attempts as attempt_repo
+from axiom.db.session import make_durable
 from axiom.dicom.spool import Spool
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
@@ -61,6 +62,7 @@ def keep_in_quarantine(
     # The row must be writable whatever was received (an over-long UID is refused at ingest).
     sop_uid, study_uid = message.sop_instance_uid[:UID_LENGTH], study_instance_uid[:UID_LENGTH]
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the spooled file moves or goes
         if not exception_repo.has_file(session, sop_uid, str(kept)):
             instance_id = record(session) if record is not None else None
             row = exception_repo.add_exception(
@@ -108,6 +110,7 @@ def hold(
 def drop(runtime: Runtime, spool: Spool, record: InstanceRecord, reason: str) -> RouteOutcome:
     """A rule dropped the instance: say so in a resolved exception row, then remove the file."""
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the spooled file moves or goes
         row = exception_repo.add_exception(
             session,
             stage="route",

@@ -26,6 +26,7 @@ from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
+from axiom.db.session import make_durable
 from axiom.dicom.spool import Spool, dataset_digest
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
@@ -270,6 +271,7 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         skipped=sent.skipped,
     )
     with runtime.sessions() as session:
+        make_durable(session)  # the last commit before the spooled file goes
         instance_repo.set_instance_status(session, instance_id, status)
         for report, report_names, report_failures in reports:
             outcome.retries += record_outcomes(

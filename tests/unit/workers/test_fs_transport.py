@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from queue import Empty
 
+import pytest
 from kombu import Connection, Exchange, Queue
+from kombu.transport import virtual
+
+from workers.fs_transport import Transport
 
 TRANSPORT = "workers.fs_transport:Transport"
 
@@ -97,3 +101,27 @@ def test_a_message_claimed_by_a_killed_consumer_returns_within_seconds(tmp_path:
         message.ack()
     assert time.monotonic() - killed_at < 5
     assert list((tmp_path / "processed").iterdir()) == []
+
+
+def test_a_message_is_fsynced_with_its_folder_before_publish_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real fsync runs; the wrapper only notes which file or folder each call made durable."""
+    for sub in ("queue", "processed"):
+        (tmp_path / sub).mkdir()
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def noting_fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", noting_fsync)
+    # kombu keeps the filesystem transport's bindings in one state per process: start from none, as
+    # a listener does, not from the bindings another test's folders left.
+    monkeypatch.setattr(Transport, "global_state", virtual.BrokerState())
+    _produce(tmp_path, 0, 1)
+    (message,) = (tmp_path / "queue").iterdir()
+    assert tmp_path / "queue" in synced  # the rename into place is durable
+    assert any(p.parent == tmp_path / "queue" and p.name.startswith(".") for p in synced)  # the bytes
+    assert message.name.endswith(".work.msg")
