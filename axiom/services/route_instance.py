@@ -22,6 +22,7 @@ from pydicom import Dataset, dcmread
 from axiom import metrics
 from axiom.ai.llm import LLMError
 from axiom.ai.report import DOCUMENT_BUILDERS
+from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import instances as instance_repo
@@ -82,6 +83,8 @@ class _History:
     resent: bool
     # Destinations the ledger holds for this very arrival: a rerun after a crash.
     done_by_this_arrival: frozenset[str]
+    # Of those, the ones whose send failed (an exception row retries each).
+    failed_by_this_arrival: frozenset[str] = frozenset()
     # What each destination got of this content before (any arrival), by destination.
     priors: dict[str, delivery_repo.Prior] = field(default_factory=dict)
     # Earlier attempts to route this arrival that failed (route_attempts).
@@ -112,6 +115,11 @@ class _History:
                 p.destination for p in prior if p.spool_path == message.spool_path
             ),
             inference=results,
+            failed_by_this_arrival=frozenset(
+                p.destination
+                for p in prior
+                if p.spool_path == message.spool_path and p.status == DeliveryStatus.FAILED
+            ),
             priors={p.destination: p for p in prior},
             failed_attempts=failed,
         )
@@ -247,7 +255,8 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     # No transaction is open while sending; each destination's ledger row is committed after its
     # own send. Higher-priority destinations are served first (a stable sort keeps the rules' order
     # within one). A rerun of this same arrival (a task redelivered after a crash) skips what it did.
-    names = [n for n in by_priority(immediate) if n not in history.done_by_this_arrival]
+    chosen = by_priority(immediate)
+    names = [n for n in chosen if n not in history.done_by_this_arrival]
     sent = deliver_each(
         runtime,
         snapshot,
@@ -260,8 +269,10 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     failures = sent.failures
     reports = _reports(runtime, snapshot, plan, dataset, outgoing, names, now)
     status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
-    if failures:
-        status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
+    # A rerun counts what this arrival's earlier run failed to send too (its retries are pending).
+    failed = {*failures, *history.failed_by_this_arrival} & set(chosen)
+    if failed:
+        status = InstanceStatus.FAILED if failed == set(chosen) else InstanceStatus.PARTIAL
     outcome = RouteOutcome(
         status,
         [n for n in names if n not in failures and n not in sent.skipped],

@@ -65,15 +65,10 @@ class InstanceRecord:
             spool_path=message.spool_path,
             size_bytes=message.size_bytes,
             status=status,
-            raw_values={**fitted.raw, **unparsed} or None,
-        )
-        instance_repo.set_instance_status(
-            session,
-            instance.id,
-            status,
             matched_rules=self.matched,
             destinations=self.destinations,
             error=error,
+            raw_values={**fitted.raw, **unparsed} or None,
         )
         if self.keep_header:
             store_received_header(session, instance.id, header, datetime.fromisoformat(message.received_at))

@@ -137,3 +137,21 @@ def test_an_instance_status_follows_its_retries(runtime: Runtime, tmp_path: Path
     )
     assert retry_delivery(runtime, exception_id).state == "delivered"
     assert _rows(runtime, "SELECT status FROM dicom_instances") == [("delivered",)]
+
+
+def test_a_rerun_keeps_the_status_of_what_its_first_run_failed(runtime: Runtime, tmp_path: Path) -> None:
+    from tests.support.dcmtk import free_port
+
+    pacs = {"name": "pacs", "type": "cstore", "host": "127.0.0.1", "port": free_port(), "ae_title": "NONE"}
+    apply_dict(runtime, _config({"name": "archive", "type": "filesystem"}, pacs), tmp_path)
+    spooled = _spool_dataset(runtime, make_dataset(), tmp_path / "a.dcm")
+    kept = spooled.read_bytes()
+    message = message_for_spooled_file(spooled)
+    assert route_instance(runtime, message).status == InstanceStatus.PARTIAL  # type: ignore[union-attr]
+
+    spooled.write_bytes(kept)  # a crash between the last commit and the unlink: the task runs again
+    again = route_instance(runtime, message)
+
+    assert again is not None and again.status == InstanceStatus.PARTIAL and again.delivered == []
+    assert _rows(runtime, "SELECT status FROM dicom_instances") == [("partial",)]
+    assert len(_rows(runtime, "SELECT id FROM exception_logs")) == 1
