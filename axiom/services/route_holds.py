@@ -59,7 +59,7 @@ def keep_in_quarantine(
     """Commit the row (and what ``record`` writes: the instance row), then move the file."""
     path = Path(message.spool_path)
     kept = spool.quarantine_target(path)
-    # The row must be writable whatever was received (an over-long UID is refused at ingest).
+    # The row must be writable whatever was received: an over-long UID must not fail it too.
     sop_uid, study_uid = message.sop_instance_uid[:UID_LENGTH], study_instance_uid[:UID_LENGTH]
     with runtime.sessions() as session:
         make_durable(session)  # committed before the spooled file moves or goes
