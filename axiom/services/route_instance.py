@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -22,9 +21,7 @@ from pydicom import Dataset, dcmread
 from axiom import metrics
 from axiom.ai.llm import LLMError
 from axiom.ai.report import DOCUMENT_BUILDERS
-from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import completions as completion_repo
-from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.db.session import make_durable
@@ -37,15 +34,15 @@ from axiom.services.analysis import run_analyses, store_analyses
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import Failure, by_priority, deliver_all, record_outcomes
 from axiom.services.deliver_each import deliver_each
-from axiom.services.inference import infer_instance, stored_results
+from axiom.services.inference import infer_instance
 from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
 from axiom.services.route_attempts import count_failure
 from axiom.services.route_holds import RouteOutcome, drop, give_up, hold, quarantine_unreadable
-from axiom.services.route_record import InstanceRecord
+from axiom.services.route_record import InstanceRecord, RouteHistory
 from axiom.services.runtime import ConfigSnapshot, Runtime
 from rules.engine import AnalysisRequest, Plan, evaluate
-from rules.model import InferenceResult, InferSpec, IngestContext
+from rules.model import InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
 log = structlog.get_logger("axiom.route")
@@ -54,7 +51,7 @@ log = structlog.get_logger("axiom.route")
 def _context(
     message: InstanceMessage,
     lookup: Callable[[str, str], str | None],
-    history: _History,
+    history: RouteHistory,
     now: datetime,
     anon_secret: str = "",
 ) -> IngestContext:
@@ -71,58 +68,6 @@ def _context(
         # The engine has no clock: scheduled rulesets are checked against this.
         now=now,
     )
-
-
-@dataclass(frozen=True)
-class _History:
-    """What the database knows of this instance before routing it (one short read)."""
-
-    # Instances of this series recorded so far, plus this one (0 when no rule reads it).
-    series_count: int
-    # The same SOP Instance UID and content was delivered before, from another arrival.
-    resent: bool
-    # Destinations the ledger holds for this very arrival: a rerun after a crash.
-    done_by_this_arrival: frozenset[str]
-    # Of those, the ones whose send failed (an exception row retries each).
-    failed_by_this_arrival: frozenset[str] = frozenset()
-    # What each destination got of this content before (any arrival), by destination.
-    priors: dict[str, delivery_repo.Prior] = field(default_factory=dict)
-    # Earlier attempts to route this arrival that failed (route_attempts).
-    failed_attempts: int = 0
-    # Stored model results for this content (read only when a rule runs a model or reads a result).
-    inference: dict[str, InferenceResult] = field(default_factory=dict)
-
-    @classmethod
-    def read(
-        cls,
-        runtime: Runtime,
-        message: InstanceMessage,
-        dataset: Dataset,
-        content_hash: str,
-        count: bool,
-        inference: bool = False,
-    ) -> _History:
-        with runtime.sessions() as session:
-            series = str(dataset.get("SeriesInstanceUID", ""))
-            recorded = instance_repo.series_instance_count(session, series) + 1 if count else 0
-            prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
-            results = stored_results(session, message.sop_instance_uid, content_hash) if inference else {}
-            failed = attempt_repo.failed_attempts(session, message.spool_path)
-        return cls(
-            series_count=recorded,
-            resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
-            done_by_this_arrival=frozenset(
-                p.destination for p in prior if p.spool_path == message.spool_path
-            ),
-            inference=results,
-            failed_by_this_arrival=frozenset(
-                p.destination
-                for p in prior
-                if p.spool_path == message.spool_path and p.status == DeliveryStatus.FAILED
-            ),
-            priors={p.destination: p for p in prior},
-            failed_attempts=failed,
-        )
 
 
 def _error_class(exc: BaseException) -> str:
@@ -188,7 +133,7 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
     content_hash = dataset_digest(part10)
-    history = _History.read(
+    history = RouteHistory.read(
         runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
     )
     if history.failed_attempts >= settings.route_max_attempts:

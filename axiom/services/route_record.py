@@ -1,4 +1,5 @@
-"""What the database learns about one routed instance, written before anything is delivered.
+"""What the database knows of an instance before routing it, and what it learns about it, written
+before anything is delivered.
 
 Every value goes through ``instance_values`` first, so no received value can make the write fail
 (which would fail on every retry); what did not fit or parse is kept as received in ``raw_values``.
@@ -6,17 +7,21 @@ Every value goes through ``instance_values`` first, so no received value can mak
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydicom import Dataset
 from sqlalchemy.orm import Session
 
+from axiom.db.models import DeliveryStatus
+from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
 from axiom.services.header_retention import received_header, store_received_header
+from axiom.services.inference import stored_results
 from axiom.services.instance_values import (
     AE_LENGTH,
     MODALITY_LENGTH,
@@ -25,6 +30,8 @@ from axiom.services.instance_values import (
     Fitted,
     raw_text,
 )
+from axiom.services.runtime import Runtime
+from rules.model import InferenceResult
 
 
 @dataclass
@@ -73,3 +80,55 @@ class InstanceRecord:
         if self.keep_header:
             store_received_header(session, instance.id, header, datetime.fromisoformat(message.received_at))
         return instance.id
+
+
+@dataclass(frozen=True)
+class RouteHistory:
+    """What the database knows of this instance before routing it (one short read)."""
+
+    # Instances of this series recorded so far, plus this one (0 when no rule reads it).
+    series_count: int
+    # The same SOP Instance UID and content was delivered before, from another arrival.
+    resent: bool
+    # Destinations the ledger holds for this very arrival: a rerun after a crash.
+    done_by_this_arrival: frozenset[str]
+    # Of those, the ones whose send failed (an exception row retries each).
+    failed_by_this_arrival: frozenset[str] = frozenset()
+    # What each destination got of this content before (any arrival), by destination.
+    priors: dict[str, delivery_repo.Prior] = field(default_factory=dict)
+    # Earlier attempts to route this arrival that failed (route_attempts).
+    failed_attempts: int = 0
+    # Stored model results for this content (read only when a rule runs a model or reads a result).
+    inference: dict[str, InferenceResult] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        runtime: Runtime,
+        message: InstanceMessage,
+        dataset: Dataset,
+        content_hash: str,
+        count: bool,
+        inference: bool = False,
+    ) -> RouteHistory:
+        with runtime.sessions() as session:
+            series = str(dataset.get("SeriesInstanceUID", ""))
+            recorded = instance_repo.series_instance_count(session, series) + 1 if count else 0
+            prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
+            results = stored_results(session, message.sop_instance_uid, content_hash) if inference else {}
+            failed = attempt_repo.failed_attempts(session, message.spool_path)
+        return cls(
+            series_count=recorded,
+            resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
+            done_by_this_arrival=frozenset(
+                p.destination for p in prior if p.spool_path == message.spool_path
+            ),
+            inference=results,
+            failed_by_this_arrival=frozenset(
+                p.destination
+                for p in prior
+                if p.spool_path == message.spool_path and p.status == DeliveryStatus.FAILED
+            ),
+            priors={p.destination: p for p in prior},
+            failed_attempts=failed,
+        )
