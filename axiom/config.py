@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # (oldest removed first by the spool sweep; their exception rows say so). 0 = no limit.
     quarantine_max_days: float = Field(default=30.0, ge=0)
     quarantine_max_bytes: int = Field(default=10 << 30, ge=0)
+    # Failed attempts to route one received instance before it is held as a dead exception.
+    route_max_attempts: int = Field(default=5, ge=1)
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
     # How often Beat sweeps for overdue retries and stale spooled files.

@@ -29,6 +29,11 @@ PROCESSED = Counter(
     ["status"],
 )
 DELIVERED = Counter("axiom_deliveries_total", "Instances delivered, by destination", ["destination"])
+DUPLICATES_SKIPPED = Counter(
+    "axiom_duplicates_skipped_total",
+    "Re-received instances (same SOP Instance UID and content) not sent again, by destination",
+    ["destination"],
+)
 FAILED = Counter(
     "axiom_delivery_failures_total",
     "Failed deliveries, by destination and whether they will be retried (transient, permanent)",

@@ -55,6 +55,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             # Where a consumer claims a message by rename (see workers/fs_transport.py).
             "processed_folder": str(settings.broker_dir / "processed"),
             "store_processed": False,
+            # Each message is fsynced (with its folder) before the listener acknowledges.
+            "fsync": settings.spool_fsync,
             "polling_interval": 0.05,
         }
     # The listener acknowledges a C-STORE only once the broker has confirmed the task.

@@ -4,8 +4,9 @@ DICOM, exceptions, audit.
 No column holds PHI in clear (a study keeps only a hash of its PatientID), except crosswalk entries
 (the lookup tables an admin chose to load), instance headers (the received headers, kept for
 ``header_retention_days`` so rule changes can be replayed) and pseudonyms (the original identity
-behind each pseudonym the anonymize action sent, for audited re-identification): all stay out of
-logs and errors.
+behind each pseudonym the anonymize action sent, for audited re-identification) and an instance's
+``raw_values`` (received values that did not fit their column or parse): all stay out of logs and
+errors.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ class DicomInstance(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+    # Received values that did not fit their column (cut to fit there) or did not parse (left out of
+    # the kept header), as received: {keyword: text}. None when every value fitted.
+    raw_values: Mapped[dict[str, str] | None] = mapped_column(JSONType)
 
 
 class ExceptionLog(_Timestamps, Base):
@@ -336,9 +340,10 @@ class DeliveryStatus(StrEnum):
 class Delivery(Base):
     """What each destination got of each distinct content of an instance: the delivery ledger.
 
-    Keyed on (SOP Instance UID, content hash, destination): a rerun of the same arrival (a task
-    redelivered after a crash) skips destinations that already have it, and an instance re-sent with
-    the same content is recognized (the ``resent`` rule context).
+    Keyed on (SOP Instance UID, content hash, destination), each row committed right after its own
+    send: a rerun of the same arrival (a task redelivered after a crash) skips destinations that
+    already have it, and an instance re-sent with the same content is recognized (the ``resent`` rule
+    context) and handled per the destination's ``on_duplicate``.
     """
 
     __tablename__ = "deliveries"
@@ -355,6 +360,23 @@ class Delivery(Base):
     spool_path: Mapped[str | None] = mapped_column(Text)
     status: Mapped[DeliveryStatus] = mapped_column(_str_enum(DeliveryStatus))
     exception_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Later arrivals of this same content the destination was not sent again (on_duplicate: skip).
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # sha256 of what was sent, for on_duplicate: send_if_changed (None: not recorded).
+    sent_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class RouteAttempt(Base):
+    """Failed attempts to route one arrival (its spooled file): bounds the retries of an instance
+    whose routing keeps failing, which then becomes a dead exception row with its copy."""
+
+    __tablename__ = "route_attempts"
+
+    spool_path: Mapped[str] = mapped_column(Text, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The class of the last failure (never its message: it may quote a received value).
+    error_class: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.db.migrate import alembic_config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of a transaction whose commit must survive a power cut before a file it covers is
+# removed (see ``make_durable``).
+DURABLE = "axiom_durable"
 # Any fixed 64-bit key: every Axiom process that upgrades the schema takes this one lock.
 MIGRATION_LOCK_KEY = 0x41_58_49_4F_4D_00_DB_01
 # Alembic keeps its running environment in module globals, so two threads of one process must not
@@ -49,10 +52,25 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
+    # synchronous=NORMAL in WAL mode survives a crash of the process but may lose the last commits
+    # in a power cut; a durable transaction (make_durable) commits with FULL, whose fsync of the WAL
+    # also makes every earlier commit durable. The level cannot change inside a transaction.
+    level = "FULL" if conn.get_execution_options().get(DURABLE) else "NORMAL"
+    info = conn.connection.info
+    if info.get("synchronous") != level:
+        conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+        info["synchronous"] = level
     # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then writes
     # fails at once with SQLITE_BUSY (busy_timeout does not apply) when another process wrote in
     # between - the normal case with several workers. Readers in WAL mode are never blocked.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_durable(session: Session) -> None:
+    """Make the session's coming transaction durable against a power cut when it commits (SQLite:
+    synchronous=FULL; PostgreSQL commits are durable already). Call it before the first statement,
+    for the commit that precedes removing a file the committed rows now cover (a spooled instance)."""
+    session.connection(execution_options={DURABLE: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -81,10 +81,23 @@ class Spool:
         atomic_write(path, chunks, fsync=self.fsync)
         return path
 
+    def quarantine_target(self, path: Path) -> Path:
+        """Where ``quarantine_file`` puts a spooled file: known before the move, so the row that
+        points at it can be committed first."""
+        return self.quarantine_dir / path.name
+
     def quarantine_file(self, path: Path) -> Path:
-        """Move a spooled file into quarantine (same filesystem: a rename)."""
-        target = self.quarantine_dir / path.name
-        os.replace(path, target)
+        """Move a spooled file into quarantine (same filesystem: a rename).
+
+        Safe to repeat: when the file was moved already (a rerun after a crash), the kept copy is
+        returned.
+        """
+        target = self.quarantine_target(path)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            if not target.exists():
+                raise
         return target
 
     def own(self, path_text: str) -> Path:

@@ -38,6 +38,10 @@ class DestinationBase(BaseModel):
     # None: send as received. Else a transfer syntax (UID or keyword, e.g. ExplicitVRLittleEndian,
     # RLELossless) every instance is transcoded to first.
     transfer_syntax: str | None = None
+    # A re-receipt of content this destination already has (same SOP Instance UID, same content
+    # hash): "skip" it (None: the default), "send" it again, or "send_if_changed": send it only when
+    # what would go out differs from what went (the rules changed it in between).
+    on_duplicate: Literal["skip", "send", "send_if_changed"] | None = None
 
     _target_writable = field_validator("transfer_syntax")(
         lambda value: None if value is None else check_target(value)
@@ -46,6 +50,10 @@ class DestinationBase(BaseModel):
     @property
     def breaker(self) -> CircuitBreakerConfig:
         return self.circuit_breaker or DEFAULT_BREAKER
+
+    @property
+    def duplicate_policy(self) -> str:
+        return self.on_duplicate or "skip"
 
 
 class FilesystemDestinationConfig(DestinationBase):

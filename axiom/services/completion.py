@@ -24,6 +24,7 @@ from axiom.db.models import CompletionGroup, CompletionMember, GroupStatus
 from axiom.db.repositories import completions as repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.session import make_durable
 from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.services.deliver import by_priority, deliver_many, record_outcomes
@@ -50,6 +51,8 @@ class Placement:
     waiting: bool = False
     # Copies a re-received instance replaced; removed once the new ones are committed.
     stale_files: list[Path] = field(default_factory=list)
+    # Copies made for this placement; removed again if its commit fails (the retry makes its own).
+    new_files: list[Path] = field(default_factory=list)
 
 
 def expected_count(dataset: Dataset, level: str) -> int | None:
@@ -83,6 +86,29 @@ def place(
     finding's SR or Key Object) that goes with the group without counting towards its expected size.
     """
     placement = Placement()
+    try:
+        _place(runtime, received, outgoing, deferred, now, placement, counted=counted)
+    except BaseException:
+        for path in placement.new_files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    for path in placement.stale_files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return placement
+
+
+def _place(
+    runtime: Runtime,
+    received: Dataset,
+    outgoing: OutgoingInstance,
+    deferred: Sequence[Deferred],
+    now: datetime,
+    placement: Placement,
+    *,
+    counted: bool,
+) -> None:
     with runtime.sessions() as session:
         for item in deferred:
             level = item.trigger.level
@@ -118,10 +144,6 @@ def place(
                 group.expected_count = max(expected, group.expected_count or 0)
             placement.waiting = True
         session.commit()
-    for path in placement.stale_files:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    return placement
 
 
 def _count_query(item: Deferred) -> dict[str, Any] | None:
@@ -142,6 +164,7 @@ def _hold(
 ) -> None:
     """Keep a copy for the group to send: a new member, or the newest copy of one re-received."""
     copy = keep_copy(outgoing, runtime.settings.held_dir, fsync=runtime.settings.spool_fsync)
+    placement.new_files.append(copy)
     existing = repo.member(session, group.id, outgoing.sop_instance_uid)
     if existing is None:
         if counted:
@@ -204,6 +227,7 @@ def _straggler(
         # A person decides: one dead-lettered row per destination, each retryable from its own copy.
         for name in by_priority(group.destinations):
             copy = keep_copy(outgoing, settings.exceptions_dir, fsync=settings.spool_fsync)
+            placement.new_files.append(copy)
             path = path or str(copy)
             row = exception_repo.add_exception(
                 session,
@@ -326,6 +350,7 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
             session.commit()
         outcome.sent += len(chunk)
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the held copies go
         finished = repo.finish(session, group_id, now)
         session.commit()
     if not finished:

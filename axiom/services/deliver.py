@@ -227,6 +227,7 @@ def record_outcomes(
     *,
     instance_id: int | None,
     spool_path: str | None,
+    sent_hash: str | None = None,
 ) -> list[tuple[int, float]]:
     """An exception row per failure and a ledger row per destination; returns (exception id,
     seconds to first retry) of the transient failures."""
@@ -248,5 +249,6 @@ def record_outcomes(
                 instance_id=instance_id,
                 spool_path=spool_path,
                 exception_id=exception_id,
+                sent_hash=None if failure else sent_hash,
             )
     return retries

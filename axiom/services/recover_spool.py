@@ -1,7 +1,8 @@
 """Publish again the spooled files no worker finished: the safety net behind the broker's own acks.
 
-With RabbitMQ, acks_late already redelivers a killed worker's task; the embedded filesystem transport
-forgets a message once taken, so this sweep is what makes a killed worker lose nothing there.
+With RabbitMQ, acks_late already redelivers a killed worker's task, and the embedded filesystem
+transport returns the claims of a dead worker to its queue (workers/fs_transport.py); this sweep
+catches what both miss (a task that failed past its retries, a message lost with its broker folder).
 """
 
 from __future__ import annotations

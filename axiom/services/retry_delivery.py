@@ -14,6 +14,8 @@ from pydicom import dcmread
 from axiom import metrics
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
+from axiom.db.repositories import instances as instance_repo
+from axiom.db.session import make_durable
 from axiom.destinations.base import DeliveryError
 from axiom.domain.instances import OutgoingInstance
 from axiom.services import events as ev
@@ -39,7 +41,7 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         if row is None or row.status != OPEN or not row.destination or not row.file_path:
             return RetryOutcome("skipped")
         destination, path, attempts = row.destination, Path(row.file_path), row.attempts + 1
-        sop_uid, study_uid = row.sop_instance_uid, row.study_instance_uid or ""
+        sop_uid, study_uid, instance_id = row.sop_instance_uid, row.study_instance_uid or "", row.instance_id
 
     # No transaction is open during the send: a slow peer must not hold database locks.
     try:
@@ -83,8 +85,13 @@ def retry_delivery(runtime: Runtime, exception_id: int) -> RetryOutcome:
         return RetryOutcome("retry", delay)
 
     with runtime.sessions() as session:
+        make_durable(session)  # committed before the exception's copy goes
         exception_repo.resolve_exception(session, exception_id)
         delivery_repo.delivered_after_retry(session, exception_id)
+        if instance_id is not None:
+            # The instance's status follows its retries: partial until every destination has it.
+            delivered, failed = delivery_repo.instance_outcome(session, instance_id, sop_uid)
+            instance_repo.settle_status(session, instance_id, delivered=delivered, failed=failed)
         session.commit()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

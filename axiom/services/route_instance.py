@@ -1,31 +1,29 @@
 """Route one spooled instance: record it, evaluate the rules, morph, deliver to each destination.
 
 Every destination ends in one of two states before the spooled file is removed: it has the instance,
-or it holds an exception row with a copy of its own. A rerun of the same message (a redelivered task
-after a killed worker) repeats the deliveries, which are idempotent per SOP Instance UID.
+or it holds an exception row with a copy of its own. The instance row is written before anything is
+sent, and each destination's ledger row right after its own send, so a rerun of the same message (a
+redelivered task after a killed worker) sends only what was not done. A routing that keeps failing
+is bounded: past ``route_max_attempts`` the instance is held as a dead exception (route_attempts).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
-from pathlib import Path
-from typing import Literal
 
 import structlog
 from pydicom import Dataset, dcmread
-from sqlalchemy.orm import Session
 
 from axiom import metrics
 from axiom.ai.llm import LLMError
 from axiom.ai.report import DOCUMENT_BUILDERS
 from axiom.db.repositories import completions as completion_repo
-from axiom.db.repositories import deliveries as delivery_repo
-from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
+from axiom.db.repositories import route_attempts as attempt_repo
+from axiom.db.session import make_durable
 from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
@@ -35,35 +33,25 @@ from axiom.services import events as ev
 from axiom.services.analysis import run_analyses, store_analyses
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import Failure, by_priority, deliver_all, record_outcomes
-from axiom.services.header_retention import store_received_header
-from axiom.services.inference import infer_instance, stored_results
+from axiom.services.deliver_each import deliver_each
+from axiom.services.inference import infer_instance
 from axiom.services.language_models import audit_hook
 from axiom.services.pseudonyms import record_pseudonyms
+from axiom.services.route_attempts import count_failure
+from axiom.services.route_holds import RouteOutcome, drop, give_up, hold, quarantine_unreadable
+from axiom.services.route_record import InstanceRecord, RouteHistory
 from axiom.services.runtime import ConfigSnapshot, Runtime
 from rules.engine import AnalysisRequest, Plan, evaluate
-from rules.model import InferenceResult, InferSpec, IngestContext
+from rules.model import InferSpec, IngestContext
 from rules.morph import MorphError, apply_actions
 
 log = structlog.get_logger("axiom.route")
 
 
-@dataclass
-class RouteOutcome:
-    # "dropped": a rule dropped the instance; no instance row, only a resolved exception row.
-    # "inferring": handed to the gpu queue; it is routed again once its models have run.
-    status: InstanceStatus | Literal["dropped", "inferring"]
-    delivered: list[str] = field(default_factory=list)
-    # (exception id, seconds until the first retry) for each transient failure.
-    retries: list[tuple[int, float]] = field(default_factory=list)
-    # Destination name -> error class of each failed delivery; every destination the rules chose.
-    failed: dict[str, str] = field(default_factory=dict)
-    routed_to: list[str] = field(default_factory=list)
-
-
 def _context(
     message: InstanceMessage,
     lookup: Callable[[str, str], str | None],
-    history: _History,
+    history: RouteHistory,
     now: datetime,
     anon_secret: str = "",
 ) -> IngestContext:
@@ -82,44 +70,6 @@ def _context(
     )
 
 
-@dataclass(frozen=True)
-class _History:
-    """What the database knows of this instance before routing it (one short read)."""
-
-    # Instances of this series recorded so far, plus this one (0 when no rule reads it).
-    series_count: int
-    # The same SOP Instance UID and content was delivered before, from another arrival.
-    resent: bool
-    # Destinations the ledger holds for this very arrival: a rerun after a crash.
-    done_by_this_arrival: frozenset[str]
-    # Stored model results for this content (read only when a rule runs a model or reads a result).
-    inference: dict[str, InferenceResult] = field(default_factory=dict)
-
-    @classmethod
-    def read(
-        cls,
-        runtime: Runtime,
-        message: InstanceMessage,
-        dataset: Dataset,
-        content_hash: str,
-        count: bool,
-        inference: bool = False,
-    ) -> _History:
-        with runtime.sessions() as session:
-            series = str(dataset.get("SeriesInstanceUID", ""))
-            recorded = instance_repo.series_instance_count(session, series) + 1 if count else 0
-            prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
-            results = stored_results(session, message.sop_instance_uid, content_hash) if inference else {}
-        return cls(
-            series_count=recorded,
-            resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
-            done_by_this_arrival=frozenset(
-                p.destination for p in prior if p.spool_path == message.spool_path
-            ),
-            inference=results,
-        )
-
-
 def _error_class(exc: BaseException) -> str:
     return type(exc).__name__
 
@@ -133,6 +83,19 @@ def route_instance(
     The message's correlation id is bound to the log context meanwhile, and the outcome is counted
     and announced as live events (routed, then delivered or failed per destination).
     """
+    try:
+        return _route_instance(runtime, message, now)
+    except Exception as exc:
+        # Visible, and bounded: past route_max_attempts the instance is held as a dead exception.
+        attempts = count_failure(runtime, message, exc)
+        if attempts < runtime.settings.route_max_attempts:
+            raise
+        outcome = give_up(runtime, message, attempts, _error_class(exc))
+    _announce(runtime, message, outcome)
+    return outcome
+
+
+def _route_instance(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> RouteOutcome | None:
     with structlog.contextvars.bound_contextvars(
         correlation_id=message.correlation_id or None, sop_instance_uid=message.sop_instance_uid
     ):
@@ -170,15 +133,18 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
         return None
     except Exception as exc:
-        return _quarantine_unreadable(runtime, spool, path, message, exc)
+        return quarantine_unreadable(runtime, spool, path, message, exc)
 
     now = now or datetime.now(UTC)
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
     content_hash = dataset_digest(part10)
-    history = _History.read(
+    history = RouteHistory.read(
         runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
     )
+    if history.failed_attempts >= settings.route_max_attempts:
+        # Given up on before (its dead row may not have been written): never delivered again by itself.
+        return give_up(runtime, message, history.failed_attempts, "TooManyAttempts")
     ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
     if snapshot.standardize_tags:
         ctx = ctx.model_copy(
@@ -188,19 +154,17 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         with metrics.RULE_SECONDS.time():
             plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
-        record = _Record(message, dataset, [], [], keep_header)
-        return _hold(
-            runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
-        )
+        record = InstanceRecord(message, dataset, [], [], keep_header)
+        return hold(runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc))
     deferred_names = [name for item in plan.deferred for name in item.destinations]
     destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
-    record = _Record(message, dataset, list(plan.matched), destinations, keep_header)
+    record = InstanceRecord(message, dataset, list(plan.matched), destinations, keep_header)
     if plan.disposition == "quarantine":
-        return _hold(
+        return hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason
         )
     if plan.disposition == "drop":
-        return _drop(runtime, spool, record, plan.reason)
+        return drop(runtime, spool, record, plan.reason)
     if plan.infer:
         # Models first: the instance is routed again once their results are stored, so rules that
         # read them (`inference` conditions) decide with them.
@@ -210,11 +174,11 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         return _analyze_first(runtime, message, dataset, content_hash, plan.analyze, now)
     if not plan.destinations and not plan.deferred:
         reason = "no rule routed this instance to a destination; kept in quarantine"
-        return _hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
+        return hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
     try:
         outgoing_ds = apply_actions(dataset, plan.actions)
     except MorphError as exc:
-        return _hold(runtime, spool, record, InstanceStatus.QUARANTINED, "morph", _error_class(exc), str(exc))
+        return hold(runtime, spool, record, InstanceStatus.QUARANTINED, "morph", _error_class(exc), str(exc))
 
     outgoing = OutgoingInstance(
         dataset=outgoing_ds,
@@ -231,34 +195,52 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         for name, priority in placement.send_now.items():
             immediate.setdefault(name, priority)
         waiting = placement.waiting
-    # No transaction is open while delivering: rows are written once, after, in one short commit.
-    # Higher-priority destinations are served first (a stable sort keeps the rules' order within one).
-    # A rerun of this same arrival (a task redelivered after a crash) skips what it already did.
-    names = [n for n in by_priority(immediate) if n not in history.done_by_this_arrival]
-    failures = deliver_all(runtime, snapshot, outgoing, names)
-    reports = _reports(runtime, snapshot, plan, dataset, outgoing, names, now)
-    status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
-    if failures:
-        status = InstanceStatus.FAILED if len(failures) == len(names) else InstanceStatus.PARTIAL
-    outcome = RouteOutcome(
-        status,
-        [n for n in names if n not in failures],
-        failed={name: failure.error_class for name, failure in failures.items()},
-        routed_to=destinations,
-    )
+    # Recorded before anything is sent: what fails to record fails before a delivery, never after.
     with runtime.sessions() as session:
-        instance_id = record.save(session, status)
+        instance_id = record.save(session, InstanceStatus.PROCESSING)
         if plan.deferred:
             completion_repo.link_instance(session, message.sop_instance_uid, instance_id)
-        outcome.retries = record_outcomes(
-            session, outgoing, names, failures, instance_id=instance_id, spool_path=message.spool_path
-        )
+        # What the anonymize action sent in place of the patient's identity, for re-identification.
+        record_pseudonyms(session, plan.pseudonyms)
+        session.commit()
+    # No transaction is open while sending; each destination's ledger row is committed after its
+    # own send. Higher-priority destinations are served first (a stable sort keeps the rules' order
+    # within one). A rerun of this same arrival (a task redelivered after a crash) skips what it did.
+    chosen = by_priority(immediate)
+    names = [n for n in chosen if n not in history.done_by_this_arrival]
+    sent = deliver_each(
+        runtime,
+        snapshot,
+        outgoing,
+        names,
+        instance_id=instance_id,
+        spool_path=message.spool_path,
+        priors=history.priors,
+    )
+    failures = sent.failures
+    reports = _reports(runtime, snapshot, plan, dataset, outgoing, names, now)
+    status = InstanceStatus.WAITING if waiting else InstanceStatus.DELIVERED
+    # A rerun counts what this arrival's earlier run failed to send too (its retries are pending).
+    failed = {*failures, *history.failed_by_this_arrival} & set(chosen)
+    if failed:
+        status = InstanceStatus.FAILED if failed == set(chosen) else InstanceStatus.PARTIAL
+    outcome = RouteOutcome(
+        status,
+        [n for n in names if n not in failures and n not in sent.skipped],
+        retries=sent.retries,
+        failed={name: failure.error_class for name, failure in failures.items()},
+        routed_to=destinations,
+        skipped=sent.skipped,
+    )
+    with runtime.sessions() as session:
+        make_durable(session)  # the last commit before the spooled file goes
+        instance_repo.set_instance_status(session, instance_id, status)
         for report, report_names, report_failures in reports:
             outcome.retries += record_outcomes(
                 session, report, report_names, report_failures, instance_id=instance_id, spool_path=None
             )
-        # What the anonymize action sent in place of the patient's identity, for re-identification.
-        record_pseudonyms(session, plan.pseudonyms)
+        if history.failed_attempts:
+            attempt_repo.clear(session, message.spool_path)
         session.commit()
     # Only now is every destination served or covered by its own copy.
     spool.remove(path)
@@ -350,7 +332,7 @@ def _infer_first(
         )
         session.commit()
     # Every model asked for now has a stored result (ok, skipped or failed): this pass routes.
-    return route_instance(runtime, message, now=now)
+    return _route_instance(runtime, message, now)
 
 
 def _analyze_first(
@@ -369,116 +351,4 @@ def _analyze_first(
         )
         session.commit()
     # Every analysis asked for now has a stored outcome (ok or failed): this pass routes.
-    return route_instance(runtime, message, now=now)
-
-
-@dataclass
-class _Record:
-    """What the database learns about one routed instance."""
-
-    message: InstanceMessage
-    dataset: Dataset
-    matched: list[str]
-    destinations: list[str]
-    # Keep the received header (no bulk data) for replay: header_retention_days > 0.
-    keep_header: bool = False
-
-    @property
-    def study_uid(self) -> str:
-        return str(self.dataset.get("StudyInstanceUID", ""))
-
-    def save(self, session: Session, status: InstanceStatus, error: str | None = None) -> int:
-        ds, message = self.dataset, self.message
-        instance = instance_repo.upsert_instance(
-            session,
-            study_instance_uid=self.study_uid,
-            series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
-            sop_instance_uid=message.sop_instance_uid,
-            sop_class_uid=message.sop_class_uid,
-            modality=str(ds.get("Modality", "")) or None,
-            transfer_syntax_uid=message.transfer_syntax_uid,
-            patient_id_hash=phi_hash(ds.get("PatientID", "")),
-            study_date=str(ds.get("StudyDate", "")) or None,
-            calling_ae=message.calling_ae,
-            called_ae=message.called_ae,
-            source=message.source,
-            spool_path=message.spool_path,
-            size_bytes=message.size_bytes,
-            status=status,
-        )
-        instance_repo.set_instance_status(
-            session,
-            instance.id,
-            status,
-            matched_rules=self.matched,
-            destinations=self.destinations,
-            error=error,
-        )
-        if self.keep_header:
-            store_received_header(session, instance.id, ds, datetime.fromisoformat(message.received_at))
-        return instance.id
-
-
-def _hold(
-    runtime: Runtime,
-    spool: Spool,
-    record: _Record,
-    status: InstanceStatus,
-    stage: str,
-    error_class: str,
-    reason: str,
-) -> RouteOutcome:
-    """Keep an instance that goes nowhere in quarantine, with the exception row that says why."""
-    kept = spool.quarantine_file(Path(record.message.spool_path))
-    with runtime.sessions() as session:
-        instance_id = record.save(session, status, error=None if stage == "route" else reason)
-        exception_repo.add_exception(
-            session,
-            stage=stage,
-            error_class=error_class,
-            message=reason,
-            sop_instance_uid=record.message.sop_instance_uid,
-            study_instance_uid=record.study_uid,
-            file_path=str(kept),
-            instance_id=instance_id,
-        )
-        session.commit()
-    return RouteOutcome(status)
-
-
-def _drop(runtime: Runtime, spool: Spool, record: _Record, reason: str) -> RouteOutcome:
-    """A rule dropped the instance: say so in a resolved exception row, then remove the file."""
-    with runtime.sessions() as session:
-        row = exception_repo.add_exception(
-            session,
-            stage="route",
-            error_class="Dropped",
-            message=reason,
-            sop_instance_uid=record.message.sop_instance_uid,
-            study_instance_uid=record.study_uid,
-        )
-        exception_repo.resolve_exception(session, row.id)
-        session.commit()
-    # Only after the row is committed: a crash in between leaves the file for a rerun, never a silent loss.
-    spool.remove(Path(record.message.spool_path))
-    log.info("instance dropped by rule", sop_instance_uid=record.message.sop_instance_uid)
-    return RouteOutcome("dropped")
-
-
-def _quarantine_unreadable(
-    runtime: Runtime, spool: Spool, path: Path, message: InstanceMessage, exc: Exception
-) -> RouteOutcome:
-    kept = spool.quarantine_file(path)
-    with runtime.sessions() as session:
-        exception_repo.add_exception(
-            session,
-            stage="parse",
-            error_class=_error_class(exc),
-            message="spooled instance could not be read",
-            sop_instance_uid=message.sop_instance_uid,
-            study_instance_uid="",
-            file_path=str(kept),
-        )
-        session.commit()
-    log.error("unreadable spooled instance quarantined", sop_instance_uid=message.sop_instance_uid)
-    return RouteOutcome(InstanceStatus.QUARANTINED)
+    return _route_instance(runtime, message, now)

@@ -17,15 +17,41 @@ class Prior:
     destination: str
     spool_path: str | None
     status: DeliveryStatus
+    sent_hash: str | None = None
 
 
 def prior_deliveries(session: Session, sop_instance_uid: str, content_hash: str) -> list[Prior]:
     rows = session.execute(
-        select(Delivery.destination, Delivery.spool_path, Delivery.status).where(
+        select(Delivery.destination, Delivery.spool_path, Delivery.status, Delivery.sent_hash).where(
             Delivery.sop_instance_uid == sop_instance_uid, Delivery.content_hash == content_hash
         )
     )
     return [Prior(*row) for row in rows]
+
+
+def count_skip(session: Session, *, sop_instance_uid: str, content_hash: str, destination: str) -> None:
+    """One more arrival of content the destination has, not sent again (on_duplicate: skip)."""
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.sop_instance_uid == sop_instance_uid,
+            Delivery.content_hash == content_hash,
+            Delivery.destination == destination,
+        )
+        .values(skipped_count=Delivery.skipped_count + 1, updated_at=utcnow())
+    )
+
+
+def instance_outcome(session: Session, instance_id: int, sop_instance_uid: str) -> tuple[int, int]:
+    """(delivered, failed) ledger rows of the instance itself (not of documents made from it)."""
+    rows = session.execute(
+        select(Delivery.status).where(
+            Delivery.instance_id == instance_id, Delivery.sop_instance_uid == sop_instance_uid
+        )
+    ).scalars()
+    statuses = list(rows)
+    delivered = sum(s == DeliveryStatus.DELIVERED for s in statuses)
+    return delivered, len(statuses) - delivered
 
 
 def record(
@@ -38,6 +64,7 @@ def record(
     instance_id: int | None,
     spool_path: str | None,
     exception_id: int | None = None,
+    sent_hash: str | None = None,
 ) -> None:
     """Insert or update the ledger row of one destination (one statement, safe against races)."""
     values = {
@@ -49,11 +76,13 @@ def record(
         "spool_path": spool_path,
         "exception_id": exception_id,
         "updated_at": utcnow(),
+        "sent_hash": sent_hash,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Delivery).values(**values)
     changed = {
-        k: stmt.excluded[k] for k in ("status", "instance_id", "spool_path", "exception_id", "updated_at")
+        k: stmt.excluded[k]
+        for k in ("status", "instance_id", "spool_path", "exception_id", "updated_at", "sent_hash")
     }
     session.execute(
         stmt.on_conflict_do_update(

@@ -46,6 +46,17 @@ def add_exception(
     return row
 
 
+def has_file(session: Session, sop_instance_uid: str, file_path: str) -> bool:
+    """Whether a row of the instance already keeps ``file_path``: a rerun after a crash between its
+    commit and the file's move finds it and does not record the instance twice."""
+    stmt = (
+        select(ExceptionLog.id)
+        .where(ExceptionLog.sop_instance_uid == sop_instance_uid, ExceptionLog.file_path == file_path)
+        .limit(1)
+    )
+    return session.scalar(stmt) is not None
+
+
 def get_exception(session: Session, exception_id: int) -> ExceptionLog | None:
     return session.get(ExceptionLog, exception_id)
 

@@ -47,6 +47,7 @@ def upsert_instance(
     matched_rules: list[str] | None = None,
     destinations: list[str] | None = None,
     error: str | None = None,
+    raw_values: dict[str, str] | None = None,
 ) -> DicomInstance:
     """Record the receipt of one instance; a second receipt of a SOP Instance UID updates its row.
 
@@ -67,6 +68,7 @@ def upsert_instance(
         "matched_rules": matched_rules,
         "destinations": destinations,
         "error": error,
+        "raw_values": raw_values,
         "processed_at": utcnow() if status in FINAL_STATUSES else None,
     }
     existing = _record_rereceipt(session, sop_instance_uid, receipt)
@@ -194,6 +196,24 @@ def set_instance_status(
     result = session.execute(update(DicomInstance).where(DicomInstance.id == instance_id).values(**values))
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise LookupError(f"no instance with id {instance_id}")
+
+
+def settle_status(session: Session, instance_id: int, *, delivered: int, failed: int) -> None:
+    """After a retried delivery: a partial or failed instance follows its ledger (delivered once
+    every destination has it). Other statuses (waiting, quarantined, ...) are left alone."""
+    if delivered + failed == 0:
+        return
+    status = InstanceStatus.DELIVERED if not failed else InstanceStatus.PARTIAL
+    if not delivered:
+        status = InstanceStatus.FAILED
+    session.execute(
+        update(DicomInstance)
+        .where(
+            DicomInstance.id == instance_id,
+            DicomInstance.status.in_([InstanceStatus.PARTIAL, InstanceStatus.FAILED]),
+        )
+        .values(status=status, processed_at=utcnow())
+    )
 
 
 def recent_instances(session: Session, limit: int = 100) -> list[DicomInstance]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from axiom.db.session import create_db_engine
+from axiom.db.session import create_db_engine, make_durable, make_session_factory
 
 
 def test_sqlite_engine_creates_its_folder_and_sets_pragmas(tmp_path: Path) -> None:
@@ -77,3 +77,21 @@ def test_sqlite_read_then_write_survives_a_concurrent_writer(tmp_path: Path) -> 
     finally:
         engine.dispose()
     assert errors == []
+
+
+def test_a_durable_transaction_commits_with_synchronous_full(tmp_path: Path) -> None:
+    """What must survive a power cut before a spooled file is removed commits with FULL (2); the
+    other transactions keep NORMAL (1), on the same pooled connection."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'durable.sqlite'}")
+    sessions = make_session_factory(engine)
+    try:
+        levels = []
+        for durable in (True, False, True):
+            with sessions() as session:
+                if durable:
+                    make_durable(session)
+                levels.append(session.execute(text("PRAGMA synchronous")).scalar())
+                session.commit()
+    finally:
+        engine.dispose()
+    assert levels == [2, 1, 2]

@@ -95,8 +95,12 @@ def test_resent_instance_is_recognized_and_the_rule_decides(runtime: Runtime, tm
     assert len(_rows(runtime, "SELECT DISTINCT content_hash FROM deliveries")) == 2
 
 
-def test_without_a_rule_a_resent_instance_is_delivered_again(runtime: Runtime, tmp_path: Path) -> None:
-    apply_dict(runtime, _config(), tmp_path)
+def test_with_on_duplicate_send_a_resent_instance_is_delivered_again(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    config = _config()
+    config["destinations"][0]["on_duplicate"] = "send"
+    apply_dict(runtime, config, tmp_path)
     ds = make_dataset()
     for name in ("a", "b"):
         outcome = route_instance(

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 from queue import Empty
 
+import pytest
 from kombu import Connection, Exchange, Queue
+from kombu.transport import virtual
+
+from workers.fs_transport import Transport
 
 TRANSPORT = "workers.fs_transport:Transport"
 
@@ -65,3 +72,56 @@ def test_every_message_is_received_exactly_once_and_whole(tmp_path: Path) -> Non
     assert sorted(got) == list(range(600))
     assert list((tmp_path / "queue").iterdir()) == []
     assert list((tmp_path / "processed").iterdir()) == []
+
+
+def _claim_and_hang(folder: Path, claimed: multiprocessing.Queue) -> None:
+    with Connection(transport=TRANSPORT, transport_options=_options(folder)) as conn:
+        message = conn.SimpleQueue("work").get(timeout=10)
+        claimed.put(message.payload["n"])
+        time.sleep(60)  # killed meanwhile, never acknowledging
+
+
+def test_a_message_claimed_by_a_killed_consumer_returns_within_seconds(tmp_path: Path) -> None:
+    for sub in ("queue", "processed"):
+        (tmp_path / sub).mkdir()
+    _produce(tmp_path, 0, 1)
+    ctx = multiprocessing.get_context("spawn")
+    claimed: multiprocessing.Queue = ctx.Queue()
+    worker = ctx.Process(target=_claim_and_hang, args=(tmp_path, claimed))
+    worker.start()
+    assert claimed.get(timeout=30) == 0
+    assert list((tmp_path / "queue").iterdir()) == []  # claimed, so no other consumer sees it
+    os.kill(worker.pid or 0, signal.SIGKILL)
+    worker.join(10)
+
+    killed_at = time.monotonic()
+    with Connection(transport=TRANSPORT, transport_options=_options(tmp_path)) as conn:
+        message = conn.SimpleQueue("work").get(timeout=10)
+        assert message.payload["n"] == 0
+        message.ack()
+    assert time.monotonic() - killed_at < 5
+    assert list((tmp_path / "processed").iterdir()) == []
+
+
+def test_a_message_is_fsynced_with_its_folder_before_publish_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real fsync runs; the wrapper only notes which file or folder each call made durable."""
+    for sub in ("queue", "processed"):
+        (tmp_path / sub).mkdir()
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def noting_fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", noting_fsync)
+    # kombu keeps the filesystem transport's bindings in one state per process: start from none, as
+    # a listener does, not from the bindings another test's folders left.
+    monkeypatch.setattr(Transport, "global_state", virtual.BrokerState())
+    _produce(tmp_path, 0, 1)
+    (message,) = (tmp_path / "queue").iterdir()
+    assert tmp_path / "queue" in synced  # the rename into place is durable
+    assert any(p.parent == tmp_path / "queue" and p.name.startswith(".") for p in synced)  # the bytes
+    assert message.name.endswith(".work.msg")
