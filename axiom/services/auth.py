@@ -114,12 +114,34 @@ def _key_role(row: ApiKey) -> Role | None:
 # ---------------------------------------------------------------- access tokens
 
 
+# HS256 keys shorter than the hash (32 bytes) are guessable offline from one token (RFC 7518 3.2).
+MIN_JWT_SECRET_BYTES = 32
+
+
+class WeakJwtSecret(RuntimeError):
+    """The configured or stored JWT secret is empty or shorter than MIN_JWT_SECRET_BYTES."""
+
+
 def jwt_secret(settings: Settings) -> str:
-    """``AXIOM_JWT_SECRET``, or the secret kept under the data dir (generated on first use, 0600)."""
+    """``AXIOM_JWT_SECRET``, or the secret kept under the data dir (generated on first use, 0600).
+
+    WeakJwtSecret when the one found is shorter than 32 bytes: the API refuses to start with it.
+    """
     configured = settings.jwt_secret.get_secret_value()
     if configured:
-        return configured
-    return _stored_secret(settings.jwt_secret_file)
+        return _strong(configured, "AXIOM_JWT_SECRET")
+    return _strong(_stored_secret(settings.jwt_secret_file), str(settings.jwt_secret_file))
+
+
+def _strong(secret: str, where: str) -> str:
+    size = len(secret.encode())
+    if size < MIN_JWT_SECRET_BYTES:
+        raise WeakJwtSecret(
+            f"the JWT secret in {where} is {'empty' if not size else f'{size} bytes'}; it must be at "
+            f"least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`), or unset "
+            f"AXIOM_JWT_SECRET and delete the file to have one generated"
+        )
+    return secret
 
 
 def _stored_secret(path: Path) -> str:
@@ -263,6 +285,7 @@ __all__ = [
     "LoginRateLimiter",
     "LoginResult",
     "NewApiKey",
+    "WeakJwtSecret",
     "authenticate_api_key",
     "authenticate_password",
     "authenticate_token",

@@ -29,7 +29,6 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.dicom.spool import Spool, dataset_digest
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
-from axiom.logging import phi_hash
 from axiom.services import completion
 from axiom.services import events as ev
 from axiom.services.analysis import run_analyses, store_analyses
@@ -182,13 +181,15 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         with metrics.RULE_SECONDS.time():
             plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
-        record = _Record(message, dataset, [], [], keep_header)
+        record = _Record(message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset))
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
         )
     deferred_names = [name for item in plan.deferred for name in item.destinations]
     destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
-    record = _Record(message, dataset, list(plan.matched), destinations, keep_header)
+    record = _Record(
+        message, dataset, list(plan.matched), destinations, keep_header, runtime.patient_id_hash(dataset)
+    )
     if plan.disposition == "quarantine":
         return _hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason
@@ -376,6 +377,8 @@ class _Record:
     destinations: list[str]
     # Keep the received header (no bulk data) for replay: header_retention_days > 0.
     keep_header: bool = False
+    # HMAC of the PatientID with the deployment secret (Runtime.patient_id_hash).
+    patient_id_hash: str | None = None
 
     @property
     def study_uid(self) -> str:
@@ -391,7 +394,7 @@ class _Record:
             sop_class_uid=message.sop_class_uid,
             modality=str(ds.get("Modality", "")) or None,
             transfer_syntax_uid=message.transfer_syntax_uid,
-            patient_id_hash=phi_hash(ds.get("PatientID", "")),
+            patient_id_hash=self.patient_id_hash,
             study_date=str(ds.get("StudyDate", "")) or None,
             calling_ae=message.calling_ae,
             called_ae=message.called_ae,

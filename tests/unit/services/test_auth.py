@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from axiom.config import Settings
 from axiom.services.auth import (
     LoginRateLimiter,
@@ -61,3 +63,18 @@ def test_jwt_secret_generated_once_with_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(settings.jwt_secret_file).st_mode) == 0o600
     assert jwt_secret(Settings(data_dir=tmp_path / "data")) == first
     assert jwt_secret(Settings(data_dir=tmp_path / "other")) != first
+
+
+def test_an_empty_or_short_jwt_secret_is_refused_at_start(tmp_path: Path) -> None:
+    from api.main import create_app
+    from axiom.services.auth import WeakJwtSecret
+
+    short = Settings(data_dir=tmp_path / "a", jwt_secret="too-short-secret")  # type: ignore[arg-type]
+    with pytest.raises(WeakJwtSecret, match="AXIOM_JWT_SECRET is 16 bytes; it must be at least 32"):
+        create_app(short)
+    emptied = Settings(data_dir=tmp_path / "b")
+    emptied.jwt_secret_file.parent.mkdir(parents=True)
+    emptied.jwt_secret_file.write_text("\n")
+    with pytest.raises(WeakJwtSecret, match="is empty"):
+        jwt_secret(emptied)
+    assert len(jwt_secret(Settings(data_dir=tmp_path / "c", jwt_secret="x" * 32))) == 32  # type: ignore[arg-type]
