@@ -11,35 +11,12 @@ import pytest
 
 from axiom.config import Settings
 from axiom.services.auth import (
-    LoginRateLimiter,
     generate_api_key,
     hash_api_key,
     hash_password,
     jwt_secret,
     verify_password,
 )
-
-
-def test_limiter_blocks_after_max_failures_until_the_window_passes() -> None:
-    limiter = LoginRateLimiter(max_failures=2, window_seconds=10)
-    key = ("root", "10.0.0.1")
-    assert limiter.retry_after(key, now=0) is None
-    limiter.record_failure(key, now=0)
-    assert limiter.retry_after(key, now=1) is None
-    limiter.record_failure(key, now=1)
-    assert limiter.retry_after(key, now=2) == 8
-    assert limiter.retry_after(("root", "10.0.0.2"), now=2) is None  # another client
-    assert limiter.retry_after(key, now=10.5) is None  # the first failure left the window
-    limiter.reset(key)
-    assert limiter.retry_after(key, now=10.5) is None
-
-
-def test_limiter_memory_stays_bounded() -> None:
-    limiter = LoginRateLimiter(max_failures=3, window_seconds=1)
-    limiter.MAX_KEYS = 10
-    for i in range(100):
-        limiter.record_failure((f"user{i}", "c"), now=float(i) * 2)
-    assert len(limiter._failures) <= 10
 
 
 def test_api_key_is_random_and_stored_as_its_sha256() -> None:
