@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.db.errors import without_row_values
 from axiom.db.migrate import alembic_config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -23,8 +24,11 @@ _MIGRATION_THREAD_LOCK = threading.Lock()
 
 def make_engine(url: str, **options: Any) -> Engine:
     """Every engine Axiom makes comes from here: ``hide_parameters`` keeps bound values (patient
-    IDs, names, crosswalk keys) out of the message of a failed statement and out of SQL logging."""
-    return create_engine(url, hide_parameters=True, **options)
+    IDs, names, crosswalk keys) out of the message of a failed statement and out of SQL logging, and
+    ``without_row_values`` drops the row values PostgreSQL quotes in an error's DETAIL."""
+    engine = create_engine(url, hide_parameters=True, **options)
+    event.listen(engine, "handle_error", without_row_values)
+    return engine
 
 
 def create_db_engine(url: str) -> Engine:

@@ -1,5 +1,6 @@
 """A failed statement never logs its bound values (a PatientID, a crosswalk key): every engine Axiom
-makes has ``hide_parameters``, on SQLite and PostgreSQL."""
+makes has ``hide_parameters``, and PostgreSQL's DETAIL ("Failing row contains ...") is cut, on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,18 +26,23 @@ def test_a_failed_statement_logs_no_bound_value(
     log = logging.getLogger("axiom.test")
     try:
         with engine.connect() as conn:
-            # dicom_instances.sop_instance_uid is NOT NULL: the insert fails with its values bound.
+            # No dicom_series row 999999: the foreign key fails the insert with its values bound.
             conn.execute(
-                text("INSERT INTO dicom_instances (sop_instance_uid, modality) VALUES (NULL, :m)"),
-                {"m": SECRET_MRN},
+                text(
+                    "INSERT INTO dicom_instances (sop_instance_uid, series_id, status, received_count)"
+                    " VALUES (:uid, 999999, 'received', 1)"
+                ),
+                {"uid": SECRET_MRN},
             )
     except SQLAlchemyError as exc:
-        log.error("statement failed: %s", exc)
+        # With the traceback, as log.exception writes it: the driver's error is its direct cause.
+        log.error("statement failed: %s", exc, exc_info=True)
     else:
         pytest.fail("the insert should have failed")
     finally:
         engine.dispose()
     assert "statement failed" in caplog.text and "hide_parameters" in caplog.text
+    assert "dicom_instances" in caplog.text  # the statement itself is still there to debug with
     assert SECRET_MRN not in caplog.text
 
 

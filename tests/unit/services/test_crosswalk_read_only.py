@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from axiom.db.session import make_engine
 from axiom.domain.crosswalks import SqlQuery, SqlSource
 from axiom.services.crosswalk_sources import SourceError, read_sql
 from tests.support.services import require
@@ -48,7 +47,7 @@ def postgres_table() -> Iterator[str]:
     problem = _postgres_problem()
     require("PostgreSQL", problem is None, problem or "")
     name = f"xw_ro_{uuid.uuid4().hex[:10]}"
-    engine = make_engine(ADMIN_URL)
+    engine = create_engine(ADMIN_URL)
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TABLE {name} (old text PRIMARY KEY, new text)"))
         conn.execute(text(f"INSERT INTO {name} VALUES ('M1', 'N1'), ('M2', 'N2')"))
