@@ -37,8 +37,8 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     app = FastAPI(title="Axiom", version="0.1.0")
     app.state.settings = settings
     app.state.ingest_ports = IngestPortsFactory(settings, publisher)
+    app.state.jwt_secret = jwt_secret(settings)  # a weak secret stops the start before anything opens
     app.state.sessions = make_session_factory(create_db_engine(settings.effective_database_url))
-    app.state.jwt_secret = jwt_secret(settings)
     trusted_networks(tuple(settings.api_trusted_proxies))  # a wrong entry stops the start here
     app.state.login_limiter = make_login_limiter(
         settings.login_max_failures,
