@@ -86,3 +86,24 @@ def test_url_credentials_are_masked_for_every_role(
         assert MASK in printed and not [s for s in SECRETS if s in printed], printed
     assert run_get(settings, "crosswalks", "json", show_secrets=True) == 0
     assert "hunter2" in capsys.readouterr().out  # the backup form applies back as it is
+
+
+def test_monitoring_error_texts_are_masked() -> None:
+    from api.routes.monitoring import DestinationHealthOut
+
+    error = "HTTPError: 403 Client Error: Forbidden for url: https://blob.example/x?sv=1&sig=SIGVALUE"
+    shown = DestinationHealthOut(
+        name="d",
+        type="stowrs",
+        enabled=True,
+        circuit="closed",
+        consecutive_failures=1,
+        backlog=0,
+        dead_letters=0,
+        last_error=error,
+        last_error_at=None,
+    )
+    assert (
+        shown.last_error
+        == f"HTTPError: 403 Client Error: Forbidden for url: https://blob.example/x?sv=1&sig={MASK}"
+    )
