@@ -1,5 +1,6 @@
 """Dependencies shared by the routes, as Annotated aliases: the database session, the caller
-(``CurrentUser``) and the role a route needs (``AdminUser``, ``SuperUser``)."""
+(``CurrentUser``: user role or above) and the role a route needs (``IngestUser``, ``AdminUser``,
+``SuperUser``)."""
 
 from __future__ import annotations
 
@@ -63,13 +64,14 @@ def principal_from(session: Session, secret: str, bearer: str | None, api_key: s
     return "credentials required: Authorization: Bearer <token> or X-API-Key: <key>"
 
 
-CurrentUser = Annotated[Principal, Depends(get_principal)]
+# Any valid credential, the ingest role included: only for the routes that take ingest keys.
+Authenticated = Annotated[Principal, Depends(get_principal)]
 
 
 def require_role(role: Role) -> Callable[[Principal], Principal]:
     """A dependency that lets through callers with ``role`` or a higher one (403 otherwise)."""
 
-    def check(principal: CurrentUser) -> Principal:
+    def check(principal: Authenticated) -> Principal:
         if not principal.role.allows(role):
             raise HTTPException(403, f"this needs the role {role.value} (you have {principal.role.value})")
         return principal
@@ -77,5 +79,15 @@ def require_role(role: Role) -> Callable[[Principal], Principal]:
     return check
 
 
+def require_ingest(principal: Authenticated) -> Principal:
+    """STOW-RS: an ``ingest`` key (store only), or an admin and above."""
+    if principal.role is not Role.INGEST and not principal.role.allows(Role.ADMIN):
+        raise HTTPException(403, f"storing needs the role ingest or admin (you have {principal.role.value})")
+    return principal
+
+
+# The user role or above: everything that reads (an ingest key reads nothing).
+CurrentUser = Annotated[Principal, Depends(require_role(Role.USER))]
 AdminUser = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+IngestUser = Annotated[Principal, Depends(require_ingest)]
 SuperUser = Annotated[Principal, Depends(require_role(Role.SUPERUSER))]

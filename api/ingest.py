@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
-from axiom.dicom.spool import Spool
+from axiom.dicom.spool import ingest_spool
 from axiom.services.events import make_events
 from axiom.services.ingest import IngestPorts, RefusalLog
 from axiom.services.ports import TaskPublisher
@@ -21,6 +21,8 @@ class IngestPortsFactory:
     def __init__(self, settings: Settings, publisher: TaskPublisher | None = None) -> None:
         self.settings = settings
         self.publisher = publisher
+        # Built now, not lazily: /ready reports its free-space state before any STOW-RS request.
+        self.spool = ingest_spool(settings)
         self._ports: IngestPorts | None = None
         self._celery: Celery | None = None
         self._lock = threading.Lock()
@@ -53,7 +55,7 @@ class IngestPortsFactory:
             publisher = CeleryPublisher(self.celery())
         sessions = make_session_factory(create_db_engine(settings.effective_database_url))
         return IngestPorts(
-            Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync),
+            self.spool,
             publisher,
             RefusalLog(sessions, source="stowrs"),
             make_events(settings),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from fastapi import FastAPI
 
 from api.client_address import trusted_networks
@@ -37,6 +39,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     app = FastAPI(title="Axiom", version="0.1.0")
     app.state.settings = settings
     app.state.ingest_ports = IngestPortsFactory(settings, publisher)
+    app.state.websocket_connections = Counter()  # principal -> open event streams
     app.state.jwt_secret = jwt_secret(settings)  # a weak secret stops the start before anything opens
     app.state.sessions = make_session_factory(create_db_engine(settings.effective_database_url))
     trusted_networks(tuple(settings.api_trusted_proxies))  # a wrong entry stops the start here

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     dicom_poll_interval: float = 0.0002
     # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
     listener_processes: int = 1
+    # Association limits (docs/security.md): established or negotiating associations in all and
+    # per peer (calling AE title + address); connections per host that have not yet asked for an
+    # association (or are in their TLS handshake); open connections in all.
+    dicom_max_associations: int = Field(default=64, ge=1)
+    dicom_max_associations_per_peer: int = Field(default=16, ge=1)
+    dicom_max_pending_per_host: int = Field(default=16, ge=1)
+    dicom_max_connections: int = Field(default=256, ge=1)
+    # Seconds: to send the A-ASSOCIATE-RQ (and the TLS handshake) and to answer a release; for a
+    # DIMSE message; of silence before an idle association is closed.
+    dicom_acse_timeout: float = Field(default=10.0, gt=0)
+    dicom_dimse_timeout: float = Field(default=60.0, gt=0)
+    dicom_network_timeout: float = Field(default=60.0, gt=0)
     # DICOM TLS on the listener when both are set (PEM paths); with the CA, clients must present a
     # certificate it signed.
     dicom_tls_cert: str = ""
@@ -50,6 +62,11 @@ class Settings(BaseSettings):
     # and kept in <data_dir>/jwt-secret (mode 0600), so restarts keep issued tokens valid.
     jwt_secret: SecretStr = SecretStr("")
     jwt_expire_minutes: float = 60.0
+    # Live event streams (the monitoring WebSocket) one user or API key may hold open at once.
+    websocket_max_per_principal: int = Field(default=8, ge=1)
+    # The largest STOW-RS request body and the largest single instance (either way in) accepted.
+    stow_max_body_bytes: int = Field(default=4 << 30, ge=1)
+    max_instance_bytes: int = Field(default=2 << 30, ge=1)
     # Failed logins per username and client address within the window before login answers 429
     # (counted in Redis, shared by every API replica, when cache_url is a Redis URL).
     login_max_failures: int = 5
@@ -79,6 +96,14 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 10.0
     retry_max_seconds: float = 600.0
     retry_max_attempts: int = 12
+    # Free space on the data volume: under the low watermark ingest answers "out of resources"
+    # (C-STORE 0xA700, STOW-RS 503); it takes instances again above the high one.
+    disk_low_watermark_bytes: int = Field(default=1 << 30, ge=0)
+    disk_high_watermark_bytes: int = Field(default=2 << 30, ge=0)
+    # Refused payloads and quarantined instances kept at most this long and this much in all
+    # (oldest removed first by the spool sweep; their exception rows say so). 0 = no limit.
+    quarantine_max_days: float = Field(default=30.0, ge=0)
+    quarantine_max_bytes: int = Field(default=10 << 30, ge=0)
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
     # How often Beat sweeps for overdue retries and stale spooled files.

@@ -77,6 +77,16 @@ MODEL_BATCH_SIZE = Histogram(
     ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+DISK_FREE_BYTES = Gauge(
+    "axiom_disk_free_bytes",
+    "Free bytes on the data volume, as ingest last saw it",
+    multiprocess_mode="livemin",
+)
+INGEST_PAUSED = Gauge(
+    "axiom_ingest_paused",
+    "1 while ingest refuses new instances because free space fell under the low watermark",
+    multiprocess_mode="livemax",
+)
 MODEL_LOADED = Gauge(
     "axiom_model_loaded",
     "1 for each image model a process has loaded, labelled with the execution provider it runs on",

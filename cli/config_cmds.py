@@ -15,6 +15,7 @@ from axiom.services.apply_config import (
     apply_config,
     dump_crosswalks,
     dump_destinations,
+    dump_peers,
     dump_rulesets,
     dump_sources,
     load_config_file,
@@ -28,6 +29,7 @@ KINDS = {
     "rulesets": ("rulesets", dump_rulesets),
     "crosswalks": ("crosswalks", dump_crosswalks),
     "sources": ("sources", dump_sources),
+    "peers": ("peers", dump_peers),
 }
 
 

@@ -35,22 +35,23 @@ def prepare(settings: Settings, *, migrate: bool = True) -> None:
 def _serve_listener(settings: Settings) -> None:
     from axiom.db.session import create_db_engine, make_session_factory
     from axiom.dicom.scp import StoreHandler, make_listener
-    from axiom.dicom.spool import Spool
+    from axiom.dicom.spool import ingest_spool
     from axiom.services.events import make_events
     from axiom.services.ingest import RefusalLog
+    from axiom.services.known_peers import KnownPeers
     from axiom.services.move_origin import MoveSources
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
 
     sessions = make_session_factory(create_db_engine(settings.effective_database_url))
     handler = StoreHandler(
-        Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync),
+        ingest_spool(settings),
         CeleryPublisher(create_app(settings)),
         RefusalLog(sessions),
         events=make_events(settings),
         move_sources=MoveSources(sessions),
     )
-    server = make_listener(settings, handler)
+    server = make_listener(settings, handler, KnownPeers(sessions))
     log.info(
         "listener ready",
         ae_title=settings.ae_title,

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from axiom.config import Settings
 from axiom.db.repositories import config as config_repo
+from axiom.db.repositories.peers import load_peer_configs
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.services.apply_config import apply_config, load_config_file
 from cli.roles import METRICS_ENV, prepare
@@ -32,6 +33,15 @@ def apply_example_if_unconfigured(settings: Settings) -> bool:
             apply_config(session, load_config_file(EXAMPLE), actor="axiom-up")
             session.commit()
             return True
+    finally:
+        engine.dispose()
+
+
+def known_peer_count(settings: Settings) -> int:
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return len(load_peer_configs(session, enabled_only=True))
     finally:
         engine.dispose()
 
@@ -65,6 +75,11 @@ def run_up(settings: Settings) -> int:
         "credential: axiom users create-api-key, docs/api.md)"
     )
     console.print(f"Data            {settings.data_path}")
+    if known_peer_count(settings) == 0:
+        console.print(
+            "[yellow]Open to any peer:[/] every host that reaches the DICOM port may store. List known "
+            "peers under `peers:` and `axiom apply` them (docs/security.md)."
+        )
     console.print("Press Ctrl-C to stop.")
 
     stopping = False

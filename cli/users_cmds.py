@@ -54,7 +54,9 @@ def create_superuser(
 @users_app.command("create-api-key")
 def create_api_key_cmd(
     name: Annotated[str, typer.Option("--name", help="What the key is for (shown in lists and audits)")],
-    role: Annotated[str, typer.Option("--role", help="user, admin or superuser")] = "user",
+    role: Annotated[
+        str, typer.Option("--role", help="ingest (STOW-RS only), user, admin or superuser")
+    ] = "user",
 ) -> None:
     """Create an API key and print it once; it cannot be read back later."""
     from pydantic import ValidationError
@@ -67,7 +69,7 @@ def create_api_key_cmd(
         data = ApiKeyCreate(name=name, role=Role(role))
     except (ValueError, ValidationError):
         typer.echo(
-            "error: --name must be a short name ([A-Za-z0-9_.-]) and --role user, admin or superuser",
+            "error: --name must be a short name ([A-Za-z0-9_.-]) and --role ingest, user, admin or superuser",
             err=True,
         )
         raise typer.Exit(2) from None

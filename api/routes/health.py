@@ -37,9 +37,12 @@ def health() -> dict[str, str]:
 )
 def ready(request: Request, session: SessionDep) -> JSONResponse:
     """Readiness for probes and load balancers (no credential): the database, the broker and the
-    result backend answer. 503 names the ones that failed (only their error class, no detail).
+    result backend answer, and the data volume has room (else ingest is paused). 503 names the ones that failed (only their error class, no detail).
     ``models`` names the execution provider each image model's latest run used."""
     checks = monitoring.readiness(request.app.state.settings, session)
+    room = request.app.state.ingest_ports.spool.room
+    if room is not None:
+        checks["disk"] = room.describe()
     ok = all(value.startswith("ok") for value in checks.values())
     models = monitoring.model_providers(session) if checks["database"].startswith("ok") else {}
     body = Readiness(status="ready" if ok else "unavailable", checks=checks, models=models)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,7 +18,7 @@ from api.deps import CurrentUser, SessionDep, principal_from
 from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
-from axiom.domain.auth import Principal
+from axiom.domain.auth import Principal, Role
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.masking import mask_text
 from axiom.services import monitoring
@@ -294,26 +296,79 @@ def destination_health(request: Request, _: CurrentUser, session: SessionDep) ->
     return [DestinationHealthOut.model_validate(row, from_attributes=True) for row in rows]
 
 
-def _ws_principal(websocket: WebSocket) -> Principal | str:
-    bearer = websocket.headers.get("authorization", "")
-    token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
-    token = token or websocket.query_params.get("token")
-    api_key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
-    app = websocket.app
+FIRST_MESSAGE_SECONDS = 5.0
+
+
+def _principal(app: Any, token: str | None, api_key: str | None) -> Principal | str:
     with app.state.sessions() as session:
         return principal_from(session, app.state.jwt_secret, token, api_key)
+
+
+def _header_credentials(websocket: WebSocket) -> tuple[str | None, str | None]:
+    bearer = websocket.headers.get("authorization", "")
+    token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
+    return token, websocket.headers.get("x-api-key")
+
+
+async def _first_message_credentials(websocket: WebSocket) -> tuple[str | None, str | None]:
+    """``{"token": ...}`` or ``{"api_key": ...}`` as the first text frame (browsers cannot set headers)."""
+    try:
+        first = await asyncio.wait_for(websocket.receive_json(), FIRST_MESSAGE_SECONDS)
+    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect, RuntimeError):
+        return None, None
+    if not isinstance(first, dict):
+        return None, None
+    token, api_key = first.get("token"), first.get("api_key")
+    return (token if isinstance(token, str) else None), (api_key if isinstance(api_key, str) else None)
+
+
+@contextlib.contextmanager
+def _connection_slot(app: Any, principal: Principal) -> Iterator[bool]:
+    """Counts a principal's open event streams; False when it already holds its share."""
+    counts: Counter[str] = app.state.websocket_connections
+    limit = app.state.settings.websocket_max_per_principal
+    key = principal.actor
+    if counts[key] >= limit:
+        yield False
+        return
+    counts[key] += 1
+    try:
+        yield True
+    finally:
+        counts[key] -= 1
 
 
 @router.websocket("/events")
 async def events(websocket: WebSocket) -> None:
     """Live events as JSON text frames: instance.received / routed / delivered / failed, with UIDs,
-    the correlation id, destination and status (no patient data). Credential: ``?token=<jwt>``,
-    ``?api_key=<key>``, or the ``Authorization`` / ``X-API-Key`` header."""
-    principal = await run_in_threadpool(_ws_principal, websocket)
+    the correlation id, destination and status (no patient data). Credential: the ``Authorization`` /
+    ``X-API-Key`` header, or ``{"token": ...}`` / ``{"api_key": ...}`` as the first message; never the
+    query string (it ends up in access logs and browser history). Each principal may hold
+    ``AXIOM_WEBSOCKET_MAX_PER_PRINCIPAL`` streams at once."""
+    if {"token", "api_key"} & set(websocket.query_params):
+        await websocket.close(code=1008, reason="credentials go in a header or the first message")
+        return
+    token, api_key = _header_credentials(websocket)
+    in_header = bool(token or api_key)
+    if not in_header:
+        await websocket.accept()
+        token, api_key = await _first_message_credentials(websocket)
+    principal = await run_in_threadpool(_principal, websocket.app, token, api_key)
+    if not isinstance(principal, str) and not principal.role.allows(Role.USER):
+        principal = "this needs the role user"
     if isinstance(principal, str):
         await websocket.close(code=1008, reason=principal)
         return
-    await websocket.accept()
+    with _connection_slot(websocket.app, principal) as admitted:
+        if not admitted:
+            await websocket.close(code=1013, reason="too many event streams for this credential")
+            return
+        if in_header:
+            await websocket.accept()
+        await _stream(websocket)
+
+
+async def _stream(websocket: WebSocket) -> None:
     subscription = await run_in_threadpool(subscribe, websocket.app.state.settings)
     receiver = asyncio.ensure_future(websocket.receive())
     try:

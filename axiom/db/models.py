@@ -429,6 +429,18 @@ class SourceRow(_Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class PeerRow(_Timestamps, Base):
+    """A known DICOM peer of the listener. ``config`` holds the fields other than name/type/enabled."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class SourceState(Base):
     """Poll state of one source, by name (kept apart from its configuration, so replacing the
     configuration keeps the watermark): the lease that makes one poll at a time, the watermark,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 import uuid
 from io import BytesIO
@@ -17,7 +18,9 @@ from pathlib import Path
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
+from axiom.config import Settings
 from axiom.dicom.atomic import atomic_write
+from axiom.dicom.disk_room import DiskRoom
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -28,13 +31,35 @@ def encode_file_meta(meta: FileMetaDataset) -> bytes:
     return buffer.getvalue()
 
 
+class ForeignSpoolPath(ValueError):
+    """A task named a file that is not one of this spool's: refused, never read or moved."""
+
+
+# What Spool._name and the retry/recovery copies produce: no separators, no leading dot.
+_SPOOL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.dcm")
+
+
 class Spool:
-    def __init__(self, spool_dir: Path, quarantine_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        spool_dir: Path,
+        quarantine_dir: Path,
+        *,
+        fsync: bool = True,
+        room: DiskRoom | None = None,
+        max_instance_bytes: int = 1 << 62,
+    ) -> None:
         self.spool_dir = spool_dir
         self.quarantine_dir = quarantine_dir
         self.fsync = fsync
+        # Ingest's view of free space (None: never refuse for want of room, as a worker's spool).
+        self.room = room
+        self.max_instance_bytes = max_instance_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
+
+    def has_room(self) -> bool:
+        return self.room is None or self.room.has_room()
 
     @staticmethod
     def _name() -> str:
@@ -62,6 +87,18 @@ class Spool:
         os.replace(path, target)
         return target
 
+    def own(self, path_text: str) -> Path:
+        """The spooled file a task message names, confined to this spool's folder.
+
+        A message is data from the broker: a forged or corrupted one must not make a worker read,
+        move or delete another file (``../destinations/...``, an absolute path, a symlink out)."""
+        path = Path(path_text)
+        if not _SPOOL_NAME.fullmatch(path.name) or path.parent.resolve() != self.spool_dir.resolve():
+            raise ForeignSpoolPath("the task names a file outside the spool")
+        if path.is_symlink():
+            raise ForeignSpoolPath("the task names a symbolic link in the spool")
+        return self.spool_dir.resolve() / path.name
+
     def remove(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -74,6 +111,18 @@ class Spool:
             if entry.name.endswith(".dcm") and entry.stat().st_mtime < limit:
                 stale.append(Path(entry.path))
         return sorted(stale)
+
+
+def ingest_spool(settings: Settings) -> Spool:
+    """The spool as ingest uses it (listener, STOW-RS, sources): it refuses when the disk is full."""
+    room = DiskRoom(settings.data_path, settings.disk_low_watermark_bytes, settings.disk_high_watermark_bytes)
+    return Spool(
+        settings.spool_dir,
+        settings.quarantine_dir,
+        fsync=settings.spool_fsync,
+        room=room,
+        max_instance_bytes=settings.max_instance_bytes,
+    )
 
 
 def dataset_digest(part10: bytes) -> str:

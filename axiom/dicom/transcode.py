@@ -14,6 +14,8 @@ from pydicom import Dataset
 from pydicom.pixels import get_encoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from axiom.dicom.pixel_bounds import PixelBoundsError, check_decodable
+
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
 
@@ -50,6 +52,11 @@ def transcode(dataset: Dataset, target: UID) -> Dataset:
     current = UID(dataset.file_meta.TransferSyntaxUID)
     if current == target:
         return dataset
+    if current.is_compressed:
+        try:
+            check_decodable(dataset)
+        except PixelBoundsError as exc:
+            raise TranscodeError(f"cannot transcode {current.name}: {exc}") from None
     result = copy.deepcopy(dataset)
     try:
         # pydicom gives a (de)compressed dataset a new SOP Instance UID unless told not to; a router

@@ -1,4 +1,5 @@
-"""Who may call the API: roles, ranked ``user < admin < superuser``, and the principal of a request."""
+"""Who may call the API: roles, ranked ``ingest < user < admin < superuser``, and the principal of a
+request. ``ingest`` may only store (STOW-RS); it reads nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ MIN_PASSWORD_LENGTH = 8
 
 
 class Role(StrEnum):
+    # Stores instances through STOW-RS and nothing else: the key a modality or an ingest client holds.
+    INGEST = "ingest"
     USER = "user"  # reads configuration and monitoring, runs dry-runs
     ADMIN = "admin"  # also changes configuration and manages API keys
     SUPERUSER = "superuser"  # also manages users
@@ -26,7 +29,7 @@ class Role(StrEnum):
         return self.rank >= required.rank
 
 
-_RANKS = {Role.USER: 0, Role.ADMIN: 1, Role.SUPERUSER: 2}
+_RANKS = {Role.INGEST: -1, Role.USER: 0, Role.ADMIN: 1, Role.SUPERUSER: 2}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The configuration file ``axiom apply`` reads: destinations, rulesets, crosswalks and sources,
-checked as a whole."""
+"""The configuration file ``axiom apply`` reads: destinations, rulesets, crosswalks, sources and
+known peers, checked as a whole."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.peers import PeerConfig
 from axiom.domain.sources import SourceConfig
 from rules.model import Ruleset
 
@@ -23,6 +24,7 @@ class ConfigFile(BaseModel):
     rulesets: list[Ruleset] = []
     crosswalks: list[CrosswalkConfig] = []
     sources: list[SourceConfig] = []
+    peers: list[PeerConfig] = []
     # Where the configuration came from (a file path), so later errors can name it.
     _source: str = PrivateAttr(default="<config>")
 
@@ -41,6 +43,7 @@ class ConfigFile(BaseModel):
             *_repeats("rulesets", [r.name for r in self.rulesets], "ruleset"),
             *_repeats("crosswalks", [c.name for c in self.crosswalks], "crosswalk"),
             *_repeats("sources", [s.name for s in self.sources], "source"),
+            *_repeats("peers", [p.name for p in self.peers], "peer"),
         ]
         if problems:
             # One error naming every clash by its path, as ``ConfigFileError`` prints field errors.

@@ -17,14 +17,16 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from axiom.db.models import CONFIG_STATE_ID, ConfigState, RulesetRow, SourceRow, StorageBackend
+from axiom.db.models import CONFIG_STATE_ID, ConfigState, PeerRow, RulesetRow, SourceRow, StorageBackend
 from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories import crosswalks as crosswalks_repo
+from axiom.db.repositories import peers as peers_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.domain.config_file import ConfigFile
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.peers import PeerConfig
 from axiom.domain.sources import SourceConfig
 from axiom.services.ruleset_versions import changed_fields, content_hash, record_change
 from rules.model import Ruleset
@@ -178,6 +180,7 @@ class ApplyResult:
     version: int  # config_state.version after the apply
     crosswalks: KindResult = field(default_factory=KindResult)
     sources: KindResult = field(default_factory=KindResult)
+    peers: KindResult = field(default_factory=KindResult)
 
     @property
     def changed(self) -> bool:
@@ -186,13 +189,18 @@ class ApplyResult:
             or self.rulesets.changed
             or self.crosswalks.changed
             or self.sources.changed
+            or self.peers.changed
         )
 
     def __str__(self) -> str:
         # Files without crosswalks or sources keep the summary they always had.
         extra = "".join(
             f"{result.summary(kind)}; "
-            for kind, result in (("crosswalks", self.crosswalks), ("sources", self.sources))
+            for kind, result in (
+                ("crosswalks", self.crosswalks),
+                ("sources", self.sources),
+                ("peers", self.peers),
+            )
             if result.created or result.updated or result.unchanged
         )
         return (
@@ -248,15 +256,29 @@ def apply_config(
             sources_repo.source_row_values,
             sources_repo.source_from_row,
         )
+        peers = _apply_typed(
+            session,
+            config.peers,
+            audit,
+            "peer",
+            PeerRow,
+            peers_repo.peer_row_values,
+            peers_repo.peer_from_row,
+        )
         if sources.changed:
             # Beat reloads its schedule only when this marker moves.
             sources_repo.bump_schedule_version(session)
-        if destinations.changed or rulesets.changed or crosswalks.changed or sources.changed:
+        if destinations.changed or rulesets.changed or crosswalks.changed or sources.changed or peers.changed:
             version = config_repo.bump_config_version(session)
         else:
             version = config_repo.config_version(session)
     return ApplyResult(
-        destinations=destinations, rulesets=rulesets, version=version, crosswalks=crosswalks, sources=sources
+        destinations=destinations,
+        rulesets=rulesets,
+        version=version,
+        crosswalks=crosswalks,
+        sources=sources,
+        peers=peers,
     )
 
 
@@ -288,17 +310,17 @@ def _stored(load: Callable[[Any], BaseModel], row: object) -> dict[str, Any] | N
 
 def _apply_typed(
     session: Session,
-    items: Sequence[DestinationConfig] | Sequence[SourceConfig],
+    items: Sequence[DestinationConfig] | Sequence[SourceConfig] | Sequence[PeerConfig],
     audit: _Auditor,
     label: str,
-    row_class: type[StorageBackend] | type[SourceRow],
+    row_class: type[StorageBackend] | type[SourceRow] | type[PeerRow],
     row_values: Callable[[Any], dict[str, Any]],
     from_row: Callable[[Any], Any],
 ) -> KindResult:
-    """Destinations and sources: rows of name, type, enabled and a JSON config, changed in place."""
+    """Destinations, sources and peers: rows of name, type, enabled and a JSON config, changed in place."""
     result = KindResult()
     names = [item.name for item in items]
-    found: Sequence[StorageBackend | SourceRow] = list(
+    found: Sequence[StorageBackend | SourceRow | PeerRow] = list(
         session.scalars(select(row_class).where(row_class.name.in_(names)))
     )
     rows = {row.name: row for row in found}
@@ -396,6 +418,11 @@ def dump_crosswalks(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def dump_peers(session: Session) -> list[dict[str, Any]]:
+    """Every known peer in the file format ``apply`` reads, by name."""
+    return [config_repo.dump_model(item) for item in peers_repo.load_peer_configs(session).values()]
+
+
 def dump_sources(session: Session) -> list[dict[str, Any]]:
     """Every source in the file format ``apply`` reads, by name."""
     return [config_repo.dump_model(item) for item in sources_repo.load_source_configs(session).values()]
@@ -408,6 +435,7 @@ __all__ = [
     "apply_config",
     "dump_crosswalks",
     "dump_destinations",
+    "dump_peers",
     "dump_rulesets",
     "dump_sources",
     "load_config_file",

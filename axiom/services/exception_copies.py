@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from io import BytesIO
 from pathlib import Path
@@ -15,7 +16,8 @@ from axiom.domain.instances import OutgoingInstance
 
 def keep_copy(instance: OutgoingInstance, exceptions_dir: Path, *, fsync: bool = True) -> Path:
     exceptions_dir.mkdir(parents=True, exist_ok=True)
-    target = exceptions_dir / f"{instance.sop_instance_uid}-{uuid.uuid4().hex[:8]}.dcm"
+    # Named by Axiom, never by a received value: the row holds the UID, the name only has to be unique.
+    target = exceptions_dir / f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
     if instance.source_file is not None:
         try:
             # Same bytes, no re-encode; a hard link costs nothing and survives the spool's unlink.

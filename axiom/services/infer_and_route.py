@@ -8,14 +8,14 @@ crash runs the models again and overwrites its own rows.
 from __future__ import annotations
 
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import structlog
 from pydicom import dcmread
 
-from axiom.dicom.spool import dataset_digest
+from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.domain.messages import InstanceMessage
+from axiom.logging import phi_hash
 from axiom.services.inference import infer_instance
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
@@ -25,8 +25,15 @@ log = structlog.get_logger("axiom.inference")
 
 
 def infer_and_route(runtime: Runtime, message: InstanceMessage, specs: list[dict[str, Any]]) -> str:
+    settings = runtime.settings
+    spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
     try:
-        part10 = Path(message.spool_path).read_bytes()
+        part10 = spool.own(message.spool_path).read_bytes()
+    except ForeignSpoolPath:
+        log.error(
+            "task refused: it names a file outside the spool", spool_path_hash=phi_hash(message.spool_path)
+        )
+        return "refused"
     except FileNotFoundError:
         log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
         return "duplicate"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom import metrics
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.dicom.spool import Spool
-from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
+from axiom.dicom.validate import InvalidDataset, check_encoded_dataset, check_uid, is_valid_uid, safe_uid
 from axiom.domain.messages import InstanceMessage
 from axiom.services import events as ev
 from axiom.services.ports import TaskPublisher
@@ -36,8 +36,9 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES_SPOOL = 0xA700
 OUT_OF_RESOURCES_QUEUE = 0xA701
 
-# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused.
-RefusalRecorder = Callable[[Path, str, str, str], None]
+# Called with (quarantined path, reason, SOP Instance UID, calling AE) when a payload is refused;
+# no path when it was too large to keep.
+RefusalRecorder = Callable[[Path | None, str, str, str], None]
 
 
 class RefusalLog:
@@ -45,16 +46,17 @@ class RefusalLog:
         self.sessions = sessions
         self.source = source
 
-    def __call__(self, kept: Path, reason: str, sop_instance_uid: str, calling_ae: str) -> None:
+    def __call__(self, kept: Path | None, reason: str, sop_instance_uid: str, calling_ae: str) -> None:
         with self.sessions() as session:
             exception_repo.add_exception(
                 session,
                 stage="ingest",
                 error_class="InvalidDataset",
                 message=f"refused from {self.source} (calling AE {calling_ae!r}): {reason}",
-                sop_instance_uid=sop_instance_uid,
+                # A UID that failed the grammar is not kept as such: it may be anything, of any length.
+                sop_instance_uid=sop_instance_uid if is_valid_uid(sop_instance_uid) else "",
                 study_instance_uid="",
-                file_path=str(kept),
+                file_path=str(kept) if kept is not None else None,
             )
             session.commit()
 
@@ -108,15 +110,14 @@ def ingest_instance(
 ) -> IngestResult:
     """Validate, spool and publish one instance; answers how it went, never raises."""
     correlation_id = new_correlation_id()
-    with structlog.contextvars.bound_contextvars(
-        correlation_id=correlation_id, sop_instance_uid=arrival.sop_instance_uid
-    ):
+    logged_uid = safe_uid(arrival.sop_instance_uid)
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, sop_instance_uid=logged_uid):
         result = _ingest(ports, meta, data, arrival, correlation_id)
     metrics.RECEIVED.labels(source=arrival.source, status=str(result.outcome)).inc()
     if result.accepted:
         ports.events.emit(
             ev.RECEIVED,
-            sop_instance_uid=arrival.sop_instance_uid,
+            sop_instance_uid=logged_uid,
             correlation_id=correlation_id,
             source=arrival.source,
             status="accepted",
@@ -124,7 +125,7 @@ def ingest_instance(
     else:
         ports.events.emit(
             ev.FAILED,
-            sop_instance_uid=arrival.sop_instance_uid,
+            sop_instance_uid=logged_uid,
             correlation_id=correlation_id,
             source=arrival.source,
             stage="ingest",
@@ -140,8 +141,17 @@ def _ingest(
     arrival: Arrival,
     correlation_id: str,
 ) -> IngestResult:
+    if not ports.spool.has_room():
+        # Before anything is written: what we cannot keep, we do not acknowledge (nor quarantine).
+        log.warning("refused: free space under the low watermark")
+        return IngestResult(Outcome.ERROR, OUT_OF_RESOURCES_SPOOL, "out of disk space", correlation_id)
+    if len(data) > ports.spool.max_instance_bytes:
+        reason = f"instance of {len(data)} bytes is over the limit of {ports.spool.max_instance_bytes}"
+        return refuse(ports, meta, data, reason, OUT_OF_RESOURCES_SPOOL, arrival, correlation_id, keep=False)
     try:
-        check_encoded_dataset(data, arrival.transfer_syntax, arrival.sop_class_uid)
+        check_uid(arrival.sop_instance_uid, "the SOP Instance UID")
+        check_uid(arrival.sop_class_uid, "the SOP Class UID")
+        check_encoded_dataset(data, arrival.transfer_syntax, arrival.sop_class_uid, arrival.sop_instance_uid)
     except InvalidDataset as exc:
         return refuse(ports, meta, data, str(exc), exc.status, arrival, correlation_id)
 
@@ -183,11 +193,14 @@ def refuse(
     status: int,
     arrival: Arrival,
     correlation_id: str = "",
+    *,
+    keep: bool = True,
 ) -> IngestResult:
-    """Quarantine a refused payload as received (with our meta when there is one) and record why."""
+    """Quarantine a refused payload as received (with our meta when there is one) and record why;
+    ``keep=False`` records it without a copy (a payload too large to keep)."""
     correlation_id = correlation_id or new_correlation_id()
     try:
-        kept = ports.spool.quarantine_bytes(meta, data)
+        kept = ports.spool.quarantine_bytes(meta, data) if keep else None
         ports.record_refusal(kept, reason, arrival.sop_instance_uid, arrival.calling_ae)
     except Exception as record_exc:
         log.error("quarantine failed", error=type(record_exc).__name__)
@@ -204,7 +217,7 @@ def ingest_unparsable(
     metrics.RECEIVED.labels(source=arrival.source, status=str(result.outcome)).inc()
     ports.events.emit(
         ev.FAILED,
-        sop_instance_uid=arrival.sop_instance_uid,
+        sop_instance_uid=safe_uid(arrival.sop_instance_uid),
         correlation_id=result.correlation_id,
         source=arrival.source,
         stage="ingest",

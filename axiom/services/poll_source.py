@@ -29,7 +29,7 @@ from axiom import metrics, sources
 from axiom.config import Settings
 from axiom.db.base import utcnow
 from axiom.db.repositories import sources as sources_repo
-from axiom.dicom.spool import Spool
+from axiom.dicom.spool import ingest_spool
 from axiom.domain.sources import SourceBase
 from axiom.services.ingest import Ingestor, RefusalLog
 from axiom.services.ports import TaskPublisher
@@ -90,7 +90,7 @@ def poll_source(
 
     try:
         ingest = Ingestor(
-            Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync),
+            ingest_spool(settings),
             publisher,
             RefusalLog(sessions, source=f"source {name}"),
             source=name,

@@ -26,9 +26,10 @@ from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import exceptions as exception_repo
 from axiom.db.repositories import instances as instance_repo
-from axiom.dicom.spool import Spool, dataset_digest
+from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
+from axiom.logging import phi_hash
 from axiom.services import completion
 from axiom.services import events as ev
 from axiom.services.analysis import run_analyses, store_analyses
@@ -155,7 +156,13 @@ def _announce(runtime: Runtime, message: InstanceMessage, outcome: RouteOutcome)
 def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> RouteOutcome | None:
     settings = runtime.settings
     spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
-    path = Path(message.spool_path)
+    try:
+        path = spool.own(message.spool_path)
+    except ForeignSpoolPath:
+        log.error(
+            "task refused: it names a file outside the spool", spool_path_hash=phi_hash(message.spool_path)
+        )
+        return None
     try:
         part10 = path.read_bytes()
         dataset = dcmread(BytesIO(part10))

@@ -84,8 +84,10 @@ class ReceivedPart:
 class PartCollector:
     """Feeds the body to the streaming parser and writes each part to a file of its own in ``folder``."""
 
-    def __init__(self, boundary: bytes, folder: Path) -> None:
+    def __init__(self, boundary: bytes, folder: Path, max_part_bytes: int = 1 << 62) -> None:
         self.folder = folder
+        self.max_part_bytes = max_part_bytes
+        self._part_bytes = 0
         self.parts: list[ReceivedPart] = []
         self.ended = False
         self._file: IO[bytes] | None = None
@@ -111,6 +113,7 @@ class PartCollector:
         if len(self.parts) >= MAX_PARTS:
             raise StowRequestError(f"more than {MAX_PARTS} parts in one request", 413)
         self._headers = {}
+        self._part_bytes = 0
         self._file = (self.folder / f"part-{len(self.parts):05d}").open("wb")
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -125,6 +128,13 @@ class PartCollector:
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         assert self._file is not None
+        self._part_bytes += end - start
+        if self._part_bytes > self.max_part_bytes:
+            raise StowRequestError(
+                f"part {len(self.parts) + 1} is over the instance size limit of {self.max_part_bytes} bytes "
+                "(AXIOM_MAX_INSTANCE_BYTES); nothing was stored",
+                413,
+            )
         self._file.write(data[start:end])
 
     def _part_end(self) -> None:

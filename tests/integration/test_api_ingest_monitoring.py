@@ -67,8 +67,8 @@ def test_stow_and_storescu_deliver_with_events_and_metrics(tmp_path: Path, mode:
         opened = threading.Event()
 
         def follow() -> None:
-            url = f"ws://127.0.0.1:{stack.api_port}/api/v1/monitoring/events?api_key={key}"
-            with connect(url, open_timeout=10) as ws:
+            url = f"ws://127.0.0.1:{stack.api_port}/api/v1/monitoring/events"
+            with connect(url, open_timeout=10, additional_headers={"X-API-Key": key}) as ws:
                 opened.set()
                 while len(events) < 200:
                     try:

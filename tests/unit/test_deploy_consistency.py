@@ -290,7 +290,10 @@ def test_compose_wiring(compose: dict) -> None:
     assert "management" in services["rabbitmq"]["image"]
     assert services["orthanc"]["image"].startswith("orthancteam/orthanc")
     assert services["orthanc"]["profiles"] == ["demo"]
-    assert "11112:11112" in services["listener"]["ports"]
+    # Published on loopback unless the operator opts in; no password has a default.
+    assert services["listener"]["ports"] == ["${BIND_ADDRESS:-127.0.0.1}:11112:11112"]
+    assert services["api"]["ports"] == ["${BIND_ADDRESS:-127.0.0.1}:8080:8080"]
+    assert not re.search(r"PASSWORD:-", COMPOSE.read_text())
 
     # Scalable: nothing that pins one container.
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
@@ -318,18 +321,23 @@ def test_compose_wiring(compose: dict) -> None:
         ("AXIOM_BROKER_URL", "amqp", "rabbitmq"),
         ("AXIOM_RESULT_BACKEND", "redis", "redis"),
     ):
-        url = urlsplit(env[var])
+        url = urlsplit(_interpolate(env[var]))
         assert (url.scheme, url.hostname) == (scheme, host), f"{var}={env[var]}"
     assert env["AXIOM_DATA_DIR"] == "/data"
     assert services["api"]["environment"]["AXIOM_API_HOST"] == "0.0.0.0"
+
+
+def _interpolate(value: str) -> str:
+    """Compose interpolation: ${VAR:-default} -> default; ${VAR:?message} (required) -> a stand-in."""
+    value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    return re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "secret", value)
 
 
 def test_compose_values_parse_as_settings(compose: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     for svc in _axiom_services(compose).values():
         for name, value in svc["environment"].items():
             if name.startswith("AXIOM_"):
-                # Compose interpolation: ${VAR:-default} -> default.
-                monkeypatch.setenv(name, re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)))
+                monkeypatch.setenv(name, _interpolate(str(value)))
         Settings()
 
 
@@ -388,6 +396,13 @@ def test_chart_roles_are_cli_commands() -> None:
                 started.append(tokens)
     assert {t[0] for t in started if t} >= ROLES
     assert ["db", "upgrade"] in started
+
+
+def test_chart_flower_is_off_by_default_and_never_without_basic_auth() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["flower"]["enabled"] is False
+    template = (CHART / "templates" / "flower-deployment.yaml").read_text()
+    assert "fail" in template and "basicAuthSecret" in template and "FLOWER_BASIC_AUTH" in template
 
 
 def test_chart_has_no_statefulset() -> None:
@@ -463,7 +478,7 @@ def test_helm_default_render(monkeypatch: pytest.MonkeyPatch) -> None:
         "StatefulSet" not in kinds and "HorizontalPodAutoscaler" not in kinds and "ScaledObject" not in kinds
     )
     deployments = _by_kind(docs, "Deployment")
-    assert set(deployments) == {"api", "listener", "worker", "beat", "flower"}
+    assert set(deployments) == {"api", "listener", "worker", "beat"}  # Flower is off by default
     assert deployments["beat"]["spec"]["replicas"] == 1
     assert deployments["beat"]["spec"]["strategy"]["type"] == "Recreate"
 

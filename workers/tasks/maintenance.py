@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from celery import Task, shared_task
 
 from axiom.services.header_retention import delete_expired_headers
+from axiom.services.quarantine_budget import prune_quarantine
 from axiom.services.recover_spool import recover_spool
 from axiom.services.retry_delivery import due_retries
 from beat.schedule import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
@@ -28,6 +29,12 @@ def retry_sweep(self: Task) -> int:
 
 @shared_task(name=TASK_RECOVER_SPOOL, bind=True)
 def recover_spool_task(self: Task) -> int:
+    runtime = runtime_for(self.app)
+    settings = runtime.settings
+    # The same sweep keeps the quarantine within its budget.
+    prune_quarantine(
+        runtime.sessions, settings.quarantine_dir, settings.quarantine_max_bytes, settings.quarantine_max_days
+    )
     return recover_spool(settings_of(self.app), CeleryPublisher(self.app))
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,11 +50,38 @@ def test_monitoring_needs_a_credential_and_any_role_may_read(
 def test_ready_reports_each_dependency(client: TestClient) -> None:
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body["checks"].pop("disk").startswith("ok (")
+    assert body == {
         "status": "ready",
         "checks": {"database": "ok", "broker": "ok", "result_backend": "ok"},
         "models": {},  # no model has run yet
     }
+
+
+def test_ready_and_stow_say_when_the_disk_is_under_the_low_watermark(
+    settings: Settings, creds: Credentials
+) -> None:
+    # A low watermark above any real free space: ingest must pause, and /ready must say so.
+    full = settings.model_copy(
+        update={"disk_low_watermark_bytes": 1 << 60, "disk_high_watermark_bytes": 1 << 61}
+    )
+    with TestClient(create_app(full)) as client:
+        response = client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["checks"]["disk"].startswith("paused:")
+        metrics = client.get("/metrics", headers=creds["user"])
+        assert "axiom_ingest_paused 1.0" in metrics.text
+        stow = client.post(
+            "/api/v1/dicomweb/studies",
+            headers={
+                **creds["admin"],
+                "Content-Type": "multipart/related; type=application/dicom; boundary=x",
+            },
+            content=b"--x--",
+        )
+        assert stow.status_code == 503
+        assert stow.headers["Retry-After"] == "60"
 
 
 def test_ready_is_503_naming_a_dead_broker(settings: Settings) -> None:
@@ -105,16 +135,57 @@ def test_search_validates_its_parameters(client: TestClient, creds: Credentials)
 
 
 def test_events_websocket_needs_a_credential(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"{MON}/events"):
-        pass
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"{MON}/events") as ws:
+        ws.send_json({"token": "not-a-token"})
+        ws.receive_json()
     assert refused.value.code == 1008
+
+
+def test_events_websocket_refuses_credentials_in_the_query_string(
+    client: TestClient, creds: Credentials
+) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(f"{MON}/events?api_key={creds.keys['reader']}") as ws,
+    ):
+        ws.receive_json()
+    assert refused.value.code == 1008
+
+
+def test_events_websocket_takes_the_credential_as_first_message_and_caps_streams(
+    client: TestClient, creds: Credentials, settings: Settings
+) -> None:
+    first = {"api_key": creds.keys["reader"]}
+    limit = settings.websocket_max_per_principal
+    with contextlib.ExitStack() as stack:
+        for _ in range(limit):
+            ws = stack.enter_context(client.websocket_connect(f"{MON}/events"))
+            ws.send_json(first)
+        # Every stream is admitted and counted before the next one is opened.
+        assert _wait(lambda: client.app.state.websocket_connections["api-key:reader"] == limit)
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"{MON}/events") as ws:
+            ws.send_json(first)
+            ws.receive_json()
+        assert refused.value.code == 1013
+        # Another credential is not held back by the first one's streams.
+        with client.websocket_connect(f"{MON}/events", headers={"X-API-Key": creds.keys["deployer"]}):
+            pass
+
+
+def _wait(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def test_events_websocket_streams_events_in_order(
     client: TestClient, creds: Credentials, settings: Settings
 ) -> None:
     sink = FileEvents(events_file(settings))
-    with client.websocket_connect(f"{MON}/events?api_key={creds.keys['reader']}") as ws:
+    with client.websocket_connect(f"{MON}/events", headers={"X-API-Key": creds.keys["reader"]}) as ws:
         # Written from another thread after the subscription started (it follows new events only).
         timer = threading.Timer(
             0.5,

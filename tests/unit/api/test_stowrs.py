@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.main import create_app
 from axiom.config import Settings
 from axiom.db.models import ExceptionLog
+from axiom.domain.auth import ApiKeyCreate, Role
 from axiom.domain.messages import InstanceMessage
+from axiom.services.accounts import create_api_key
 from tests.factories import make_dataset, write_instance, write_truncated
 from tests.unit.api.conftest import Credentials
 
@@ -182,3 +184,68 @@ def test_stow_needs_admin(client: TestClient, creds: Credentials, instances: lis
     body, ctype = multipart(instances[:1])
     assert client.post(URL, content=body, headers={"Content-Type": ctype}).status_code == 401
     assert client.post(URL, content=body, headers={**creds.user, "Content-Type": ctype}).status_code == 403
+
+
+def test_an_ingest_key_stores_and_reads_nothing(
+    client: TestClient, sessions: sessionmaker[Session], instances: list[bytes], publisher: RecordingPublisher
+) -> None:
+    with sessions() as session:
+        key = create_api_key(
+            session, ApiKeyCreate(name="modality", role=Role.INGEST), actor="test", creator_role=Role.ADMIN
+        ).key
+        session.commit()
+    headers = {"X-API-Key": key}
+    body, ctype = multipart(instances[:1])
+    assert client.post(URL, content=body, headers={**headers, "Content-Type": ctype}).status_code == 200
+    assert len(publisher.messages) == 1
+    for path in ("/api/v1/monitoring/queues", "/api/v1/config/rulesets", "/api/v1/exceptions", "/metrics"):
+        assert client.get(path, headers=headers).status_code == 403, path
+
+
+def test_bodies_and_parts_over_their_limits_are_413_and_store_nothing(
+    settings: Settings, creds: Credentials, instances: list[bytes], publisher: RecordingPublisher
+) -> None:
+    body, ctype = multipart(instances)
+    largest = max(len(i) for i in instances)
+    for limits in ({"stow_max_body_bytes": len(body) - 1}, {"max_instance_bytes": largest - 1}):
+        with TestClient(create_app(settings.model_copy(update=limits), publisher=publisher)) as small:
+            response = small.post(URL, content=body, headers={**creds.admin, "Content-Type": ctype})
+            assert response.status_code == 413, limits
+            assert "nothing was stored" in response.json()["detail"]
+    assert publisher.messages == []
+    assert list(settings.spool_dir.glob("*")) == []
+
+
+def test_a_part_whose_dataset_holds_a_path_for_a_uid_is_refused(
+    client: TestClient, creds: Credentials, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    ds = make_dataset()
+    ds.StudyInstanceUID = "1.2/../../destinations/x"
+    part = write_instance(ds, tmp_path / "bad.dcm").read_bytes()
+    body, ctype = multipart([part])
+    response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": ctype})
+    assert response.status_code == 409
+    failed = response.json()["00081198"]["Value"][0]
+    assert failed["00081197"]["Value"] == [0xC000]
+    with sessions() as session:
+        row = session.scalars(select(ExceptionLog)).one()
+    assert row.stage == "ingest" and "StudyInstanceUID is not a valid UID" in row.message
+
+
+def test_thousands_of_parts_are_refused_whole(
+    client: TestClient, creds: Credentials, publisher: RecordingPublisher
+) -> None:
+    body, ctype = multipart([b"x"] * 10_001)
+    response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": ctype})
+    assert response.status_code == 413
+    assert "more than 10000 parts" in response.json()["detail"]
+    assert publisher.messages == []
+
+
+def test_a_body_without_its_boundary_or_of_another_type_is_refused(
+    client: TestClient, creds: Credentials, instances: list[bytes]
+) -> None:
+    body, _ctype = multipart(instances[:1])
+    for bad in ("multipart/related; type=application/dicom", "application/dicom", "text/plain; boundary=x"):
+        response = client.post(URL, content=body, headers={**creds.admin, "Content-Type": bad})
+        assert response.status_code in (400, 415), bad

@@ -4,10 +4,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from pydicom import dcmread
 from pydicom.filereader import read_file_meta_info
 
-from axiom.dicom.spool import Spool
+from axiom.dicom.spool import ForeignSpoolPath, Spool
 from axiom.services.recover_spool import message_for_spooled_file
 from tests.factories import Corpus
 
@@ -61,3 +62,24 @@ def test_quarantine_file_moves_it_out_of_the_spool(tmp_path: Path, corpus_small:
     assert not path.exists()
     assert kept.parent == tmp_path / "quarantine"
     assert kept.read_bytes().endswith(body)
+
+
+def test_own_confines_task_paths_to_the_spool(tmp_path: Path, corpus_small: Corpus) -> None:
+    spool = Spool(tmp_path / "spool", tmp_path / "quarantine", fsync=False)
+    good = spool.write(*_meta_and_body(corpus_small.instances[0].path))
+    assert spool.own(str(good)) == good.resolve()
+    outside = tmp_path / "destinations" / "x.dcm"
+    outside.parent.mkdir()
+    outside.write_bytes(b"x")
+    link = spool.spool_dir / "link.dcm"
+    link.symlink_to(outside)
+    for forged in (
+        str(outside),
+        str(spool.spool_dir / ".." / "destinations" / "x.dcm"),
+        str(spool.spool_dir / ".hidden.dcm"),
+        str(spool.spool_dir / "sub" / "x.dcm"),
+        str(link),
+        "relative.dcm",
+    ):
+        with pytest.raises(ForeignSpoolPath):
+            spool.own(forged)

@@ -6,7 +6,7 @@ import pytest
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID
 
-from axiom.dicom.validate import InvalidDataset, check_encoded_dataset
+from axiom.dicom.validate import InvalidDataset, check_encoded_dataset, check_uid, is_valid_uid, safe_uid
 from tests.factories import Corpus
 
 
@@ -42,3 +42,18 @@ def test_sop_class_differing_from_the_request_is_refused(corpus_small: Corpus) -
     with pytest.raises(InvalidDataset) as caught:
         check_encoded_dataset(body, syntax, "1.2.840.10008.5.1.4.1.1.7")
     assert caught.value.status == 0xA900
+
+
+@pytest.mark.parametrize(
+    "uid", ["../destinations/x", "1.2.03", "1..2", ".1.2", "1.2.", "1.2.a", "1/2", "1." + "2" * 63, ""]
+)
+def test_uid_grammar_refuses_what_is_not_digits_and_dots(uid: str) -> None:
+    assert not is_valid_uid(uid)
+    with pytest.raises(InvalidDataset):
+        check_uid(uid, "the UID")
+    assert safe_uid(uid).startswith("invalid-uid-") and "/" not in safe_uid(uid)
+
+
+@pytest.mark.parametrize("uid", ["0", "1.2.840.10008.1.2.1", "1.0.2", "1." + "2" * 62])
+def test_uid_grammar_takes_valid_uids(uid: str) -> None:
+    assert is_valid_uid(uid) and safe_uid(uid) == uid
