@@ -6,6 +6,7 @@ from collections import Counter
 
 from fastapi import FastAPI
 
+from api.client_address import trusted_networks
 from api.correlation import CorrelationIdMiddleware
 from api.errors import install_error_handlers
 from api.ingest import IngestPortsFactory
@@ -28,7 +29,8 @@ from api.routes import (
 from api.routes.config_common import document_bodies
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
-from axiom.services.auth import LoginRateLimiter, jwt_secret
+from axiom.services.auth import jwt_secret
+from axiom.services.login_limits import make_login_limiter
 from axiom.services.ports import TaskPublisher
 
 
@@ -38,10 +40,14 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     app.state.settings = settings
     app.state.ingest_ports = IngestPortsFactory(settings, publisher)
     app.state.websocket_connections = Counter()  # principal -> open event streams
+    app.state.jwt_secret = jwt_secret(settings)  # a weak secret stops the start before anything opens
     app.state.sessions = make_session_factory(create_db_engine(settings.effective_database_url))
-    app.state.jwt_secret = jwt_secret(settings)
-    app.state.login_limiter = LoginRateLimiter(
-        settings.login_max_failures, settings.login_failure_window_seconds
+    trusted_networks(tuple(settings.api_trusted_proxies))  # a wrong entry stops the start here
+    app.state.login_limiter = make_login_limiter(
+        settings.login_max_failures,
+        settings.login_failure_window_seconds,
+        settings.login_spray_max_failures,
+        settings.cache_url,
     )
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)

@@ -67,9 +67,16 @@ class Settings(BaseSettings):
     # The largest STOW-RS request body and the largest single instance (either way in) accepted.
     stow_max_body_bytes: int = Field(default=4 << 30, ge=1)
     max_instance_bytes: int = Field(default=2 << 30, ge=1)
-    # Failed logins per username and client address within the window before login answers 429.
+    # Failed logins per username and client address within the window before login answers 429
+    # (counted in Redis, shared by every API replica, when cache_url is a Redis URL).
     login_max_failures: int = 5
     login_failure_window_seconds: float = 300.0
+    # Failed logins from one client address across every username (password spraying); 0 = no limit.
+    login_spray_max_failures: int = 20
+    # Reverse proxies (addresses or CIDR networks) whose client-address header is believed; the
+    # header is ignored on a request that does not come straight from one of them.
+    api_trusted_proxies: list[str] = Field(default_factory=list)
+    api_client_ip_header: str = "X-Forwarded-For"
     # Optional OIDC login (docs/api.md): on when the issuer, client id and redirect URL are set. The
     # discovery URL defaults to <issuer>/.well-known/openid-configuration; the redirect URL is this
     # API's /api/v1/auth/oidc/callback as the browser reaches it (registered with the provider).

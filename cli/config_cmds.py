@@ -9,6 +9,7 @@ import typer
 import yaml
 
 from axiom.config import Settings
+from axiom.domain.masking import mask_secrets
 from axiom.services.apply_config import (
     ConfigFileError,
     apply_config,
@@ -45,13 +46,16 @@ def run_apply(settings: Settings, file: Path) -> int:
     return 0
 
 
-def run_get(settings: Settings, kind: str, output: str) -> int:
+def run_get(settings: Settings, kind: str, output: str, *, show_secrets: bool = False) -> int:
+    """Credentials are masked as the API masks them, unless ``show_secrets`` (for a backup to apply)."""
     if kind not in KINDS:
         typer.echo(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}", err=True)
         return 2
     key, dump = KINDS[kind]
     with open_sessions(settings)() as session:
         items = dump(session)
+    if not show_secrets:
+        items = mask_secrets(items)
     if output == "json":
         typer.echo(json.dumps({key: items}, indent=2, default=str))
     else:

@@ -35,6 +35,7 @@ def sync_cmd(
 def list_cmd() -> None:
     """Each crosswalk with its entry count, last sync and last error."""
     from axiom.db.repositories.crosswalks import get_crosswalk_rows
+    from axiom.domain.masking import mask_text
     from cli.db_sessions import open_sessions
 
     with open_sessions(get_settings())() as session:
@@ -42,4 +43,5 @@ def list_cmd() -> None:
     typer.echo(f"{'NAME':<24} {'ROWS':>8} {'LAST SYNC (UTC)':<20} ERROR")
     for row in rows:
         synced = row.last_synced_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_synced_at else "never"
-        typer.echo(f"{row.name:<24} {row.row_count:>8} {synced:<20} {row.last_error or ''}")
+        # An error stored before URLs were masked in full may still name a credential parameter.
+        typer.echo(f"{row.name:<24} {row.row_count:>8} {synced:<20} {mask_text(row.last_error or '')}")

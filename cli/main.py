@@ -119,11 +119,15 @@ def apply(
 def get(
     kind: Annotated[str, typer.Argument(help="destinations, rules or crosswalks")],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json")] = "yaml",
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="print credentials unmasked (a backup to apply back)")
+    ] = False,
 ) -> None:
-    """Print the configured destinations, rulesets or crosswalks (in the format `axiom apply` reads)."""
+    """Print the configured destinations, rulesets or crosswalks (in the format `axiom apply` reads),
+    credentials masked unless --show-secrets."""
     from cli.config_cmds import run_get
 
-    raise typer.Exit(run_get(get_settings(), kind, output))
+    raise typer.Exit(run_get(get_settings(), kind, output, show_secrets=show_secrets))
 
 
 if __name__ == "__main__":

@@ -132,10 +132,15 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from api.main import create_app
+    from axiom.services.auth import WeakJwtSecret
 
+    try:
+        app = create_app(settings)
+    except WeakJwtSecret as exc:
+        raise SystemExit(f"error: {exc}") from None
     tls = settings.api_tls_cert and settings.api_tls_key
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

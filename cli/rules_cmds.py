@@ -119,21 +119,29 @@ def test_cmd(
         str | None, typer.Option("--ruleset", help="Evaluate only this ruleset (even when disabled)")
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    reveal: Annotated[
+        bool,
+        typer.Option("--reveal", help="show pseudonyms, UIDs, date shifts and crosswalk values (audited)"),
+    ] = False,
 ) -> None:
-    """Dry-run: which rules each file matches (and why not), the tag diff, destinations; nothing is sent."""
+    """Dry-run: which rules each file matches (and why not), the tag diff, destinations; nothing is sent.
+    Values keyed with the deployment secret or from a crosswalk are masked unless --reveal."""
     import json
 
     from axiom.services.anon_secret import deployment_secret
-    from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+    from axiom.services.dry_run import UnknownRuleset, UnreadableFile, audit_reveal, dry_run_files
     from cli.db_sessions import open_sessions
 
     if output not in ("text", "json"):
         typer.echo(f"error: --output must be text or json, not {output!r}", err=True)
         raise typer.Exit(2)
     settings = get_settings()
+    sessions = open_sessions(settings)
+    if reveal:
+        audit_reveal(sessions, "cli", ruleset)
     try:
         reports = dry_run_files(
-            open_sessions(settings), list(files), ruleset=ruleset, anon_secret=deployment_secret(settings)
+            sessions, list(files), ruleset=ruleset, anon_secret=deployment_secret(settings), reveal=reveal
         )
     except (UnknownRuleset, UnreadableFile) as exc:
         typer.echo(f"error: {exc}", err=True)

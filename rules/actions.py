@@ -296,7 +296,7 @@ class AnalyzeSpec(_Model):
 
     Only the rendered image of the anonymized outgoing copy leaves the site: the action must come
     after an ``anonymize`` action of the same rule (a load error otherwise), and the worker refuses,
-    and records why, a copy that does not carry PatientIdentityRemoved YES. The engine calls no
+    and records why, a copy no anonymize step made or that does not carry PatientIdentityRemoved YES. The engine calls no
     model: it asks for the analysis (``Plan.analyze``), the worker runs it, stores the answer like a
     model result (label: the finding, scores: ``{finding: confidence}``) and routes the instance
     again, where ``inference`` conditions naming ``store_as`` read it.

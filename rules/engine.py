@@ -95,7 +95,8 @@ class AnalysisRequest:
 
     ``actions`` are the plan's edits up to the action (earlier rules' and this rule's own, its
     anonymize step included): the caller applies them to the received dataset and sends the
-    result's rendered image, only if it says PatientIdentityRemoved YES.
+    result's rendered image, only if an anonymize step is among them and the result says
+    PatientIdentityRemoved YES (a YES the sender wrote is not trusted).
     """
 
     rule: str  # "ruleset/rule"

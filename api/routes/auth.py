@@ -9,9 +9,11 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.client_address import client_address
 from api.deps import CurrentUser
 from axiom.domain.auth import Role
-from axiom.services.auth import LoginRateLimiter, create_access_token, login
+from axiom.services.auth import create_access_token, login
+from axiom.services.login_limits import LoginRateLimiter
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -60,12 +62,14 @@ async def _credentials(request: Request) -> LoginIn:
 @router.post("/login", response_model=TokenOut, openapi_extra=_LOGIN_BODY)
 async def login_route(request: Request) -> TokenOut:
     """Exchange a username and password (JSON or form, as OAuth2's password flow sends them) for an
-    access token. Repeated failures for one username from one client answer 429 for a while."""
+    access token. Repeated failures for one username from one client, or for many usernames from
+    one client, answer 429 for at most the failure window."""
     creds = await _credentials(request)
     limiter: LoginRateLimiter = request.app.state.login_limiter
-    client = request.client.host if request.client else "unknown"
+    settings = request.app.state.settings
+    client = client_address(request, settings.api_trusted_proxies, settings.api_client_ip_header)
     key = (creds.username.lower(), client)
-    wait = limiter.retry_after(key)
+    wait = await run_in_threadpool(limiter.retry_after, key)
     if wait is not None:
         raise HTTPException(
             429, "too many failed logins; try again later", headers={"Retry-After": str(math.ceil(wait))}
@@ -76,7 +80,6 @@ async def login_route(request: Request) -> TokenOut:
             result = login(session, creds.username, creds.password, client=client)
         if result.user is None:
             return None
-        settings = request.app.state.settings
         token = create_access_token(
             request.app.state.jwt_secret, result.user, expire_minutes=settings.jwt_expire_minutes
         )
@@ -84,9 +87,9 @@ async def login_route(request: Request) -> TokenOut:
 
     issued = await run_in_threadpool(check)
     if issued is None:
-        limiter.record_failure(key)
+        await run_in_threadpool(limiter.record_failure, key)
         raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    limiter.reset(key)
+    await run_in_threadpool(limiter.reset, key)
     return issued
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.crosswalks import CrosswalkConfig
+from axiom.domain.masking import mask_secrets
 from axiom.services import config_edit
 from axiom.services.crosswalks import sync_crosswalk
 
@@ -18,13 +19,13 @@ router = APIRouter(prefix="/api/v1/config/crosswalks", tags=["config"])
 @router.get("")
 def list_crosswalks(_: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     """Each crosswalk's configuration (a SQL URL's password masked) and its sync status."""
-    return [config_edit.mask_secrets(item) for item in config_edit.crosswalk_status(session)]
+    return [mask_secrets(item) for item in config_edit.crosswalk_status(session)]
 
 
 @router.get("/{name}")
 def get_crosswalk(name: str, _: CurrentUser, session: SessionDep) -> dict[str, Any]:
     (item,) = config_edit.crosswalk_status(session, name)
-    return dict(config_edit.mask_secrets(item))
+    return dict(mask_secrets(item))
 
 
 @router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(CrosswalkConfig, "CrosswalkConfig"))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.destinations import DestinationConfig
+from axiom.domain.masking import mask_secrets
 from axiom.services import config_edit
 from axiom.services.apply_config import dump_destinations
 
@@ -18,12 +19,12 @@ router = APIRouter(prefix="/api/v1/config/destinations", tags=["config"])
 @router.get("")
 def list_destinations(_: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     """Every destination in the file format ``axiom apply`` reads; credentials masked."""
-    return [config_edit.mask_secrets(item) for item in dump_destinations(session)]
+    return [mask_secrets(item) for item in dump_destinations(session)]
 
 
 @router.get("/{name}")
 def get_destination(name: str, _: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    return dict(config_edit.mask_secrets(config_edit.get_destination(session, name)))
+    return dict(mask_secrets(config_edit.get_destination(session, name)))
 
 
 @router.put(

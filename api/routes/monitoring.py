@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, SessionDep, principal_from
@@ -20,6 +20,7 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.domain.auth import Principal, Role
 from axiom.domain.instances import InstanceStatus
+from axiom.domain.masking import mask_text
 from axiom.services import monitoring
 from axiom.services.delivery_guard import RedisGuard
 from axiom.services.events import subscribe
@@ -62,6 +63,11 @@ def recent_instances(
     )
 
 
+# An error message may quote a peer's URL (an HTTP client's "... for url: https://h/?sig=..."):
+# shown through the same masking as configuration.
+ErrorText = Annotated[str | None, AfterValidator(lambda text: None if text is None else mask_text(text))]
+
+
 class SourceStatusOut(BaseModel):
     name: str
     type: str
@@ -69,7 +75,7 @@ class SourceStatusOut(BaseModel):
     last_status: str | None  # ok, partial, failed; None before the first poll
     last_poll_at: datetime | None
     last_success_at: datetime | None
-    last_error: str | None
+    last_error: ErrorText
     found: int  # instances new on the peer at the last poll
     retrieved: int
     failed: int
@@ -271,7 +277,7 @@ class DestinationHealthOut(BaseModel):
     consecutive_failures: int | None
     backlog: int
     dead_letters: int
-    last_error: str | None
+    last_error: ErrorText
     last_error_at: datetime | None
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
+from axiom.domain.masking import mask_secrets
 from axiom.domain.sources import SourceConfig
 from axiom.services import config_edit
 from axiom.services.apply_config import dump_sources
@@ -18,12 +19,12 @@ router = APIRouter(prefix="/api/v1/config/sources", tags=["config"])
 @router.get("")
 def list_sources(_: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     """Every source in the file format ``axiom apply`` reads; credentials masked."""
-    return [config_edit.mask_secrets(item) for item in dump_sources(session)]
+    return [mask_secrets(item) for item in dump_sources(session)]
 
 
 @router.get("/{name}")
 def get_source(name: str, _: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    return dict(config_edit.mask_secrets(config_edit.get_source(session, name)))
+    return dict(mask_secrets(config_edit.get_source(session, name)))
 
 
 @router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(SourceConfig, "SourceConfig"))

@@ -1,9 +1,11 @@
 """Standardize free-text descriptions to a site vocabulary with a language model, asked once per text.
 
-Only the description being standardized and the vocabulary go out: ``standardize_dataset`` reads
+Only the description being standardized and the vocabulary go out: ``standardize_dataset`` sends
 StudyDescription, SeriesDescription, BodyPartExamined and ProtocolName and nothing else of the
-dataset, so names, IDs, dates and UIDs never reach the model. Answers are cached by (model,
-vocabulary, tag, text): in Redis when a cache URL is set (shared by every worker), else in-process.
+dataset, and first cuts out of each text every identifying value found elsewhere in the instance
+(names, IDs, dates, UIDs: ``axiom.ai.scrub``), since descriptions carry them in real life. Answers
+are cached by (model, vocabulary, tag, scrubbed text): in Redis when a cache URL is set (shared by
+every worker), else in-process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 from pydicom import Dataset
 
 from axiom.ai.llm import CallHook, ChatModel
+from axiom.ai.scrub import identifying_values, scrub
 from rules.actions import STANDARDIZED_TAGS
 
 # Cached answer meaning "no term fits": such texts are not asked again either.
@@ -120,13 +123,19 @@ class TagStandardizer:
     def standardize_dataset(
         self, ds: Dataset, tags: Iterable[str] = STANDARDIZED_TAGS, on_call: CallHook | None = None
     ) -> dict[str, str]:
-        """Tag keyword -> term for those of ``tags`` the dataset has and the vocabulary covers."""
+        """Tag keyword -> term for those of ``tags`` the dataset has and the vocabulary covers.
+
+        Each text is scrubbed of the instance's identifying values before it is looked up or sent.
+        """
         found: dict[str, str] = {}
+        identifying: set[str] | None = None
         for tag in tags:
             value = ds.get(tag)
             if value is None or tag not in self.vocabulary:
                 continue
-            term = self.standardize(tag, str(value), on_call)
+            if identifying is None:
+                identifying = identifying_values(ds, exclude=STANDARDIZED_TAGS)
+            term = self.standardize(tag, scrub(str(value), identifying), on_call)
             if term is not None:
                 found[tag] = term
         return found

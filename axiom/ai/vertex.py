@@ -2,9 +2,12 @@
 
 The instance's pixel data is rendered to an 8-bit greyscale PNG (modality LUT, the dataset's window,
 longest side at most 512 pixels) and sent with a fixed prompt: no attribute of the dataset is sent.
-An instance that does not say ``PatientIdentityRemoved = YES`` (the anonymize action sets it) is
-refused before anything is sent; pixel data with burned-in text is the site's to exclude (a rule
-condition on BurnedInAnnotation).
+Only Axiom's own anonymize output is sent: ``analyze`` takes an ``AnonymizedCopy``, which
+``anonymized_copy`` makes only from edits that include the engine's anonymize step (and whose result
+says ``PatientIdentityRemoved = YES``). A ``PatientIdentityRemoved = YES`` the sender wrote is not
+trusted. Anything else is refused before anything is sent; pixel data with burned-in text is the
+site's to exclude (a rule condition on BurnedInAnnotation, or the anonymize step's own burned-in
+refusal).
 
 Uses google-genai's Vertex AI backend (the `vertex` extra): google-cloud-aiplatform's
 ``vertexai.generative_models``, used before, was deprecated in June 2025 and announced for removal in
@@ -17,6 +20,8 @@ import json
 import struct
 import time
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,9 @@ from axiom.ai.preprocess import (
     resize_bilinear,
     window_to_unit,
 )
+from rules.anonymize.plan import AnonymizeStep
+from rules.engine import PlanAction
+from rules.morph import apply_actions
 
 PROMPT = (
     "You are assisting a radiology routing system. Describe the most important finding visible in "
@@ -53,6 +61,27 @@ class AnalysisRefused(ValueError):
 
 def is_anonymized(ds: Dataset) -> bool:
     return str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+
+
+@dataclass(frozen=True)
+class AnonymizedCopy:
+    """A copy of an instance that Axiom's anonymize step produced: made only by ``anonymized_copy``."""
+
+    dataset: Dataset
+
+
+def anonymized_copy(dataset: Dataset, actions: Sequence[PlanAction]) -> AnonymizedCopy:
+    """The received ``dataset`` after the plan's ``actions`` up to an analysis, which must include
+    the engine's anonymize step; AnalysisRefused otherwise (MorphError when an edit fails)."""
+    if not any(isinstance(action, AnonymizeStep) for action in actions):
+        raise AnalysisRefused(
+            "not anonymized by Axiom: no anonymize step ran on this copy "
+            "(a PatientIdentityRemoved the sender wrote is not trusted)"
+        )
+    copy = apply_actions(dataset, actions)
+    if not is_anonymized(copy):
+        raise AnalysisRefused("not anonymized: PatientIdentityRemoved is not YES after the rule's anonymize")
+    return AnonymizedCopy(copy)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -132,10 +161,11 @@ class GeminiAnalyzer:
         self.provider = f"vertex:{location}"
         self.on_call = on_call
 
-    def analyze(self, ds: Dataset, prompt: str = PROMPT) -> dict[str, Any]:
-        """Gemini's finding for the instance's key image; AnalysisRefused before sending when not allowed."""
-        if not is_anonymized(ds):
-            raise AnalysisRefused("only anonymized instances (PatientIdentityRemoved YES) may be sent")
+    def analyze(self, copy: AnonymizedCopy, prompt: str = PROMPT) -> dict[str, Any]:
+        """Gemini's finding for the copy's key image; AnalysisRefused before sending when not allowed."""
+        if not isinstance(copy, AnonymizedCopy):
+            raise AnalysisRefused("only Axiom's anonymize output (an AnonymizedCopy) may be sent")
+        ds = copy.dataset
         try:
             image = render_key_image(ds)
         except PreprocessError as exc:

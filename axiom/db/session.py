@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.db.errors import without_row_values
 from axiom.db.migrate import alembic_config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -24,14 +25,23 @@ MIGRATION_LOCK_KEY = 0x41_58_49_4F_4D_00_DB_01
 _MIGRATION_THREAD_LOCK = threading.Lock()
 
 
+def make_engine(url: str, **options: Any) -> Engine:
+    """Every engine Axiom makes comes from here: ``hide_parameters`` keeps bound values (patient
+    IDs, names, crosswalk keys) out of the message of a failed statement and out of SQL logging, and
+    ``without_row_values`` drops the row values PostgreSQL quotes in an error's DETAIL."""
+    engine = create_engine(url, hide_parameters=True, **options)
+    event.listen(engine, "handle_error", without_row_values)
+    return engine
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; on SQLite also creates the file's folder and sets up safe concurrency."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return make_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = make_engine(url)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine

@@ -1,8 +1,9 @@
 """Run the ``analyze`` rule actions of one instance: Vertex AI Gemini on the anonymized key image.
 
 For each request the engine planned, the plan's edits up to the action (its rule's anonymize step
-included) are applied to the received dataset; only a copy that then says PatientIdentityRemoved YES
-is rendered and sent, with a fixed prompt. Anything else is refused before a request is made, and
+included) are applied to the received dataset; only a copy that Axiom's anonymize step produced (and
+that then says PatientIdentityRemoved YES) is rendered and sent, with a fixed prompt: a
+PatientIdentityRemoved YES the sender wrote is not trusted. Anything else is refused before a request is made, and
 the refusal is stored (status ``failed``) and audited with its reason. Answers are stored in
 ``inference_results`` under the action's ``store_as`` name (label: the finding, scores:
 ``{finding: confidence}``), where the next routing pass reads them like model results.
@@ -21,12 +22,12 @@ from sqlalchemy.orm import Session
 
 from axiom import metrics
 from axiom.ai.llm import CallHook
-from axiom.ai.vertex import PROMPTS, AnalysisRefused, GeminiAnalyzer, is_anonymized
+from axiom.ai.vertex import PROMPTS, AnalysisRefused, GeminiAnalyzer, anonymized_copy
 from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories.audit import add_audit
 from rules.engine import AnalysisRequest
 from rules.model import InferenceResult
-from rules.morph import MorphError, apply_actions
+from rules.morph import MorphError
 
 log = structlog.get_logger("axiom.analysis")
 
@@ -93,13 +94,12 @@ def run_analyses(
             done.append(_refused(request, started, f"unknown prompt_id {spec.prompt_id!r}"))
             continue
         try:
-            copy = apply_actions(dataset, request.actions)
+            copy = anonymized_copy(dataset, request.actions)
         except MorphError as exc:
             done.append(_refused(request, started, f"the rule's edits failed: {exc}"))
             continue
-        if not is_anonymized(copy):
-            reason = "not anonymized: PatientIdentityRemoved is not YES after the rule's anonymize"
-            done.append(_refused(request, started, reason))
+        except AnalysisRefused as exc:
+            done.append(_refused(request, started, str(exc)))
             continue
         try:
             analyzer = analyzer or make_analyzer(on_call)

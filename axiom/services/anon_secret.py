@@ -8,6 +8,8 @@ share the data volume, which every worker mounts anyway).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -31,6 +33,17 @@ def deployment_secret(settings: Settings) -> str:
         handle.flush()
         os.fsync(handle.fileno())
     return _read(path)
+
+
+def patient_id_hash(secret: str, patient_id: str) -> str | None:
+    """The ``patient_id_hash`` stored for a study: HMAC-SHA256 keyed with the deployment secret (64
+    hex digits), so nobody without the secret can rebuild it by hashing a range of MRNs. None for an
+    empty PatientID. (Before 0.2 it was the first 16 hex digits of a bare SHA-256: see
+    docs/security.md.)"""
+    if not patient_id.strip():
+        return None
+    key = hmac.new(secret.encode(), b"axiom patient_id_hash v1", hashlib.sha256).digest()
+    return hmac.new(key, patient_id.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def _read(path: Path) -> str:

@@ -1,5 +1,5 @@
 """Credentials: password hashes (argon2), API keys (shown once, stored as sha256), access tokens
-(JWT, HS256) and the in-process limit on failed logins.
+(JWT, HS256). The limits on failed logins are in axiom.services.login_limits.
 
 Nothing here logs or returns a password or a key; audit rows name the user or the key's name.
 """
@@ -10,9 +10,7 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +27,7 @@ from axiom.db.models import ApiKey, User
 from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import auth as auth_repo
 from axiom.domain.auth import Principal, Role
+from axiom.services.login_limits import LoginRateLimiter
 
 JWT_ALGORITHM = "HS256"
 API_KEY_PREFIX = "axk"
@@ -114,12 +113,34 @@ def _key_role(row: ApiKey) -> Role | None:
 # ---------------------------------------------------------------- access tokens
 
 
+# HS256 keys shorter than the hash (32 bytes) are guessable offline from one token (RFC 7518 3.2).
+MIN_JWT_SECRET_BYTES = 32
+
+
+class WeakJwtSecret(RuntimeError):
+    """The configured or stored JWT secret is empty or shorter than MIN_JWT_SECRET_BYTES."""
+
+
 def jwt_secret(settings: Settings) -> str:
-    """``AXIOM_JWT_SECRET``, or the secret kept under the data dir (generated on first use, 0600)."""
+    """``AXIOM_JWT_SECRET``, or the secret kept under the data dir (generated on first use, 0600).
+
+    WeakJwtSecret when the one found is shorter than 32 bytes: the API refuses to start with it.
+    """
     configured = settings.jwt_secret.get_secret_value()
     if configured:
-        return configured
-    return _stored_secret(settings.jwt_secret_file)
+        return _strong(configured, "AXIOM_JWT_SECRET")
+    return _strong(_stored_secret(settings.jwt_secret_file), str(settings.jwt_secret_file))
+
+
+def _strong(secret: str, where: str) -> str:
+    size = len(secret.encode())
+    if size < MIN_JWT_SECRET_BYTES:
+        raise WeakJwtSecret(
+            f"the JWT secret in {where} is {'empty' if not size else f'{size} bytes'}; it must be at "
+            f"least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`), or unset "
+            f"AXIOM_JWT_SECRET and delete the file to have one generated"
+        )
+    return secret
 
 
 def _stored_secret(path: Path) -> str:
@@ -183,57 +204,6 @@ def authenticate_token(session: Session, secret: str, token: str) -> Principal |
 # ---------------------------------------------------------------- logins
 
 
-class LoginRateLimiter:
-    """Failed logins per key (username and client) in a sliding window; in-process only, so each
-    API process counts its own."""
-
-    # Above this many keys, keys without a recent failure are dropped (bounded memory under a spray).
-    MAX_KEYS = 10_000
-
-    def __init__(self, max_failures: int, window_seconds: float) -> None:
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: tuple[str, str], now: float | None = None) -> float | None:
-        """Seconds until the next attempt is allowed; None when it is allowed now."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            failures = self._failures.get(key)
-            if failures is None:
-                return None
-            self._expire(failures, now)
-            if not failures:
-                del self._failures[key]
-                return None
-            if self.max_failures > 0 and len(failures) >= self.max_failures:
-                return max(0.0, failures[0] + self.window_seconds - now)
-            return None
-
-    def record_failure(self, key: tuple[str, str], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if key not in self._failures and len(self._failures) >= self.MAX_KEYS:
-                for other in list(self._failures):
-                    self._expire(self._failures[other], now)
-                    if not self._failures[other]:
-                        del self._failures[other]
-            failures = self._failures.setdefault(key, deque())
-            self._expire(failures, now)
-            failures.append(now)
-            while len(failures) > max(self.max_failures, 1):
-                failures.popleft()
-
-    def reset(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def _expire(self, failures: deque[float], now: float) -> None:
-        while failures and failures[0] <= now - self.window_seconds:
-            failures.popleft()
-
-
 @dataclass(frozen=True)
 class LoginResult:
     user: User | None
@@ -263,6 +233,7 @@ __all__ = [
     "LoginRateLimiter",
     "LoginResult",
     "NewApiKey",
+    "WeakJwtSecret",
     "authenticate_api_key",
     "authenticate_password",
     "authenticate_token",

@@ -24,6 +24,7 @@ from axiom.db.repositories import crosswalks as crosswalks_repo
 from axiom.db.repositories import ruleset_versions as versions_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.domain.config_file import ConfigFile
+from axiom.domain.masking import MASK, mask_secrets
 from axiom.services.apply_config import ApplyResult, ConfigFileError, KindResult, apply_config, parse_config
 from axiom.services.ruleset_versions import content_hash
 from rules.model import CrosswalkAction, Ruleset
@@ -330,52 +331,6 @@ def delete_source(session: Session, name: str, *, actor: str) -> Change:
         sources_repo.bump_schedule_version(session)
         version = config_repo.bump_config_version(session)
     return Change(name, "deleted", version)
-
-
-# ---------------------------------------------------------------- secrets in responses
-
-MASK = "********"
-# Field names whose values are credentials, in any destination or source kind.
-SECRET_FIELDS = frozenset(
-    {"password", "passwd", "secret", "token", "api_key", "client_secret", "credentials", "private_key"}
-)
-
-
-def mask_secrets(data: Any) -> Any:
-    """``data`` with credential fields masked and the password of any ``url`` hidden."""
-    if isinstance(data, list):
-        return [mask_secrets(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    masked: dict[str, Any] = {}
-    for key, value in data.items():
-        if _is_secret_reference(value):
-            # `{secret: NAME}` names where the value lives (axiom.secrets); it holds none itself.
-            masked[key] = value
-        elif key in SECRET_FIELDS and value not in (None, ""):
-            masked[key] = MASK
-        elif key == "url" and isinstance(value, str):
-            masked[key] = _mask_url(value)
-        else:
-            masked[key] = mask_secrets(value)
-    return masked
-
-
-def _is_secret_reference(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
-
-
-def _mask_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return MASK if "@" in url else url
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True)
 
 
 __all__ = [

@@ -9,12 +9,24 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Connection, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from axiom.db.models import CROSSWALK_KEY_LENGTH
+from axiom.db.session import make_engine
 from axiom.domain.crosswalks import CrosswalkSource, CsvSource, SqlSource
+from axiom.domain.masking import mask_url
+
+# How each database is told that the crosswalk's query may not write (the "SELECT" text check is
+# only a hint: `WITH d AS (DELETE ... RETURNING ...) SELECT ...` starts with WITH).
+_READ_ONLY = {
+    "postgresql": "SET TRANSACTION READ ONLY",
+    "sqlite": "PRAGMA query_only = ON",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+    "oracle": "SET TRANSACTION READ ONLY",
+}
 
 
 class SourceError(Exception):
@@ -76,20 +88,36 @@ def read_csv(source: CsvSource) -> dict[str, str]:
     return collector.entries
 
 
+def _read_only(conn: Connection, where: str) -> None:
+    """Make the connection's transaction read-only before the query runs; refuse other databases."""
+    statement = _READ_ONLY.get(conn.dialect.name)
+    if statement is None:
+        raise SourceError(
+            f"{where}: {conn.dialect.name} has no read-only transaction Axiom knows how to start; "
+            f"use PostgreSQL, MySQL/MariaDB, Oracle or SQLite"
+        )
+    conn.exec_driver_sql(statement)
+
+
 def read_sql(source: SqlSource) -> dict[str, str]:
+    """Run the query in a read-only transaction (rolled back), as one statement, and collect its rows."""
     url = source.sql.url
     try:
-        where = make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except Exception:  # an unparsable URL must not be echoed: it may hold a password
         raise SourceError("the SQL url is not a valid SQLAlchemy URL") from None
+    where = mask_url(url)
     collector = _Collector()
     try:
-        engine = create_engine(url, poolclass=NullPool)
+        engine = make_engine(url, poolclass=NullPool)
     except Exception as exc:  # e.g. a missing driver: name the kind only
         raise SourceError(f"{where}: cannot open: {type(exc).__name__}") from None
     try:
         with engine.connect() as conn:
-            result = conn.execute(text(source.sql.query))
+            _read_only(conn, where)
+            # A server-side cursor where the driver has one: PostgreSQL then refuses a second
+            # statement after a semicolon (no "SELECT ...; COMMIT; DELETE ...") and streams the rows.
+            result = conn.execution_options(stream_results=True).execute(text(source.sql.query))
             if len(result.keys()) != 2:
                 raise SourceError(
                     f"{where}: the query returns {len(result.keys())} columns, not 2 (key, value)"

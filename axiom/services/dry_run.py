@@ -5,7 +5,10 @@ fields, crosswalk lookups through ``CrosswalkLookup``, the series count from the
 ``rules.explain`` so every rule reports matched or why not. Nothing is sent and nothing is written:
 the session is only read from and never committed.
 
-Reports quote the file's own values in the tag diff: they are for the admin who asked, never for logs.
+Reports quote the file's own values in the tag diff: they are for the caller who asked, never for
+logs. Values keyed with the deployment secret (pseudonyms, UIDs, date shifts) or taken from a
+crosswalk are masked unless the caller asks for them (``reveal``: admins only, audited by the
+caller; see dry_run_masking).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from pydicom import Dataset, dcmread
 from pydicom.errors import InvalidDicomError
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.services.crosswalk_cache import make_cache
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.crosswalks import UnknownCrosswalk
 from axiom.services.deliver import by_priority
+from axiom.services.dry_run_masking import MASKED, RecordingLookup, keyed_tags
 from rules.engine import Outcome, Plan
 from rules.explain import diff_datasets, explain
 from rules.model import IngestContext, Lookup, Ruleset
@@ -35,6 +40,8 @@ from rules.morph import MorphError, apply_actions
 Source = Path | tuple[str, BinaryIO]
 
 SOURCE = "dry-run"
+# The audit action of a dry-run that shows keyed and crosswalk values unmasked.
+REVEAL_ACTION = "rules.dry_run_revealed"
 NO_DESTINATION = "no rule routed this instance to a destination; kept in quarantine"
 
 
@@ -123,13 +130,12 @@ def _failure(outcome: Outcome) -> ConditionFailure | None:
     return None if f is None else ConditionFailure(path=f.path, operator=f.operator, reason=f.reason)
 
 
-def _diff(before: Dataset, after: Dataset) -> list[TagDiff]:
+def _diff(before: Dataset, after: Dataset, masked: set[str]) -> list[TagDiff]:
     diffs = []
     for change in diff_datasets(before, after):
         tag, _, keyword = change.tag.partition(" ")
-        diffs.append(
-            TagDiff(tag=tag, keyword=keyword, change=change.change, old=change.before, new=change.after)
-        )
+        new = MASKED if tag in masked and change.after is not None else change.after
+        diffs.append(TagDiff(tag=tag, keyword=keyword, change=change.change, old=change.before, new=new))
     return diffs
 
 
@@ -144,9 +150,14 @@ def _destinations(plan: Plan) -> list[DestinationReport]:
 
 
 def dry_run_dataset(
-    name: str, rulesets: Sequence[Ruleset], dataset: Dataset, ctx: IngestContext
+    name: str, rulesets: Sequence[Ruleset], dataset: Dataset, ctx: IngestContext, *, reveal: bool = False
 ) -> FileReport:
-    """One dataset's report, with the worker's dispositions (route_instance) for every outcome."""
+    """One dataset's report, with the worker's dispositions (route_instance) for every outcome.
+
+    Unless ``reveal``, new values keyed with the secret or taken from a crosswalk are masked.
+    """
+    recording = RecordingLookup(ctx.lookup)
+    ctx = ctx.model_copy(update={"lookup": recording})
     try:
         explanation = explain(rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
@@ -173,7 +184,8 @@ def dry_run_dataset(
     if not plan.destinations and not plan.deferred:
         return report.model_copy(update={"disposition": "quarantine", "reason": NO_DESTINATION})
     try:
-        changes = _diff(dataset, apply_actions(dataset, plan.actions))
+        masked = set() if reveal else keyed_tags(dataset, plan.actions, recording.values)
+        changes = _diff(dataset, apply_actions(dataset, plan.actions), masked)
     except MorphError as exc:
         return report.model_copy(update={"disposition": "quarantine", "reason": f"tag edit failed: {exc}"})
     return report.model_copy(update={"destinations": _destinations(plan), "changes": changes})
@@ -189,12 +201,14 @@ def dry_run_files(
     called_ae: str = "",
     lookup: Lookup | None = None,
     anon_secret: str = "",
+    reveal: bool = False,
 ) -> list[FileReport]:
     """Reports in the order of ``sources``. UnreadableFile / UnknownRuleset before anything is evaluated.
 
     ``lookup`` defaults to a ``CrosswalkLookup`` on ``sessions`` with an in-process cache.
-    ``anon_secret`` is the deployment secret, to show the UIDs and pseudonyms anonymize would send;
-    without it an anonymizing rule reports a quarantine.
+    ``anon_secret`` is the deployment secret, to evaluate anonymize as the worker would; without it
+    an anonymizing rule reports a quarantine. The pseudonyms, UIDs, date shifts and crosswalk values
+    it yields are masked unless ``reveal`` (for admins; the caller audits it).
     """
     datasets = [read_dataset(source) for source in sources]
     moment = now or datetime.now(UTC)
@@ -203,30 +217,45 @@ def dry_run_files(
         crosswalks = CrosswalkLookup(sessions, make_cache("", max_entries=10_000, ttl_seconds=60.0))
         lookup = crosswalks
     try:
+        # Read what the rules need, then let the session go before evaluating: a crosswalk lookup
+        # opens its own session, which on SQLite would wait for this one's write lock.
         with sessions() as session:
             rulesets = load_rulesets(session, ruleset)
-            reports = []
-            for name, dataset in datasets:
-                series = str(dataset.get("SeriesInstanceUID", ""))
-                ctx = IngestContext(
-                    lookup=lookup,
-                    anon_secret=anon_secret,
-                    series_instance_count=instance_repo.series_instance_count(session, series) + 1,
-                    calling_ae=calling_ae,
-                    called_ae=called_ae,
-                    source=SOURCE,
-                    received_at=moment,
-                    now=moment,
-                )
-                reports.append(dry_run_dataset(name, rulesets, dataset, ctx))
+            counts = [
+                instance_repo.series_instance_count(session, str(ds.get("SeriesInstanceUID", "")))
+                for _, ds in datasets
+            ]
             session.rollback()
+        reports = []
+        for (name, dataset), count in zip(datasets, counts, strict=True):
+            ctx = IngestContext(
+                lookup=lookup,
+                anon_secret=anon_secret,
+                series_instance_count=count + 1,
+                calling_ae=calling_ae,
+                called_ae=called_ae,
+                source=SOURCE,
+                received_at=moment,
+                now=moment,
+            )
+            reports.append(dry_run_dataset(name, rulesets, dataset, ctx, reveal=reveal))
     finally:
         if crosswalks is not None:
             crosswalks.close()
     return reports
 
 
+def audit_reveal(sessions: sessionmaker[Session], actor: str, ruleset: str | None) -> None:
+    """The audit row of an unmasked dry-run (who, which ruleset); committed before anything is shown."""
+    with sessions() as session:
+        audit_repo.add_audit(
+            session, actor=actor, action=REVEAL_ACTION, target=f"ruleset:{ruleset or '*'}"[:256]
+        )
+        session.commit()
+
+
 __all__ = [
+    "REVEAL_ACTION",
     "ConditionFailure",
     "DestinationReport",
     "FileReport",
@@ -235,6 +264,7 @@ __all__ = [
     "TagDiff",
     "UnknownRuleset",
     "UnreadableFile",
+    "audit_reveal",
     "dry_run_dataset",
     "dry_run_files",
     "load_rulesets",

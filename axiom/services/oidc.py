@@ -3,6 +3,11 @@ state, nonce and PKCE (S256) through Authlib's OAuth 2 client, the ID token chec
 (Authlib's JOSE library) against the provider's JWKS (signature, issuer, audience, nonce, expiry),
 and the verified email mapped to an Axiom user.
 
+The email must be verified (``email_verified: true``; a token that does not say is refused), and a
+login is never linked to an existing admin or superuser account unless the OIDC login created that
+account: otherwise whoever controls a mailbox of that name at the provider (or a provider that lets
+users pick their email) would become that administrator.
+
 Off unless ``AXIOM_OIDC_ISSUER``, ``AXIOM_OIDC_CLIENT_ID`` and ``AXIOM_OIDC_REDIRECT_URL`` are set.
 The flow's secrets (state, nonce, code verifier) travel in a short-lived cookie signed with the
 API's JWT secret, so the API keeps no session state between the redirect and the callback.
@@ -28,7 +33,7 @@ from axiom.config import Settings
 from axiom.db.models import User
 from axiom.db.repositories import audit as audit_repo
 from axiom.db.repositories import auth as auth_repo
-from axiom.domain.auth import UserCreate
+from axiom.domain.auth import Role, UserCreate
 from axiom.services.accounts import create_user
 
 FLOW_COOKIE = "axiom_oidc"
@@ -188,10 +193,27 @@ def verified_email(claims: dict[str, Any]) -> str:
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise OidcError(401, "the ID token has no email (ask for the email scope)")
-    # Providers that say whether they verified the address must say yes.
-    if "email_verified" in claims and claims["email_verified"] not in (True, "true"):
-        raise OidcError(403, "the provider has not verified this email", email.lower())
+    # The provider must say it verified the address; one that does not say is not trusted either.
+    # ("true" as text: some providers send the claim as a string.)
+    verified = claims.get("email_verified")
+    if verified is not True and verified != "true":
+        said = "does not say it verified" if verified is None else "has not verified"
+        raise OidcError(403, f"the provider {said} this email (email_verified must be true)", email.lower())
     return email.strip().lower()
+
+
+# The password hash of an account the OIDC login created: not an argon2 hash, so no password ever
+# matches it (the account signs in through the provider only), and the mark that the account is
+# OIDC's own (see _user_for).
+OIDC_ONLY_PASSWORD = "!oidc-only"
+
+
+def created_for_oidc(session: Session, user: User) -> bool:
+    """Whether the OIDC login created this account: its mark, or (accounts created before the mark)
+    its latest ``user.created`` audit row written by the OIDC login."""
+    if user.password_hash == OIDC_ONLY_PASSWORD:
+        return True
+    return audit_repo.created_by_prefix(session, f"user:{user.username}", "oidc:")
 
 
 def sign_in(session: Session, settings: Settings, claims: dict[str, Any], *, client: str) -> User:
@@ -237,6 +259,13 @@ def _user_for(session: Session, settings: Settings, email: str) -> User:
     if user is not None:
         if not user.active:
             raise OidcError(403, "this user is deactivated", email)
+        if user.role.allows(Role.ADMIN) and not created_for_oidc(session, user):
+            raise OidcError(
+                403,
+                f"the existing {user.role.value} account of this email was not created for OIDC "
+                "login; it signs in with its password",
+                email,
+            )
         return user
     if not settings.oidc_auto_create:
         raise OidcError(403, "no Axiom user for this email, and OIDC auto-creation is off", email)
@@ -247,15 +276,19 @@ def _user_for(session: Session, settings: Settings, email: str) -> User:
         raise OidcError(
             403, "this email cannot be an Axiom username (letters, digits, _ . @ -)", email
         ) from None
-    return create_user(session, data, actor=f"oidc:{settings.oidc_issuer}"[:128])
+    user = create_user(session, data, actor=f"oidc:{settings.oidc_issuer}"[:128])
+    user.password_hash = OIDC_ONLY_PASSWORD
+    return user
 
 
 __all__ = [
     "FLOW_COOKIE",
     "FLOW_MINUTES",
+    "OIDC_ONLY_PASSWORD",
     "Flow",
     "OidcClient",
     "OidcError",
+    "created_for_oidc",
     "discovery_url",
     "enabled",
     "refused",

@@ -154,11 +154,13 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         with metrics.RULE_SECONDS.time():
             plan = evaluate(snapshot.rulesets, dataset, ctx)
     except UnknownCrosswalk as exc:
-        record = InstanceRecord(message, dataset, [], [], keep_header)
+        record = InstanceRecord(message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset))
         return hold(runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc))
     deferred_names = [name for item in plan.deferred for name in item.destinations]
     destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
-    record = InstanceRecord(message, dataset, list(plan.matched), destinations, keep_header)
+    record = InstanceRecord(
+        message, dataset, list(plan.matched), destinations, keep_header, runtime.patient_id_hash(dataset)
+    )
     if plan.disposition == "quarantine":
         return hold(
             runtime, spool, record, InstanceStatus.QUARANTINED, "route", "RuleQuarantine", plan.reason

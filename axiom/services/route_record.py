@@ -19,7 +19,6 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
-from axiom.logging import phi_hash
 from axiom.services.header_retention import received_header, store_received_header
 from axiom.services.inference import stored_results
 from axiom.services.instance_values import (
@@ -42,6 +41,8 @@ class InstanceRecord:
     destinations: list[str]
     # Keep the received header (no bulk data) for replay: header_retention_days > 0.
     keep_header: bool = False
+    # HMAC of the PatientID with the deployment secret (Runtime.patient_id_hash).
+    patient_id_hash: str | None = None
 
     @property
     def study_uid(self) -> str:
@@ -64,7 +65,7 @@ class InstanceRecord:
             sop_class_uid=message.sop_class_uid,
             modality=modality,
             transfer_syntax_uid=message.transfer_syntax_uid,
-            patient_id_hash=phi_hash(raw_text(ds, "PatientID")),
+            patient_id_hash=self.patient_id_hash,
             study_date=study_date,
             calling_ae=calling_ae,
             called_ae=called_ae,

@@ -21,13 +21,15 @@ from axiom.db.session import create_db_engine, make_session_factory
 from axiom.destinations.base import Destination
 from axiom.domain.destinations import DestinationConfig
 from axiom.domain.messages import InstanceMessage
-from axiom.services.anon_secret import deployment_secret
+from axiom.services.anon_secret import deployment_secret, patient_id_hash
 from axiom.services.crosswalk_lookup import CrosswalkLookup
 from axiom.services.delivery_guard import make_guard
 from axiom.services.events import EventSink, make_events
 from rules.model import AnalyzeAction, AnonymizeAction, InferAction, InferSpec, Ruleset, StandardizeAction
 
 if TYPE_CHECKING:
+    from pydicom import Dataset
+
     from axiom.ai.llm import CallHook
     from axiom.ai.tags import TagStandardizer
     from axiom.ai.vertex import GeminiAnalyzer
@@ -138,9 +140,16 @@ class Runtime:
         """The deployment secret when a rule anonymizes (read or generated once), else empty."""
         if not snapshot.needs_anon_secret:
             return ""
+        return self._deployment_secret()
+
+    def _deployment_secret(self) -> str:
         if self._anon_secret is None:
             self._anon_secret = deployment_secret(self.settings)
         return self._anon_secret
+
+    def patient_id_hash(self, dataset: Dataset) -> str | None:
+        """The dataset's PatientID as stored: an HMAC keyed with the deployment secret."""
+        return patient_id_hash(self._deployment_secret(), str(dataset.get("PatientID", "") or ""))
 
     def config(self) -> ConfigSnapshot:
         """The current rules and destinations; the version is checked at most every config_check_seconds."""

@@ -63,7 +63,7 @@ class FakeOidcProvider(AppServer):
         # Same kid, another key: a token signed with it must fail the signature check.
         self.rogue_key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "alg": "RS256"})
         self.email = "alice@example.org"
-        self.email_verified = True
+        self.email_verified: bool | str | None = True
         self.spoil = Spoil()
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[TokenRequest] = []
@@ -165,8 +165,9 @@ class FakeOidcProvider(AppServer):
             "iat": now,
             "exp": now + 600,
             "email": grant.email,
-            "email_verified": self.email_verified,
         }
+        if self.email_verified is not None:  # None: a provider that does not say
+            claims["email_verified"] = self.email_verified
         nonce = spoil.nonce or grant.nonce
         if nonce is not None:
             claims["nonce"] = nonce

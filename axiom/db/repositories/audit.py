@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from axiom.db.models import AuditLog
@@ -29,3 +30,15 @@ def add_audit(
     row = AuditLog(actor=actor, action=action, target=target, details=details, correlation_id=correlation_id)
     session.add(row)
     return row
+
+
+def created_by_prefix(session: Session, target: str, actor_prefix: str) -> bool:
+    """Whether the latest ``user.created`` row for ``target`` was written by an actor whose name
+    starts with ``actor_prefix`` (``"oidc:"``: created by the OIDC login)."""
+    actor = session.scalars(
+        select(AuditLog.actor)
+        .where(AuditLog.action == "user.created", AuditLog.target == target)
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    return actor is not None and actor.startswith(actor_prefix)

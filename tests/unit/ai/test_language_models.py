@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydicom import Dataset
 from typer.testing import CliRunner
 
 from axiom.ai.llm import ChatModel, LLMError
@@ -92,6 +93,31 @@ def test_descriptions_map_to_the_vocabulary_and_nothing_identifying_leaves(fake:
     assert [c["outcome"] for c in calls] == ["ok"] * 4
     assert {c["model"] for c in calls} == {"fake-1"}
     assert all(c["duration_ms"] > 0 and "openai-compatible" in c["provider"] for c in calls)
+
+
+def test_identifying_values_inside_descriptions_are_scrubbed_before_they_leave(fake: FakeOpenAI) -> None:
+    """Descriptions carry names, IDs and dates in real life: each value found elsewhere in the
+    instance (top level or in a sequence) is cut out of the text before it is sent."""
+    ds = make_dataset(modality="CT", patient=fake_patient(3), accession="ACC7777777")
+    ds.PatientName = "Smith^John"
+    ds.PatientID = "MRN-12345"
+    ds.StudyDate = "20240115"
+    ds.ReferringPhysicianName = "Whoever^Gregory"
+    ds.RequestAttributesSequence = [Dataset()]
+    ds.RequestAttributesSequence[0].RequestedProcedureID = "RP-998877"
+    ds.StudyDescription = "CT CHEST Smith^John (john smith) MRN-12345 15.01.2024 Whoever"
+    ds.SeriesDescription = "ax 5mm RP-998877 ACC7777777 2024-01-15"
+    standardizer = TagStandardizer(_model(fake), VOCABULARY, MemoryCache())
+    standardizer.standardize_dataset(ds, ["StudyDescription", "SeriesDescription"])
+
+    texts = [json.loads(r["messages"][-1]["content"])["text"] for r in fake.requests]
+    assert texts == [
+        "CT CHEST [removed] ([removed]) [removed] [removed] [removed]",
+        "ax 5mm [removed] [removed] [removed]",
+    ]
+    sent = b"\n".join(fake.raw_bodies).decode().lower()
+    for value in ("smith", "john", "12345", "15.01.2024", "2024-01-15", "whoever", "998877", "7777777"):
+        assert value not in sent, value
 
 
 def test_each_distinct_text_is_asked_once(fake: FakeOpenAI) -> None:

@@ -18,9 +18,15 @@ from google.genai.errors import ClientError
 from google.oauth2.credentials import Credentials
 from pydicom import Dataset
 
-from axiom.ai.vertex import PROMPT, AnalysisRefused, GeminiAnalyzer, render_key_image
-from rules.anonymize.plan import AnonymizeSpec
-from rules.anonymize.run import anonymize
+from axiom.ai.vertex import (
+    PROMPT,
+    AnalysisRefused,
+    AnonymizedCopy,
+    GeminiAnalyzer,
+    anonymized_copy,
+    render_key_image,
+)
+from rules.anonymize.plan import AnonymizeSpec, AnonymizeStep, plan_anonymize
 from tests.factories import LARGE, fake_patient, make_dataset
 from tests.support.fake_vertex import TOKEN, FakeVertex
 
@@ -35,9 +41,11 @@ def _analyzer(server: FakeVertex, calls: list[dict[str, Any]], token: str = TOKE
     )
 
 
-def _anonymized_ct() -> tuple[Dataset, Dataset]:
+def _anonymized_ct() -> tuple[Dataset, AnonymizedCopy]:
     original = make_dataset(modality="CT", rows=LARGE, columns=LARGE, patient=fake_patient(5))
-    return original, anonymize(original, AnonymizeSpec(profile="basic"), "secret").dataset
+    step = plan_anonymize(AnonymizeSpec(profile="basic"), original, "secret", lambda table, key: None)
+    assert isinstance(step, AnonymizeStep)
+    return original, anonymized_copy(original, [step])
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -80,8 +88,8 @@ def test_an_anonymized_instance_is_sent_as_image_and_fixed_prompt_only() -> None
         original.PatientID,
         original.StudyDate,
         original.StudyInstanceUID,
-        ds.StudyInstanceUID,
-        ds.SOPInstanceUID,
+        ds.dataset.StudyInstanceUID,
+        ds.dataset.SOPInstanceUID,
         original.AccessionNumber,
     ):
         assert str(value) not in sent
@@ -105,9 +113,13 @@ def test_an_unparsable_answer_and_a_refused_token_are_audited_as_such() -> None:
 
 def test_an_instance_not_anonymized_is_refused_before_anything_is_sent() -> None:
     calls: list[dict[str, Any]] = []
+    claimed = make_dataset(modality="CT", patient=fake_patient(5))
+    claimed.PatientIdentityRemoved = "YES"  # the sender says so; Axiom did not anonymize it
     with FakeVertex(lambda body: "{}") as server:
-        with pytest.raises(AnalysisRefused, match="anonymized"):
-            _analyzer(server, calls).analyze(make_dataset(modality="CT"))
+        with pytest.raises(AnalysisRefused, match="anonymize"):
+            _analyzer(server, calls).analyze(claimed)  # type: ignore[arg-type]
+        with pytest.raises(AnalysisRefused, match="not anonymized by Axiom"):
+            anonymized_copy(claimed, [])
         assert server.requests == [] and calls == []
 
 

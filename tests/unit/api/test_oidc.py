@@ -103,7 +103,7 @@ def test_existing_user_keeps_its_role_without_auto_creation(
     with sessions() as session:
         create_user(
             session,
-            UserCreate(username="alice@example.org", password="a-local-password", role=Role.ADMIN),
+            UserCreate(username="alice@example.org", password="a-local-password", role=Role.USER),
             actor="test",
         )
         session.commit()
@@ -111,7 +111,31 @@ def test_existing_user_keeps_its_role_without_auto_creation(
         done = _flow(client, provider)
         assert done.status_code == 200, done.text
         me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {done.json()['access_token']}"})
-        assert me.json() == {"name": "alice@example.org", "kind": "user", "role": "admin"}
+        assert me.json() == {"name": "alice@example.org", "kind": "user", "role": "user"}
+
+
+def test_a_login_is_never_linked_to_a_local_admin_account(
+    settings: Settings, provider: FakeOidcProvider, sessions: sessionmaker[Session]
+) -> None:
+    """Whoever holds alice@example.org at the provider does not become the local administrator
+    of that name; an administrator account the OIDC login created itself still signs in."""
+    with sessions() as session:
+        create_user(
+            session,
+            UserCreate(username="alice@example.org", password="a-local-password", role=Role.SUPERUSER),
+            actor="test",
+        )
+        session.commit()
+    with _oidc_client(settings, provider) as client:
+        refused = _flow(client, provider)
+        assert refused.status_code == 403, refused.text
+        assert "not created for OIDC" in refused.json()["detail"]
+        assert "access_token" not in refused.text
+        # The local password still works.
+        local = {"username": "alice@example.org", "password": "a-local-password"}
+        assert client.post("/api/v1/auth/login", json=local).status_code == 200
+    assert [r.target for r in audit_rows(sessions, "auth.oidc_login_refused")] == ["user:alice@example.org"]
+    assert audit_rows(sessions, "auth.oidc_login") == []
 
 
 def test_created_users_get_the_configured_role(
@@ -121,6 +145,13 @@ def test_created_users_get_the_configured_role(
     with _oidc_client(settings, provider, oidc_default_role=Role.ADMIN) as client:
         done = _flow(client, provider)
         assert done.status_code == 200, done.text
+        # The admin account the OIDC login created is its own: the next login links to it ...
+        again = _flow(client, provider)
+        assert again.status_code == 200, again.text
+        # ... and no password signs in to it.
+        for password in ("", "!oidc-only", "a-guess"):
+            attempt = {"username": "bob@example.org", "password": password}
+            assert client.post("/api/v1/auth/login", json=attempt).status_code == 401
     with sessions() as session:
         user = auth_repo.get_user_by_username(session, "bob@example.org")
         assert user is not None and user.role == Role.ADMIN
@@ -171,10 +202,19 @@ def test_a_disallowed_domain_is_refused(
     assert [r.target for r in rows] == ["user:mallory@elsewhere.com"]
 
 
-def test_an_unverified_email_is_refused(settings: Settings, provider: FakeOidcProvider) -> None:
-    provider.email_verified = False
+@pytest.mark.parametrize("verified", [False, None], ids=["false", "absent"])
+def test_an_unverified_email_is_refused(
+    settings: Settings,
+    provider: FakeOidcProvider,
+    sessions: sessionmaker[Session],
+    verified: bool | str | None,
+) -> None:
+    provider.email_verified = verified
     with _oidc_client(settings, provider) as client:
-        assert _flow(client, provider).status_code == 403
+        refused = _flow(client, provider)
+        assert refused.status_code == 403 and "email_verified must be true" in refused.json()["detail"]
+    with sessions() as session:
+        assert auth_repo.get_user_by_username(session, "alice@example.org") is None
 
 
 def test_no_auto_creation_refuses_unknown_users(

@@ -26,12 +26,14 @@ from axiom.config import Settings
 from axiom.db.models import AuditLog, InferenceRecord
 from axiom.db.session import upgrade_database
 from axiom.domain.instances import InstanceStatus
+from axiom.services.analysis import run_analyses
 from axiom.services.apply_config import apply_config, load_config_file
 from axiom.services.recover_spool import message_for_spooled_file
 from axiom.services.route_instance import route_instance
 from axiom.services.runtime import Runtime
+from rules.actions import AnalyzeSpec, SetAction
 from rules.anonymize.plan import AnonymizeStep
-from rules.engine import evaluate
+from rules.engine import AnalysisRequest, evaluate
 from rules.model import InferenceResult, IngestContext, Rule, Ruleset
 from tests.factories import fake_patient, make_dataset
 from tests.support.fake_vertex import TOKEN, FakeVertex
@@ -226,3 +228,22 @@ def test_the_engine_plans_the_analysis_with_the_edits_up_to_it() -> None:
     )
     plan = evaluate([ruleset], ds, answered)
     assert plan.analyze == () and set(plan.destinations) == {"urgent", "archive"}
+
+
+def test_a_sender_supplied_patient_identity_removed_is_not_trusted(server: FakeVertex) -> None:
+    """Only Axiom's own anonymize output leaves: a copy no anonymize step made is refused before
+    anything is sent, whatever its PatientIdentityRemoved says."""
+    claimed = _image()
+    claimed.PatientIdentityRemoved = "YES"
+    spec = AnalyzeSpec.model_validate(ANALYZE["analyze"])
+    set_yes = SetAction.model_validate({"set": {"tag": "PatientIdentityRemoved", "value": "YES"}})
+    requests = [AnalysisRequest("ai/gemini", spec, ()), AnalysisRequest("ai/gemini", spec, (set_yes,))]
+
+    def analyzer(on_call: CallHook) -> GeminiAnalyzer:
+        return GeminiAnalyzer(
+            project="site-project", api_endpoint=server.endpoint, credentials=Credentials(token=TOKEN)
+        )
+
+    done = run_analyses(analyzer, lambda details: None, claimed, requests)
+    assert server.requests == []
+    assert [(a.result.status, "not anonymized by Axiom" in a.reason) for a in done] == [("failed", True)] * 2

@@ -7,37 +7,16 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from axiom.config import Settings
 from axiom.services.auth import (
-    LoginRateLimiter,
     generate_api_key,
     hash_api_key,
     hash_password,
     jwt_secret,
     verify_password,
 )
-
-
-def test_limiter_blocks_after_max_failures_until_the_window_passes() -> None:
-    limiter = LoginRateLimiter(max_failures=2, window_seconds=10)
-    key = ("root", "10.0.0.1")
-    assert limiter.retry_after(key, now=0) is None
-    limiter.record_failure(key, now=0)
-    assert limiter.retry_after(key, now=1) is None
-    limiter.record_failure(key, now=1)
-    assert limiter.retry_after(key, now=2) == 8
-    assert limiter.retry_after(("root", "10.0.0.2"), now=2) is None  # another client
-    assert limiter.retry_after(key, now=10.5) is None  # the first failure left the window
-    limiter.reset(key)
-    assert limiter.retry_after(key, now=10.5) is None
-
-
-def test_limiter_memory_stays_bounded() -> None:
-    limiter = LoginRateLimiter(max_failures=3, window_seconds=1)
-    limiter.MAX_KEYS = 10
-    for i in range(100):
-        limiter.record_failure((f"user{i}", "c"), now=float(i) * 2)
-    assert len(limiter._failures) <= 10
 
 
 def test_api_key_is_random_and_stored_as_its_sha256() -> None:
@@ -61,3 +40,18 @@ def test_jwt_secret_generated_once_with_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(settings.jwt_secret_file).st_mode) == 0o600
     assert jwt_secret(Settings(data_dir=tmp_path / "data")) == first
     assert jwt_secret(Settings(data_dir=tmp_path / "other")) != first
+
+
+def test_an_empty_or_short_jwt_secret_is_refused_at_start(tmp_path: Path) -> None:
+    from api.main import create_app
+    from axiom.services.auth import WeakJwtSecret
+
+    short = Settings(data_dir=tmp_path / "a", jwt_secret="too-short-secret")  # type: ignore[arg-type]
+    with pytest.raises(WeakJwtSecret, match="AXIOM_JWT_SECRET is 16 bytes; it must be at least 32"):
+        create_app(short)
+    emptied = Settings(data_dir=tmp_path / "b")
+    emptied.jwt_secret_file.parent.mkdir(parents=True)
+    emptied.jwt_secret_file.write_text("\n")
+    with pytest.raises(WeakJwtSecret, match="is empty"):
+        jwt_secret(emptied)
+    assert len(jwt_secret(Settings(data_dir=tmp_path / "c", jwt_secret="x" * 32))) == 32  # type: ignore[arg-type]

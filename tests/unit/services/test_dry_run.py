@@ -23,6 +23,7 @@ from axiom.services.dry_run import (
     UnreadableFile,
     dry_run_files,
 )
+from axiom.services.dry_run_masking import MASKED
 from tests.factories import make_dataset, write_garbage, write_instance
 
 NOW = datetime(2024, 3, 14, 12, 0, tzinfo=UTC)
@@ -191,11 +192,15 @@ def test_an_anonymizing_rule_shows_the_pseudonym_with_the_secret_and_quarantines
     }
     _apply(sessions, research)
     ct = _file(tmp_path, "CT")
-    (report,) = dry_run_files(sessions, [ct], now=NOW, anon_secret="dry-run-secret")
+    (report,) = dry_run_files(sessions, [ct], now=NOW, anon_secret="dry-run-secret", reveal=True)
     assert report.disposition == "route"
     changes = {change.keyword: change for change in report.changes}
     assert changes["PatientID"].new is not None and changes["PatientID"].new.startswith("ANON-")
     assert changes["PatientIdentityRemoved"].change == "added"
     assert changes["StudyInstanceUID"].new is not None and changes["StudyInstanceUID"].new.startswith("2.25.")
+    (masked,) = dry_run_files(sessions, [ct], now=NOW, anon_secret="dry-run-secret")
+    shown = {change.keyword: change.new for change in masked.changes}
+    assert shown["PatientID"] == shown["StudyInstanceUID"] == MASKED
+    assert shown["PatientIdentityRemoved"] == "YES"
     (without,) = dry_run_files(sessions, [ct], now=NOW)
     assert without.disposition == "quarantine" and "AXIOM_ANON_SECRET" in without.reason
