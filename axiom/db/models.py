@@ -64,16 +64,21 @@ class _Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 
 
-class StorageBackend(_Timestamps, Base):
-    """A configured destination. ``config`` holds the kind's fields other than name/type/enabled."""
-
-    __tablename__ = "storage_backends"
+class _TypedConfigRow(_Timestamps):
+    """A typed configuration (destination, source, peer): name, type and enabled as columns, the
+    kind's other fields in ``config``."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StorageBackend(_TypedConfigRow, Base):
+    """A configured destination. ``config`` holds the kind's fields other than name/type/enabled."""
+
+    __tablename__ = "storage_backends"
 
 
 class RulesetRow(_Timestamps, Base):
@@ -438,29 +443,17 @@ class PseudonymRow(Base):
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
-class SourceRow(_Timestamps, Base):
+class SourceRow(_TypedConfigRow, Base):
     """A configured source (a peer Beat polls). ``config`` holds the kind's fields other than
     name/type/enabled."""
 
     __tablename__ = "sources"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    type: Mapped[str] = mapped_column(String(32))
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
-
-class PeerRow(_Timestamps, Base):
+class PeerRow(_TypedConfigRow, Base):
     """A known DICOM peer of the listener. ``config`` holds the fields other than name/type/enabled."""
 
     __tablename__ = "peers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    type: Mapped[str] = mapped_column(String(32))
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class SourceState(Base):

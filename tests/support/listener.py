@@ -131,12 +131,16 @@ def send_raw(
     return statuses
 
 
+# Files Axiom itself keeps at the top of the data dir.
+OWN_FILES = ("axiom.sqlite", "anon-secret", "jwt-secret")
+
+
 def files_outside(data_dir: Path, allowed: set[str]) -> list[Path]:
-    """Files under ``data_dir`` whose first folder is not one of ``allowed`` (nor the database)."""
+    """Files under ``data_dir`` outside the ``allowed`` folders, other than Axiom's own top-level files."""
     return [
         p
         for p in data_dir.rglob("*")
         if p.is_file()
         and p.relative_to(data_dir).parts[0] not in allowed
-        and not p.name.startswith("axiom.sqlite")
+        and not (p.parent == data_dir and p.name.startswith(OWN_FILES))
     ]
