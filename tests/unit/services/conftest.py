@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,10 @@ from tests.unit.db.databases import empty_db_url, engine, migrated_db_url, sessi
 
 __all__ = ["empty_db_url", "engine", "migrated_db_url", "redis_url", "session", "sessions"]
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+# Database 9, or 9 + N for pytest-xdist's worker gwN: parallel workers never flush each other's keys.
+REDIS_URL = (
+    f"redis://127.0.0.1:6379/{9 + int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0').removeprefix('gw'))}"
+)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import pytest
 from axiom.config import Settings
 from axiom.services import events as ev
 from tests.support.services import require, tcp_open
-
-REDIS_URL = "redis://127.0.0.1:6379/9"
+from tests.unit.services.conftest import REDIS_URL
 
 
 @pytest.fixture(params=["file", "redis"])
