@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.console import mount_console
 from api.correlation import CorrelationIdMiddleware
 from api.errors import install_error_handlers
 from api.ingest import IngestPortsFactory
@@ -14,6 +15,7 @@ from api.routes import (
     crosswalks,
     destinations,
     dicomweb,
+    exception_bulk,
     exceptions,
     health,
     monitoring,
@@ -49,6 +51,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
         api_keys,
         users,
         monitoring,
+        exception_bulk,
         exceptions,
         anonymize,
         rules,
@@ -60,4 +63,5 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     ):
         app.include_router(module.router)
     document_bodies(app)
+    mount_console(app)
     return app

@@ -1,0 +1,157 @@
+"""Rulesets for admins: a YAML editor validated as the user types (the message at its line), diff
+against the active version, apply, dry-run of an uploaded file, version history and rollback."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.console import yaml_lines
+from api.console.render import page
+from api.console.session import AdminPage, ConsoleAdmin
+from api.deps import SessionDep
+from axiom.db.repositories import config as config_repo
+from axiom.services import config_edit, ruleset_versions
+from axiom.services.anon_secret import deployment_secret
+from axiom.services.apply_config import ConfigFileError, dump_rulesets, parse_config
+from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+
+router = APIRouter(include_in_schema=False)
+TEXT = Annotated[str, Form(max_length=500_000)]
+
+
+def _active_yaml(session: Any, name: str) -> str:
+    try:
+        return ruleset_versions.as_yaml(config_repo.dump_model(config_edit.get_ruleset(session, name)))
+    except config_edit.ConfigNotFound:
+        return ""
+
+
+def _validate(text: str) -> tuple[Any, list[yaml_lines.Problem]]:
+    data, problems = yaml_lines.parse(text)
+    if problems:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [yaml_lines.Problem(1, "", "a ruleset is a mapping: name, rules, ...")]
+    try:
+        parse_config({"rulesets": [data]}, source="editor")
+    except ConfigFileError as exc:
+        return None, yaml_lines.problems(text, exc, prefix="rulesets[0]")
+    return data, []
+
+
+@router.get("/admin/rulesets")
+def rulesets(request: Request, _: AdminPage, session: SessionDep) -> Response:
+    return page(request, "admin/rulesets.html", {"items": dump_rulesets(session)})
+
+
+@router.get("/admin/rulesets/{name}")
+def editor(request: Request, name: str, _: AdminPage, session: SessionDep) -> Response:
+    text = _active_yaml(session, name) or f"name: {name}\nrules:\n  - name: first\n    destinations: []\n"
+    history = ruleset_versions.history(session, name)
+    context = {
+        "name": name,
+        "text": text,
+        "problems": [],
+        "history": list(reversed(history)),
+        "message": None,
+    }
+    return page(request, "admin/ruleset.html", context)
+
+
+@router.post("/admin/rulesets/{name}/validate")
+def validate(request: Request, name: str, _: ConsoleAdmin, text: TEXT) -> Response:
+    _, problems = _validate(text)
+    return page(request, "admin/problems.html", {"problems": problems, "valid": not problems})
+
+
+@router.post("/admin/rulesets/{name}/diff")
+def diff(request: Request, name: str, _: ConsoleAdmin, session: SessionDep, text: TEXT) -> Response:
+    lines = list(
+        difflib.unified_diff(
+            _active_yaml(session, name).splitlines(),
+            text.splitlines(),
+            fromfile=f"{name} (active)",
+            tofile=f"{name} (editor)",
+            lineterm="",
+        )
+    )
+    return page(request, "admin/diff.html", {"lines": lines})
+
+
+@router.post("/admin/rulesets/{name}/apply")
+def apply(request: Request, name: str, principal: ConsoleAdmin, session: SessionDep, text: TEXT) -> Response:
+    data, problems = _validate(text)
+    message = None
+    if not problems:
+        try:
+            change = config_edit.put_ruleset(session, name, data, actor=principal.actor)
+            session.commit()
+            message = f"ruleset {name}: {change.result}" + (
+                f" (version {change.version})" if change.version else ""
+            )
+        except ConfigFileError as exc:
+            session.rollback()
+            problems = yaml_lines.problems(text, exc)
+    return _history_panel(request, session, name, message, problems)
+
+
+@router.post("/admin/rulesets/{name}/rollback")
+def rollback(
+    request: Request,
+    name: str,
+    principal: ConsoleAdmin,
+    session: SessionDep,
+    version: Annotated[int, Form(ge=1)],
+) -> Response:
+    result = ruleset_versions.rollback(session, name, version, actor=principal.actor)
+    session.commit()
+    message = (
+        f"rolled back to version {result.restored} (now version {result.version})"
+        if result.changed
+        else f"version {result.restored} is already the active content"
+    )
+    return _history_panel(request, session, name, message, [], text=_active_yaml(session, name))
+
+
+def _history_panel(
+    request: Request,
+    session: Any,
+    name: str,
+    message: str | None,
+    problems: list[Any],
+    text: str | None = None,
+) -> Response:
+    history = list(reversed(ruleset_versions.history(session, name)))
+    context = {"name": name, "history": history, "message": message, "problems": problems, "text": text}
+    return page(request, "admin/ruleset_result.html", context)
+
+
+@router.get("/admin/rulesets/{name}/versions/{version}")
+def show_version(request: Request, name: str, version: int, _: AdminPage, session: SessionDep) -> Response:
+    history = ruleset_versions.history(session, name)
+    previous = max((v.version for v in history if v.version < version), default=None)
+    lines = ruleset_versions.diff(session, name, previous, version).splitlines() if previous else []
+    return page(request, "admin/diff.html", {"lines": lines})
+
+
+@router.post("/admin/rulesets/{name}/dry-run")
+async def dry_run(
+    request: Request, name: str, _: ConsoleAdmin, file: Annotated[UploadFile, File()]
+) -> Response:
+    """The active version of this ruleset against the uploaded file (nothing is sent or stored)."""
+    try:
+        (report,) = await run_in_threadpool(
+            dry_run_files,
+            request.app.state.sessions,
+            [(file.filename or "upload", file.file)],
+            ruleset=name,
+            anon_secret=deployment_secret(request.app.state.settings),
+        )
+    except (UnreadableFile, UnknownRuleset) as exc:
+        return page(request, "admin/dry_run.html", {"error": str(exc), "report": None})
+    return page(request, "admin/dry_run.html", {"error": None, "report": report})
