@@ -54,6 +54,9 @@ def test_sign_in_refuses_a_wrong_password_then_signs_in(console: Console) -> Non
     cookie = console.driver.get_cookie("axiom_session")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert console.driver.find_element(By.ID, "whoami").text == "root (superuser)"
+    # `axiom up` said where the console is.
+    printed = " ".join((console.stack.logs / "up.log").read_text().split())
+    assert f"Web console http://127.0.0.1:{console.stack.api_port}/" in printed
 
 
 def test_dashboard_shows_a_storescu_instance_without_reload(console: Console, tmp_path: Path) -> None:
