@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from axiom.db.models import (
@@ -33,23 +33,21 @@ class StudyFilter:
     destination: str | None = None  # a destination some instance of the study was routed to
 
 
-def _instance_exists(where: StudyFilter) -> Any | None:
+def _studies_with_instances(where: StudyFilter) -> Any | None:
+    """The ids of studies with an instance that matches, as one semi-join computed once (a
+    correlated EXISTS per study made SQLite walk every matching instance for every study)."""
     conditions = []
     if where.calling_ae:
         conditions.append(DicomInstance.calling_ae == where.calling_ae)
     if where.status:
         conditions.append(DicomInstance.status == where.status)
-    if where.destination:
-        conditions.append(
-            exists().where(
-                Delivery.instance_id == DicomInstance.id, Delivery.destination == where.destination
-            )
-        )
-    if not conditions:
+    if not conditions and not where.destination:
         return None
-    return exists().where(
-        DicomSeries.study_id == DicomStudy.id, DicomInstance.series_id == DicomSeries.id, *conditions
-    )
+    matching = select(DicomSeries.study_id).join(DicomInstance, DicomInstance.series_id == DicomSeries.id)
+    if where.destination:
+        matching = matching.join(Delivery, Delivery.instance_id == DicomInstance.id)
+        conditions.append(Delivery.destination == where.destination)
+    return DicomStudy.id.in_(matching.where(*conditions))
 
 
 def search_studies(
@@ -63,7 +61,7 @@ def search_studies(
         stmt = stmt.where(DicomStudy.study_date >= where.study_date_from)
     if where.study_date_to:
         stmt = stmt.where(DicomStudy.study_date <= where.study_date_to)
-    instance_condition = _instance_exists(where)
+    instance_condition = _studies_with_instances(where)
     if instance_condition is not None:
         stmt = stmt.where(instance_condition)
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)

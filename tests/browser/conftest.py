@@ -6,11 +6,11 @@ Screenshots go to ``$AXIOM_BROWSER_ARTIFACTS`` (default: a temporary folder, pri
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from axiom.config import Settings
+from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
+from axiom.domain.auth import Role, UserCreate
+from axiom.services.accounts import create_user
+from axiom.services.apply_config import apply_config, parse_config
 from tests.integration.stack import AxiomStack, running_stack
 from tests.support.dcmtk import free_port
 from tests.support.services import require
@@ -65,8 +70,14 @@ class Console:
         self.wait(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
 
     def shot(self, name: str) -> Path:
+        """A screenshot of the whole page (not only the window), through the DevTools protocol."""
         path = self.artifacts / f"{name}.png"
-        self.driver.save_screenshot(str(path))
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}
+        image = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
+        path.write_bytes(base64.b64decode(image["data"]))
         return path
 
     def sign_in(self, username: str, password: str) -> None:
@@ -120,31 +131,36 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with running_stack("embedded", base / "axiom", env) as stack:
         pacs_port = free_port()
         archive = base / "archive"
-        stack.apply(routing_config(archive, pacs_port))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "users",
-                "create-superuser",
-                "--username",
-                "root",
-                "--password-stdin",
-            ],
-            input=ROOT_PASSWORD + "\n",
-            env=stack.env,
-            text=True,
-            capture_output=True,
-            check=True,
-        )
-        stack.start("up")
-        driver = _browser()
+        # The browser starts while `axiom up` does; configuration and the first user are written
+        # through the services in this process (no CLI start-up to wait for).
+        with ThreadPoolExecutor(1) as pool:
+            browser = pool.submit(_browser)
+            _prepare(stack, routing_config(archive, pacs_port))
+            stack.start("up")
+            driver = browser.result()
         try:
             yield Console(stack, driver, pacs_port, archive, artifacts)
         finally:
             driver.quit()
             print(f"\nbrowser screenshots: {artifacts}")
+
+
+def _prepare(stack: AxiomStack, config: dict[str, Any]) -> None:
+    settings = Settings(data_dir=stack.data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.effective_database_url)
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            apply_config(session, parse_config(config), actor="tests")
+            create_user(
+                session,
+                UserCreate(username="root", password=ROOT_PASSWORD, role=Role.SUPERUSER),
+                actor="tests",
+            )
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def api_token(console: Console, username: str, password: str) -> dict[str, str]:
