@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api.console import auth_pages, dashboard, exceptions_pages, session, studies
-from api.console.admin import audit, destinations, keys, rulesets, sources, users
+from api.console.admin import audit, crosswalks, destinations, keys, rulesets, sources, users
 from api.console.render import HERE, page
 
 PAGES = (
@@ -24,6 +24,7 @@ PAGES = (
     exceptions_pages,
     destinations,
     sources,
+    crosswalks,
     rulesets,
     keys,
     users,

@@ -60,7 +60,19 @@ def _badge(value: object) -> Markup:
     )
 
 
+def _short_uid(value: str | None, keep: int = 14) -> Markup:
+    """A long UID shortened to its tail, the whole UID in the tooltip and for screen readers."""
+    if not value:
+        return Markup("")
+    if len(value) <= keep + 1:
+        return Markup(f'<span class="uid">{escape(value)}</span>')
+    return Markup(
+        f'<span class="uid" title="{escape(value)}" aria-label="{escape(value)}">…{escape(value[-keep:])}</span>'
+    )
+
+
 templates.env.filters["time"] = _time
+templates.env.filters["short_uid"] = _short_uid
 templates.env.filters["badge"] = _badge
 
 

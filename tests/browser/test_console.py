@@ -179,6 +179,10 @@ def test_apply_then_roll_back(console: Console) -> None:
     _editor_text(console, changed)
     console.click("#show-diff")
     console.text_in("#diff", "+          value: AXIOM-CONSOLE")
+    # Replay: the edit changes a tag value, not where anything goes.
+    console.click("#replay")
+    console.text_in("#replay-report", "0 differently")
+    assert "instance(s) replayed" in console.find("#replay-report").text
     console.click("#apply")
     console.text_in("#apply-message", "ruleset main: updated")
     headers = api_token(console, "root", ROOT_PASSWORD)

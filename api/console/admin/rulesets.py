@@ -4,6 +4,7 @@ against the active version, apply, dry-run of an uploaded file, version history 
 from __future__ import annotations
 
 import difflib
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -17,8 +18,9 @@ from api.deps import SessionDep
 from axiom.db.repositories import config as config_repo
 from axiom.services import config_edit, ruleset_versions
 from axiom.services.anon_secret import deployment_secret
-from axiom.services.apply_config import ConfigFileError, dump_rulesets, parse_config
+from axiom.services.apply_config import ConfigFileError, dump_destinations, dump_rulesets, parse_config
 from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+from axiom.services.replay import ReplayInputError, replay
 
 router = APIRouter(include_in_schema=False)
 TEXT = Annotated[str, Form(max_length=500_000)]
@@ -155,3 +157,40 @@ async def dry_run(
     except (UnreadableFile, UnknownRuleset) as exc:
         return page(request, "admin/dry_run.html", {"error": str(exc), "report": None})
     return page(request, "admin/dry_run.html", {"error": None, "report": report})
+
+
+@router.post("/admin/rulesets/{name}/replay")
+async def replay_panel(
+    request: Request,
+    name: str,
+    _: ConsoleAdmin,
+    session: SessionDep,
+    text: TEXT,
+    days: Annotated[float, Form(gt=0, le=90)] = 1,
+) -> Response:
+    """The editor's ruleset against the headers received in the last ``days``: what would change
+    (rules matched, destinations) next to what happened. Nothing is sent."""
+    data, problems = _validate(text)
+    if problems:
+        return page(
+            request, "admin/replay.html", {"error": "fix the problems in the editor first", "report": None}
+        )
+    config = parse_config({"rulesets": [data]}, source="editor")
+    missing = config.undefined_destinations([d["name"] for d in dump_destinations(session)])
+    if missing:
+        return page(
+            request, "admin/replay.html", {"error": "; ".join(why for _, why in missing), "report": None}
+        )
+    session.commit()
+    try:
+        report = await run_in_threadpool(
+            lambda: replay(
+                request.app.state.sessions,
+                since=datetime.now(UTC) - timedelta(days=days),
+                candidate=config.rulesets[0],
+                ruleset_name=name,
+            )
+        )
+    except ReplayInputError as exc:
+        return page(request, "admin/replay.html", {"error": str(exc), "report": None})
+    return page(request, "admin/replay.html", {"error": None, "report": report})

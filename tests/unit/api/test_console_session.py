@@ -4,10 +4,12 @@ the login form's CSRF value), state-changing posts need the CSRF token, roles ar
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.unit.api.conftest import ROOT_PASSWORD, Credentials
+from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
 
 
 def _sign_in(client: TestClient, username: str, password: str) -> str:
@@ -69,3 +71,19 @@ def test_state_changes_need_the_csrf_token_and_the_role(client: TestClient, cred
     assert refused.status_code == 403
     signed_out = client.post("/logout", data={"csrf": user_csrf}, follow_redirects=False)
     assert signed_out.status_code == 303 and client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_crosswalk_sync_now_from_the_console(
+    client: TestClient, creds: Credentials, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    (tmp_path / "sites.csv").write_text("code,institution\nA,Site A\nB,Site B\n")
+    body = {
+        "source": {"csv": str(tmp_path / "sites.csv"), "key_column": "code", "value_column": "institution"}
+    }
+    assert client.put("/api/v1/config/crosswalks/sites", json=body, headers=creds.admin).status_code == 201
+    csrf = _sign_in(client, "root", ROOT_PASSWORD)
+    assert "sites" in client.get("/admin/crosswalks").text
+    synced = client.post("/admin/crosswalks/sync", data={"name": "sites", "csrf": csrf})
+    assert synced.status_code == 200 and "sites: 2 rows, changed" in synced.text
+    (row,) = audit_rows(sessions, "crosswalk.synced")
+    assert row.actor == "root"
