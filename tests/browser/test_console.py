@@ -178,7 +178,15 @@ def test_apply_then_roll_back(console: Console) -> None:
     changed = RULESET.replace("AXIOM-ROUTED", "AXIOM-CONSOLE")
     _editor_text(console, changed)
     console.click("#show-diff")
-    console.text_in("#diff", "+          value: AXIOM-CONSOLE")
+    console.text_in("#diff", "AXIOM-CONSOLE")
+    changed_lines = [
+        line[0] + line[1:].strip()
+        for line in console.find("#diff-text").text.splitlines()
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert changed_lines == ["-value: AXIOM-ROUTED", "+value: AXIOM-CONSOLE"], (
+        changed_lines
+    )  # only the change
     # Replay: the edit changes a tag value, not where anything goes.
     console.click("#replay")
     console.text_in("#replay-report", "0 differently")

@@ -73,6 +73,11 @@ def validate(request: Request, name: str, _: ConsoleAdmin, text: TEXT) -> Respon
 
 @router.post("/admin/rulesets/{name}/diff")
 def diff(request: Request, name: str, _: ConsoleAdmin, session: SessionDep, text: TEXT) -> Response:
+    data, problems = _validate(text)
+    if not problems:
+        # Both sides in the stored form (defaults filled in, one layout): only real changes show.
+        candidate = parse_config({"rulesets": [data]}, source="editor").rulesets[0]
+        text = ruleset_versions.as_yaml(config_repo.dump_model(candidate))
     lines = list(
         difflib.unified_diff(
             _active_yaml(session, name).splitlines(),
