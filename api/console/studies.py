@@ -18,6 +18,8 @@ from axiom.services.apply_config import dump_destinations
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+# Timeline entries shown before "Show all" (a study of 100 instances has about 400).
+TIMELINE_ROWS = 150
 UID = Annotated[str, Query(max_length=64, pattern=r"^[0-9.]*$")]
 DATE = Annotated[str, Query(pattern=r"^([0-9]{4}-?[0-9]{2}-?[0-9]{2})?$")]
 
@@ -68,7 +70,8 @@ def study(request: Request, study_instance_uid: str, _: ConsoleUser, session: Se
     timeline = study_views.study_timeline(session, study_instance_uid)
     if timeline is None:
         raise HTTPException(404, "no study with this Study Instance UID was received")
-    return page(request, "study.html", {"t": timeline, "message": request.query_params.get("message")})
+    context = {"t": timeline, "show_all": request.query_params.get("all") == "1", "limit": TIMELINE_ROWS}
+    return page(request, "study.html", context)
 
 
 @router.post("/studies/{study_instance_uid}/actions")
