@@ -170,6 +170,11 @@ def test_dry_run_of_a_file(console: Console, tmp_path: Path) -> None:
     assert "main/everything" in report and "InstitutionName" in report and "AXIOM-ROUTED" in report
     assert "archive" in console.find("#dry-run-destinations").text
     console.shot("dry-run")
+    # The editor's text, not applied yet, against the same file.
+    _editor_text(console, RULESET.replace("AXIOM-ROUTED", "AXIOM-DRAFT"))
+    console.click("#dry-use-editor")
+    console.click("#dry-run")
+    console.text_in("#dry-run-report", "AXIOM-DRAFT")
 
 
 def test_apply_then_roll_back(console: Console) -> None:

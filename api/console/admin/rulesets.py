@@ -20,6 +20,7 @@ from axiom.services import config_edit, ruleset_versions
 from axiom.services.anon_secret import deployment_secret
 from axiom.services.apply_config import ConfigFileError, dump_destinations, dump_rulesets, parse_config
 from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+from axiom.services.dry_run_candidate import dry_run_candidate
 from axiom.services.replay import ReplayInputError, replay
 
 router = APIRouter(include_in_schema=False)
@@ -148,17 +149,30 @@ def show_version(request: Request, name: str, version: int, _: AdminPage, sessio
 
 @router.post("/admin/rulesets/{name}/dry-run")
 async def dry_run(
-    request: Request, name: str, _: ConsoleAdmin, file: Annotated[UploadFile, File()]
+    request: Request,
+    name: str,
+    _: ConsoleAdmin,
+    file: Annotated[UploadFile, File()],
+    text: Annotated[str, Form(max_length=500_000)] = "",
+    use_editor: Annotated[str, Form(pattern="^(|on)$")] = "",
 ) -> Response:
-    """The active version of this ruleset against the uploaded file (nothing is sent or stored)."""
+    """The active version of this ruleset, or the editor's text, against the uploaded file (nothing
+    is sent or stored)."""
+    secret = deployment_secret(request.app.state.settings)
+    source = (file.filename or "upload", file.file)
     try:
-        (report,) = await run_in_threadpool(
-            dry_run_files,
-            request.app.state.sessions,
-            [(file.filename or "upload", file.file)],
-            ruleset=name,
-            anon_secret=deployment_secret(request.app.state.settings),
-        )
+        if use_editor:
+            data, problems = _validate(text)
+            if problems:
+                return page(request, "admin/dry_run.html", {"error": "fix the problems in the editor first"})
+            candidate = parse_config({"rulesets": [data]}, source="editor").rulesets[0]
+            report = await run_in_threadpool(
+                lambda: dry_run_candidate(request.app.state.sessions, source, candidate, anon_secret=secret)
+            )
+        else:
+            (report,) = await run_in_threadpool(
+                lambda: dry_run_files(request.app.state.sessions, [source], ruleset=name, anon_secret=secret)
+            )
     except (UnreadableFile, UnknownRuleset) as exc:
         return page(request, "admin/dry_run.html", {"error": str(exc), "report": None})
     return page(request, "admin/dry_run.html", {"error": None, "report": report})
