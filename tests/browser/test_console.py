@@ -158,6 +158,15 @@ def test_ruleset_typo_is_reported_at_its_line(console: Console) -> None:
     console.shot("ruleset-typo")
     _editor_text(console, RULESET)
     console.text_in("#problems", "Valid.")
+    # Completion: with the cursor on the rule's first line, the keys of a rule are offered.
+    console.driver.execute_script(
+        "const a = arguments[0]; const at = a.value.indexOf('  - name: everything');"
+        "a.setSelectionRange(at, at); a.dispatchEvent(new KeyboardEvent('keyup', {bubbles: true}));",
+        console.find("#ruleset-text"),
+    )
+    console.text_in("#completion", "Keys allowed at line 3")
+    offered = {b.text for b in console.driver.find_elements(By.CSS_SELECTOR, "#completion button.key")}
+    assert {"when", "actions", "destinations"} <= offered
 
 
 def test_dry_run_of_a_file(console: Console, tmp_path: Path) -> None:

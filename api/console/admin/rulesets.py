@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.console import yaml_lines
+from api.console.completion import keys_at
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
@@ -70,6 +71,14 @@ def editor(request: Request, name: str, _: AdminPage, session: SessionDep) -> Re
 def validate(request: Request, name: str, _: ConsoleAdmin, text: TEXT) -> Response:
     _, problems = _validate(text)
     return page(request, "admin/problems.html", {"problems": problems, "valid": not problems})
+
+
+@router.post("/admin/rulesets/{name}/complete")
+def complete(
+    request: Request, name: str, _: ConsoleAdmin, text: TEXT, line: Annotated[int, Form(ge=1, le=100_000)] = 1
+) -> Response:
+    """The keys the configuration schema allows at the cursor's line."""
+    return page(request, "admin/completion.html", {"keys": keys_at(text, line), "line": line})
 
 
 @router.post("/admin/rulesets/{name}/diff")

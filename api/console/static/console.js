@@ -131,6 +131,24 @@
     });
   }
 
+  // The ruleset editor: which line the cursor is on (the server answers the keys allowed there),
+  // and a click on a suggested key types it at the cursor.
+  window.axiomCursorLine = function () {
+    var area = document.getElementById("ruleset-text");
+    return area ? area.value.slice(0, area.selectionStart).split("\n").length : 1;
+  };
+
+  document.addEventListener("click", function (e) {
+    var key = e.target.closest && e.target.closest("button[data-complete]");
+    var area = document.getElementById("ruleset-text");
+    if (!key || !area) return;
+    var at = area.selectionStart;
+    var text = key.dataset.complete + ": ";
+    area.setRangeText(text, at, area.selectionEnd, "end");
+    area.focus();
+    area.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     setupTheme();

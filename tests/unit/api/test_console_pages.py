@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.console.completion import keys_at
 from api.console.yaml_lines import line_of
 from axiom.services.runtime import Runtime
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
@@ -45,3 +46,13 @@ def test_a_problem_is_placed_at_the_line_of_its_field() -> None:
     assert line_of(text, "rules[1].nonexistent") == 5  # the deepest node that exists
     assert line_of(text, "") == 1
     assert line_of("a: [", "a") is None
+
+
+def test_completion_offers_the_keys_the_schema_allows_at_the_cursor() -> None:
+    text = (
+        "name: main\nrules:\n  - name: a\n    actions:\n      - set:\n          tag: X\n    when:\n      \n"
+    )
+    assert "rules" in keys_at(text, 1) and "stop_after_match" in keys_at(text, 1)
+    assert {"when", "actions", "destinations"} <= set(keys_at(text, 3))
+    assert keys_at(text, 6) == ["tag", "value", "vr"]
+    assert {"all", "any", "tag", "equals"} <= set(keys_at(text, 8))  # a condition
