@@ -54,6 +54,17 @@ def test_sign_in_refuses_a_wrong_password_then_signs_in(console: Console) -> Non
     cookie = console.driver.get_cookie("axiom_session")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert console.driver.find_element(By.ID, "whoami").text == "root (superuser)"
+    # Keyboard first: the first Tab reaches "Skip to content"; the theme switches and is remembered.
+    console.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert console.driver.switch_to.active_element.text == "Skip to content"
+    theme = "return document.documentElement.dataset.theme"
+    before = console.driver.execute_script(theme)
+    console.click("#theme-toggle")
+    after = console.driver.execute_script(theme)
+    assert after in ("dark", "light") and after != before
+    console.driver.refresh()
+    assert console.driver.execute_script(theme) == after
+    console.click("#theme-toggle")
     # `axiom up` said where the console is.
     printed = " ".join((console.stack.logs / "up.log").read_text().split())
     assert f"Web console http://127.0.0.1:{console.stack.api_port}/" in printed
