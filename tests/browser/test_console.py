@@ -195,6 +195,13 @@ def test_dry_run_of_a_file(console: Console, tmp_path: Path) -> None:
     console.click("#dry-use-editor")
     console.click("#dry-run")
     console.text_in("#dry-run-report", "AXIOM-DRAFT")
+    # A recently received instance (the dashboard test's, from its stored header) instead of the file.
+    Select(console.find("#dry-instance")).select_by_index(1)
+    console.driver.execute_script("document.getElementById('dry-run-report').remove()")
+    console.click("#dry-run")
+    console.text_in("#dry-run-report", "AXIOM-DRAFT")
+    first_uid: str = console.first_uid  # type: ignore[attr-defined]
+    assert first_uid in console.find("#dry-run-result").text
 
 
 def test_apply_then_roll_back(console: Console) -> None:

@@ -21,7 +21,7 @@ from axiom.services import config_edit, ruleset_versions
 from axiom.services.anon_secret import deployment_secret
 from axiom.services.apply_config import ConfigFileError, dump_destinations, dump_rulesets, parse_config
 from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
-from axiom.services.dry_run_candidate import dry_run_candidate
+from axiom.services.dry_run_candidate import dry_run_candidate, dry_run_stored, recent_headers
 from axiom.services.replay import ReplayInputError, replay
 
 router = APIRouter(include_in_schema=False)
@@ -63,6 +63,7 @@ def editor(request: Request, name: str, _: AdminPage, session: SessionDep) -> Re
         "problems": [],
         "history": list(reversed(history)),
         "message": None,
+        "recent": recent_headers(session),
     }
     return page(request, "admin/ruleset.html", context)
 
@@ -161,28 +162,41 @@ async def dry_run(
     request: Request,
     name: str,
     _: ConsoleAdmin,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[UploadFile | None, File()] = None,
+    instance_id: Annotated[str, Form(pattern="^[0-9]{0,18}$")] = "",
     text: Annotated[str, Form(max_length=500_000)] = "",
     use_editor: Annotated[str, Form(pattern="^(|on)$")] = "",
 ) -> Response:
-    """The active version of this ruleset, or the editor's text, against the uploaded file (nothing
-    is sent or stored)."""
+    """The active version of this ruleset, or the editor's text, against an uploaded file or a
+    recently received instance's stored header (nothing is sent or stored)."""
     secret = deployment_secret(request.app.state.settings)
-    source = (file.filename or "upload", file.file)
+    candidate = None
+    if use_editor:
+        data, problems = _validate(text)
+        if problems:
+            return page(request, "admin/dry_run.html", {"error": "fix the problems in the editor first"})
+        candidate = parse_config({"rulesets": [data]}, source="editor").rulesets[0]
+    sessions = request.app.state.sessions
     try:
-        if use_editor:
-            data, problems = _validate(text)
-            if problems:
-                return page(request, "admin/dry_run.html", {"error": "fix the problems in the editor first"})
-            candidate = parse_config({"rulesets": [data]}, source="editor").rulesets[0]
+        if instance_id:
             report = await run_in_threadpool(
-                lambda: dry_run_candidate(request.app.state.sessions, source, candidate, anon_secret=secret)
+                lambda: dry_run_stored(
+                    sessions, int(instance_id), ruleset=name, candidate=candidate, anon_secret=secret
+                )
             )
+        elif file is not None and file.filename:
+            source = (file.filename, file.file)
+            if candidate is not None:
+                report = await run_in_threadpool(
+                    lambda: dry_run_candidate(sessions, source, candidate, anon_secret=secret)
+                )
+            else:
+                (report,) = await run_in_threadpool(
+                    lambda: dry_run_files(sessions, [source], ruleset=name, anon_secret=secret)
+                )
         else:
-            (report,) = await run_in_threadpool(
-                lambda: dry_run_files(request.app.state.sessions, [source], ruleset=name, anon_secret=secret)
-            )
-    except (UnreadableFile, UnknownRuleset) as exc:
+            return page(request, "admin/dry_run.html", {"error": "choose a file or a recent instance"})
+    except (UnreadableFile, UnknownRuleset, LookupError) as exc:
         return page(request, "admin/dry_run.html", {"error": str(exc), "report": None})
     return page(request, "admin/dry_run.html", {"error": None, "report": report})
 
