@@ -7,6 +7,7 @@ from collections import Counter
 from fastapi import FastAPI
 
 from api.client_address import trusted_networks
+from api.console import mount_console
 from api.correlation import CorrelationIdMiddleware
 from api.errors import install_error_handlers
 from api.ingest import IngestPortsFactory
@@ -17,6 +18,7 @@ from api.routes import (
     crosswalks,
     destinations,
     dicomweb,
+    exception_bulk,
     exceptions,
     health,
     monitoring,
@@ -58,6 +60,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
         api_keys,
         users,
         monitoring,
+        exception_bulk,
         exceptions,
         anonymize,
         rules,
@@ -69,4 +72,5 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
     ):
         app.include_router(module.router)
     document_bodies(app)
+    mount_console(app)
     return app

@@ -70,8 +70,13 @@ def run_up(settings: Settings) -> int:
         for role, args in role_commands(settings).items()
     }
     console.print(f"DICOM listener  {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}")
+    scheme = "https" if settings.api_tls_cert else "http"
     console.print(
-        f"HTTP API        http://{settings.api_host}:{settings.api_port}  (/health; the rest needs a "
+        f"Web console     {scheme}://{settings.api_host}:{settings.api_port}/  (sign in as a user: "
+        "axiom users create-superuser, docs/console.md)"
+    )
+    console.print(
+        f"HTTP API        {scheme}://{settings.api_host}:{settings.api_port}/api/v1  (/health; the rest needs a "
         "credential: axiom users create-api-key, docs/api.md)"
     )
     console.print(f"Data            {settings.data_path}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian machine of this kind, then runs the whole suite:
-# Debian's dcmtk, orthanc, orthanc-dicomweb and dicom3tools (real peers), the Python package with its
-# test extra in .venv, then lint, type and import-boundary checks and pytest.
+# Debian's dcmtk, orthanc, orthanc-dicomweb and dicom3tools (real peers), chromium and chromium-driver
+# (the console's browser tests), the Python package with its test extra in .venv, then lint, type and
+# import-boundary checks and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,9 @@ command -v storescu >/dev/null || need+=(dcmtk)
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 dpkg -s orthanc-dicomweb >/dev/null 2>&1 || need+=(orthanc-dicomweb)
 command -v dciodvfy >/dev/null || need+=(dicom3tools)
+# The console's browser tests (tests/browser) drive Debian's headless Chromium through chromedriver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq

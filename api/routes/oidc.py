@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.console.session import set_session
 from api.routes.auth import TokenOut
 from axiom.services import oidc
 from axiom.services.auth import create_access_token
@@ -18,6 +19,8 @@ from axiom.services.auth import create_access_token
 router = APIRouter(prefix="/api/v1/auth/oidc", tags=["auth"])
 
 _COOKIE_PATH = "/api/v1/auth/oidc"
+# Set by a login started from the console's sign-in page: the callback then signs the console in.
+CONSOLE_COOKIE = "axiom_oidc_console"
 
 
 def _client(request: Request) -> oidc.OidcClient:
@@ -39,9 +42,11 @@ def _client_host(request: Request) -> str:
 
 
 @router.get("/login", response_class=RedirectResponse, status_code=302)
-async def oidc_login(request: Request) -> RedirectResponse:
+async def oidc_login(request: Request, console: bool = False) -> RedirectResponse:
     """Redirect to the provider's login (state, nonce and a PKCE S256 challenge); the flow's secrets
-    go in a signed cookie valid for 10 minutes that only the callback reads."""
+    go in a signed cookie valid for 10 minutes that only the callback reads. ``console=true``: the
+    callback signs the web console in (its session cookie) and redirects to ``/`` instead of
+    answering with a token."""
     client = _client(request)
     flow = oidc.Flow.new()
     try:
@@ -58,6 +63,16 @@ async def oidc_login(request: Request) -> RedirectResponse:
         samesite="lax",
         secure=request.app.state.settings.oidc_redirect_url.startswith("https://"),
     )
+    if console:
+        response.set_cookie(
+            CONSOLE_COOKIE,
+            "1",
+            max_age=oidc.FLOW_MINUTES * 60,
+            path=_COOKIE_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.oidc_redirect_url.startswith("https://"),
+        )
     return response
 
 
@@ -68,7 +83,7 @@ async def oidc_callback(
     code: str | None = None,
     state: str | None = None,
     error: str | None = None,
-) -> TokenOut:
+) -> TokenOut | Response:
     """Exchange the provider's code, check the ID token, and answer with an access token for the
     Axiom user of its verified email. Successes and refusals are audited."""
     client = _client(request)
@@ -108,5 +123,11 @@ async def oidc_callback(
         issued = await run_in_threadpool(sign_in)
     except oidc.OidcError as exc:
         raise HTTPException(exc.status, exc.reason) from None
+    if request.cookies.get(CONSOLE_COOKIE):
+        signed_in = RedirectResponse("/", status_code=303)
+        set_session(request, signed_in, issued.access_token, issued.expires_in)
+        for name in (oidc.FLOW_COOKIE, CONSOLE_COOKIE):
+            signed_in.delete_cookie(name, path=_COOKIE_PATH)
+        return signed_in
     response.delete_cookie(oidc.FLOW_COOKIE, path=_COOKIE_PATH)
     return issued

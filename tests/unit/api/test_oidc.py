@@ -253,3 +253,20 @@ def test_oidc_is_off_when_unset(client: TestClient) -> None:
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 404
         assert "OIDC login is not configured" in response.json()["detail"]
+
+
+def test_a_login_started_from_the_console_signs_the_console_in(
+    settings: Settings, provider: FakeOidcProvider
+) -> None:
+    with _oidc_client(settings, provider) as client:
+        page = client.get("/login")
+        assert 'href="/api/v1/auth/oidc/login?console=true"' in page.text
+        start = client.get("/api/v1/auth/oidc/login?console=true", follow_redirects=False)
+        back = httpx.get(start.headers["location"], follow_redirects=False)
+        done = client.get(back.headers["location"], follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/"
+        cookies = done.headers.get_list("set-cookie")
+        session = next(c for c in cookies if c.startswith("axiom_session="))
+        assert "HttpOnly" in session and "SameSite=strict" in session
+        dashboard = client.get("/")
+        assert dashboard.status_code == 200 and "alice@example.org (user)" in dashboard.text
