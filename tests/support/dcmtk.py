@@ -6,7 +6,9 @@ launch here sets it. storescu exits 0 even when stores fail: count what arrived 
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -34,11 +36,30 @@ def dcmtk_available() -> bool:
     return all(os.access(p, os.X_OK) for p in (STORESCU, STORESCP))
 
 
+# Test servers take ports below the kernel's ephemeral range (32768-60999 here), so no client socket of
+# another test can hold one; each pytest-xdist worker (gwN) draws from its own slice of 5,000.
+_PORT_BASE = 20000
+_PORT_SLICE = 5000
+_ports = itertools.count(random.Random(os.getpid()).randrange(_PORT_SLICE))
+
+
+def _worker_index() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 2
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nothing listens on right now (the kernel's pick; another process could take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on right now, from this worker's slice (a process outside the tests
+    could still take it)."""
+    base = _PORT_BASE + _PORT_SLICE * _worker_index()
+    for _ in range(_PORT_SLICE):
+        port = base + next(_ports) % _PORT_SLICE
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this worker's slice")
 
 
 def wait_for_port(

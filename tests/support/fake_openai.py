@@ -6,7 +6,6 @@ It records every request body (so a test can check what would have left the site
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,14 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from tests.support.app_server import AppServer
+from tests.support.dcmtk import free_port
 
 Reply = Callable[[dict[str, Any]], str]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FakeOpenAI(AppServer):
