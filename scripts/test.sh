@@ -32,7 +32,8 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
 .venv/bin/mypy
-# Unit and contract tests are independent (fresh databases, free ports, a Redis database per worker):
-# two processes. Integration and browser tests start whole stacks with timing expectations: one at a time.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 tests/unit tests/contract "$@"
-.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/unit --ignore=tests/contract "$@"
+# Unit tests are independent (fresh databases, ports from a slice per worker, a Redis database per
+# worker): two processes. Contract, integration and browser tests run real peers (Orthanc, whole
+# stacks) with timing expectations: one at a time.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 tests/unit "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/unit "$@"

@@ -27,16 +27,25 @@ router = APIRouter(include_in_schema=False)
 
 
 def _disk(request: Request) -> dict[str, Any]:
-    path = request.app.state.settings.data_path
+    settings = request.app.state.settings
+    path = settings.data_path
+    room = request.app.state.ingest_ports.spool.room
+    # Ingest's own view (the watermarks with their hysteresis), the same one /ready reports.
+    watermark = {
+        "low_gib": round(settings.disk_low_watermark_bytes / 2**30, 1),
+        "high_gib": round(settings.disk_high_watermark_bytes / 2**30, 1),
+        "paused": room is not None and not room.has_room(),
+    }
     try:
         usage = shutil.disk_usage(path)
     except OSError:
-        return {"path": str(path), "free_pct": None}
+        return {"path": str(path), "free_pct": None, **watermark}
     return {
         "path": str(path),
         "free_gib": round(usage.free / 2**30, 1),
         "total_gib": round(usage.total / 2**30, 1),
         "free_pct": round(100 * usage.free / usage.total, 1) if usage.total else None,
+        **watermark,
     }
 
 

@@ -9,6 +9,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.main import create_app
+from axiom.config import Settings
+from axiom.domain.auth import Role, UserCreate
+from axiom.services.accounts import create_user
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
 
 
@@ -87,3 +91,26 @@ def test_crosswalk_sync_now_from_the_console(
     assert synced.status_code == 200 and "sites: 2 rows, changed" in synced.text
     (row,) = audit_rows(sessions, "crosswalk.synced")
     assert row.actor == "root"
+
+
+def test_the_dashboard_shows_the_watermark_and_an_ingest_account_is_kept_out(
+    settings: Settings, creds: Credentials, sessions: sessionmaker[Session]
+) -> None:
+    full = settings.model_copy(
+        update={"disk_low_watermark_bytes": 1 << 60, "disk_high_watermark_bytes": 1 << 61}
+    )
+    with sessions() as session:
+        create_user(
+            session, UserCreate(username="modality", password=ROOT_PASSWORD, role=Role.INGEST), actor="test"
+        )
+        session.commit()
+    with TestClient(create_app(full)) as client:
+        _sign_in(client, "root", ROOT_PASSWORD)
+        page = client.get("/")
+        assert re.search(r'id="ingest-state">Ingest: <strong>paused</strong>', page.text)
+    with TestClient(create_app(settings)) as client:
+        form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert form is not None
+        data = {"username": "modality", "password": ROOT_PASSWORD, "csrf": form.group(1)}
+        assert client.post("/login", data=data, follow_redirects=False).status_code == 303
+        assert client.get("/").status_code == 403
