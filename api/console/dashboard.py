@@ -4,12 +4,10 @@ page re-fetches its panels when the events WebSocket reports something."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -18,8 +16,8 @@ from api.console.session import ConsoleUser, principal_of
 from api.deps import SessionDep
 from api.routes import monitoring as monitoring_routes
 from axiom.db.repositories import instances as instance_repo
+from axiom.domain.auth import Role
 from axiom.services import exception_admin, monitoring
-from axiom.services.events import subscribe
 from axiom.services.poll_source import source_status
 from workers.celery_app import QUEUES
 
@@ -97,23 +95,13 @@ async def events(websocket: WebSocket) -> None:
             return principal_of(session, websocket)
 
     principal = await run_in_threadpool(who) if _same_origin(websocket) else None
-    if principal is None:
+    if principal is None or not principal.role.allows(Role.USER):
         await websocket.close(code=1008, reason="sign in first")
         return
-    await websocket.accept()
-    subscription = await run_in_threadpool(subscribe, websocket.app.state.settings)
-    receiver = asyncio.ensure_future(websocket.receive())
-    try:
-        while True:
-            if receiver.done():
-                if receiver.result().get("type") == "websocket.disconnect":
-                    break
-                receiver = asyncio.ensure_future(websocket.receive())
-            for event in await run_in_threadpool(subscription.poll, 0.5):
-                await websocket.send_json(event)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        receiver.cancel()
-        with contextlib.suppress(Exception):
-            await run_in_threadpool(subscription.close)
+    # The same stream, and the same per-principal cap, as the API's events WebSocket.
+    with monitoring_routes.connection_slot(websocket.app, principal) as admitted:
+        if not admitted:
+            await websocket.close(code=1013, reason="too many event streams for this user")
+            return
+        await websocket.accept()
+        await monitoring_routes.stream_events(websocket)

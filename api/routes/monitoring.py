@@ -323,7 +323,7 @@ async def _first_message_credentials(websocket: WebSocket) -> tuple[str | None, 
 
 
 @contextlib.contextmanager
-def _connection_slot(app: Any, principal: Principal) -> Iterator[bool]:
+def connection_slot(app: Any, principal: Principal) -> Iterator[bool]:
     """Counts a principal's open event streams; False when it already holds its share."""
     counts: Counter[str] = app.state.websocket_connections
     limit = app.state.settings.websocket_max_per_principal
@@ -359,16 +359,17 @@ async def events(websocket: WebSocket) -> None:
     if isinstance(principal, str):
         await websocket.close(code=1008, reason=principal)
         return
-    with _connection_slot(websocket.app, principal) as admitted:
+    with connection_slot(websocket.app, principal) as admitted:
         if not admitted:
             await websocket.close(code=1013, reason="too many event streams for this credential")
             return
         if in_header:
             await websocket.accept()
-        await _stream(websocket)
+        await stream_events(websocket)
 
 
-async def _stream(websocket: WebSocket) -> None:
+async def stream_events(websocket: WebSocket) -> None:
+    """Forward live events to an accepted WebSocket until it closes (the API's and the console's)."""
     subscription = await run_in_threadpool(subscribe, websocket.app.state.settings)
     receiver = asyncio.ensure_future(websocket.receive())
     try:
