@@ -10,15 +10,13 @@ import yaml
 
 from axiom.config import Settings
 from axiom.domain.masking import mask_secrets
-from axiom.services.apply_config import (
-    ConfigFileError,
-    apply_config,
+from axiom.services.apply_config import ConfigFileError, apply_config, load_config_file
+from axiom.services.config_dump import (
     dump_crosswalks,
     dump_destinations,
     dump_peers,
     dump_rulesets,
     dump_sources,
-    load_config_file,
 )
 from cli.db_sessions import open_sessions
 

@@ -14,7 +14,7 @@ from api.deps import SessionDep
 from api.routes.exceptions import _runtime
 from axiom.domain.instances import InstanceStatus
 from axiom.services import exception_bulk, study_views
-from axiom.services.apply_config import dump_destinations
+from axiom.services.config_dump import dump_destinations
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50

@@ -11,7 +11,7 @@ from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.destinations import DestinationConfig
 from axiom.domain.masking import mask_secrets
 from axiom.services import config_edit
-from axiom.services.apply_config import dump_destinations
+from axiom.services.config_dump import dump_destinations
 
 router = APIRouter(prefix="/api/v1/config/destinations", tags=["config"])
 

@@ -13,7 +13,7 @@ from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.db.repositories import config as config_repo
 from axiom.services import config_edit, ruleset_versions
-from axiom.services.apply_config import dump_rulesets
+from axiom.services.config_dump import dump_rulesets
 from rules.model import Rule, Ruleset
 
 router = APIRouter(prefix="/api/v1/config/rulesets", tags=["config"])

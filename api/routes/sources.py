@@ -11,7 +11,7 @@ from api.routes.config_common import ChangeOut, JsonBody, schema_of
 from axiom.domain.masking import mask_secrets
 from axiom.domain.sources import SourceConfig
 from axiom.services import config_edit
-from axiom.services.apply_config import dump_sources
+from axiom.services.config_dump import dump_sources
 
 router = APIRouter(prefix="/api/v1/config/sources", tags=["config"])
 

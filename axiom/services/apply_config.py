@@ -397,47 +397,11 @@ def _apply_crosswalks(session: Session, items: list[CrosswalkConfig], audit: _Au
     return result
 
 
-# ---------------------------------------------------------------- dumping
-
-
-def dump_destinations(session: Session) -> list[dict[str, Any]]:
-    """Every destination in the file format ``apply`` reads, by name."""
-    return [config_repo.dump_model(item) for item in config_repo.load_destination_configs(session).values()]
-
-
-def dump_rulesets(session: Session) -> list[dict[str, Any]]:
-    """Every ruleset (disabled ones too) in the file format ``apply`` reads, in evaluation order."""
-    return [config_repo.dump_model(item) for item in config_repo.load_rulesets(session)]
-
-
-def dump_crosswalks(session: Session) -> list[dict[str, Any]]:
-    """Every crosswalk's configuration in the file format ``apply`` reads, by name."""
-    return [
-        crosswalks_repo.crosswalk_config_values(row)
-        for row in crosswalks_repo.get_crosswalk_rows(session).values()
-    ]
-
-
-def dump_peers(session: Session) -> list[dict[str, Any]]:
-    """Every known peer in the file format ``apply`` reads, by name."""
-    return [config_repo.dump_model(item) for item in peers_repo.load_peer_configs(session).values()]
-
-
-def dump_sources(session: Session) -> list[dict[str, Any]]:
-    """Every source in the file format ``apply`` reads, by name."""
-    return [config_repo.dump_model(item) for item in sources_repo.load_source_configs(session).values()]
-
-
 __all__ = [
     "ApplyResult",
     "ConfigFileError",
     "KindResult",
     "apply_config",
-    "dump_crosswalks",
-    "dump_destinations",
-    "dump_peers",
-    "dump_rulesets",
-    "dump_sources",
     "load_config_file",
     "parse_config",
 ]

@@ -17,7 +17,8 @@ from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
 from axiom.db.repositories import config as config_repo
 from axiom.services import config_edit
-from axiom.services.apply_config import ConfigFileError, dump_destinations
+from axiom.services.apply_config import ConfigFileError
+from axiom.services.config_dump import dump_destinations
 from axiom.services.destination_check import check_destination
 
 router = APIRouter(include_in_schema=False)

@@ -19,7 +19,8 @@ from api.deps import SessionDep
 from axiom.db.repositories import config as config_repo
 from axiom.services import config_edit, ruleset_versions
 from axiom.services.anon_secret import deployment_secret
-from axiom.services.apply_config import ConfigFileError, dump_destinations, dump_rulesets, parse_config
+from axiom.services.apply_config import ConfigFileError, parse_config
+from axiom.services.config_dump import dump_destinations, dump_rulesets
 from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
 from axiom.services.dry_run_candidate import dry_run_candidate, dry_run_stored, recent_headers
 from axiom.services.replay import ReplayInputError, replay

@@ -19,11 +19,10 @@ from axiom.services.apply_config import (
     ApplyResult,
     ConfigFileError,
     apply_config,
-    dump_destinations,
-    dump_rulesets,
     load_config_file,
     parse_config,
 )
+from axiom.services.config_dump import dump_destinations, dump_rulesets
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "rules" / "examples" / "routing-example.yaml"
 

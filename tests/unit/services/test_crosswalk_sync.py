@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.db.base import utcnow
 from axiom.db.models import AuditLog, CrosswalkEntry, CrosswalkRow
-from axiom.services.apply_config import apply_config, dump_crosswalks, load_config_file, parse_config
+from axiom.services.apply_config import apply_config, load_config_file, parse_config
+from axiom.services.config_dump import dump_crosswalks
 from axiom.services.crosswalks import UnknownCrosswalk, due_crosswalks, sync_crosswalk, sync_crosswalks
 from tests.support.services import require
 from tests.unit.db.databases import ADMIN_URL, _postgres_problem

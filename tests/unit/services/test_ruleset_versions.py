@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.db.models import AuditLog, RulesetVersion, StorageBackend
 from axiom.db.repositories.config import config_version, dump_model, load_rulesets
-from axiom.services.apply_config import ApplyResult, apply_config, dump_rulesets, parse_config
+from axiom.services.apply_config import ApplyResult, apply_config, parse_config
+from axiom.services.config_dump import dump_rulesets
 from axiom.services.ruleset_versions import (
     RollbackError,
     VersionNotFound,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from axiom.db.models import AuditLog
 from axiom.db.repositories import sources as sources_repo
 from axiom.services import config_edit
-from axiom.services.apply_config import ConfigFileError, apply_config, dump_sources, parse_config
+from axiom.services.apply_config import ConfigFileError, apply_config, parse_config
+from axiom.services.config_dump import dump_sources
 
 WEB: dict[str, Any] = {
     "name": "web-pacs",
