@@ -11,8 +11,9 @@ RUN python -m venv /opt/axiom
 WORKDIR /src
 COPY . .
 # Optional extras of the package, comma-separated ("" for none). flower is needed by `axiom flower`;
-# gcs and healthcare by those destination types (docs/destinations.md).
-ARG EXTRAS=flower,gcs,healthcare
+# gcs and healthcare by those destination types (docs/destinations.md); jpeg decodes lossless JPEG and
+# JPEG-LS (BSD; docs/operations.md#decoders). Never jpeg-gpl: the image is distributed.
+ARG EXTRAS=flower,gcs,healthcare,jpeg
 RUN /opt/axiom/bin/pip install ".${EXTRAS:+[$EXTRAS]}"
 
 FROM ${PYTHON_IMAGE}
