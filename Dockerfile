@@ -14,7 +14,9 @@ COPY . .
 # gcs and healthcare by those destination types (docs/destinations.md); jpeg decodes lossless JPEG and
 # JPEG-LS (BSD; docs/operations.md#decoders). Never jpeg-gpl: the image is distributed.
 ARG EXTRAS=flower,gcs,healthcare,jpeg
-RUN /opt/axiom/bin/pip install ".${EXTRAS:+[$EXTRAS]}"
+# requirements.lock (scripts/lock.sh) pins every package of the default EXTRAS: a rebuild of a release
+# installs the same versions. Other extras (gpu) are resolved within those pins.
+RUN /opt/axiom/bin/pip install -c requirements.lock ".${EXTRAS:+[$EXTRAS]}"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/axiom/bin:$PATH \
