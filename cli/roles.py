@@ -102,6 +102,11 @@ def worker_pool(settings: Settings, queues: str, pool: str, concurrency: int) ->
     return pool, concurrency
 
 
+def _banner(settings: Settings) -> list[str]:
+    """Celery prints its start-up banner outside logging: left out when every line must be JSON."""
+    return ["--quiet"] if settings.log_json else []
+
+
 def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
     prepare(settings)
     from workers.celery_app import create_app
@@ -109,7 +114,16 @@ def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> 
     app = create_app(settings)
     pool, concurrency = worker_pool(settings, queues, pool, concurrency)
     # A unique node name per process: Celery's pidbox queue is exclusive to one worker of a name.
-    argv = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--pool", pool]
+    argv = [
+        *_banner(settings),
+        "worker",
+        "--queues",
+        queues,
+        "--loglevel",
+        settings.log_level,
+        "--pool",
+        pool,
+    ]
     argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]
     argv += ["--concurrency", str(concurrency or settings.worker_concurrency or os.cpu_count() or 1)]
     if settings.embedded_broker:
@@ -124,7 +138,8 @@ def run_beat(settings: Settings) -> None:
 
     app = create_app(settings)
     # The static periodic tasks and every enabled source, read from the database (beat/scheduler.py).
-    app.start(["beat", "--loglevel", settings.log_level, "--scheduler", "beat.scheduler:DatabaseScheduler"])
+    scheduler = "beat.scheduler:DatabaseScheduler"
+    app.start([*_banner(settings), "beat", "--loglevel", settings.log_level, "--scheduler", scheduler])
 
 
 def run_api(settings: Settings) -> None:
@@ -144,6 +159,8 @@ def run_api(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        # uvicorn's records propagate to the root handler of axiom.logging (one format, JSON or not).
+        log_config=None,
         ssl_certfile=settings.api_tls_cert if tls else None,
         ssl_keyfile=settings.api_tls_key if tls else None,
     )

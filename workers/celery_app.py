@@ -20,6 +20,7 @@ from beat.schedule import (
     TASK_SYNC_CROSSWALKS,
     beat_schedule,
 )
+from workers import log_context
 
 QUEUES = ("high", "default", "low", "retry", "gpu")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
@@ -65,6 +66,7 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings) -> Celery:
     settings.ensure_dirs()
+    log_context.connect()  # Celery's records go through axiom.logging, with the correlation id
     app = Celery("axiom", broker=settings.effective_broker_url, backend=settings.effective_result_backend)
     if settings.embedded_broker:
         app.conf.broker_transport = EMBEDDED_TRANSPORT
