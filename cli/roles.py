@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from pathlib import Path
 
 import structlog
 
@@ -19,8 +20,8 @@ log = structlog.get_logger("axiom.cli")
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare(settings: Settings, *, migrate: bool = True) -> None:
-    configure_logging(settings.log_level, json=settings.log_json)
+def prepare(settings: Settings, *, migrate: bool = True, log_file: Path | None = None) -> None:
+    configure_logging(settings.log_level, json=settings.log_json, log_file=log_file)
     settings.ensure_dirs()
     # Every role's process (and its children) keeps its Prometheus values in files there, and the
     # API's /metrics adds them up (axiom/metrics.py). Set before prometheus_client is imported.

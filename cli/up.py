@@ -1,4 +1,8 @@
-"""``axiom up``: every role as a child process of one group, on the embedded defaults."""
+"""``axiom up``: every role as a child process of one group, on the embedded defaults.
+
+The terminal shows the banner, then one line per study received and delivered and every failure
+(cli/up_report.py); the roles' output and every log record go to ``<data dir>/logs/axiom.log``.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +58,16 @@ def role_commands(settings: Settings) -> dict[str, list[str]]:
     return commands
 
 
+def log_file(settings: Settings) -> Path:
+    return settings.data_path / "logs" / "axiom.log"
+
+
 def run_up(settings: Settings) -> int:
-    prepare(settings)
+    from axiom.services.events import subscribe
+    from cli.up_report import StudyReport
+
+    log_path = log_file(settings)
+    prepare(settings, log_file=log_path)
     # Prometheus values of an earlier run's processes (axiom/metrics.py): this run counts afresh.
     for stale in Path(os.environ[METRICS_ENV]).glob("*.db"):
         stale.unlink(missing_ok=True)
@@ -65,8 +77,17 @@ def run_up(settings: Settings) -> int:
             f"{settings.destinations_root / 'local-archive'}"
         )
     env = {**os.environ, "AXIOM_DATA_DIR": str(settings.data_path)}
+    events = subscribe(settings)  # from now on: what the roles are about to do
+    # Appending (O_APPEND): whole lines of the roles and of this process never interleave.
+    output = log_path.open("ab")
     children = {
-        role: subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, start_new_session=False)
+        role: subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args],
+            env=env,
+            start_new_session=False,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
         for role, args in role_commands(settings).items()
     }
     console.print(f"DICOM listener  {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}")
@@ -80,6 +101,7 @@ def run_up(settings: Settings) -> int:
         "credential: axiom users create-api-key, docs/api.md)"
     )
     console.print(f"Data            {settings.data_path}")
+    console.print(f"Log             {log_path}")
     if known_peer_count(settings) == 0:
         console.print(
             "[yellow]Open to any peer:[/] every host that reaches the DICOM port may store. List known "
@@ -96,13 +118,21 @@ def run_up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
+    engine = create_db_engine(settings.effective_database_url)
+    report = StudyReport(engine)
     while not stopping:
         for role, proc in children.items():
             if proc.poll() is not None:
-                console.print(f"[red]{role} exited with {proc.returncode}; stopping the others[/]")
+                console.print(
+                    f"[red]{role} exited with {proc.returncode}; stopping the others ({log_path})[/]"
+                )
                 exit_code = proc.returncode or 1
                 stopping = True
-        time.sleep(0.2)
+        report.feed(events.poll(0.2))
+        for line in report.flush():
+            console.print(
+                line, style="red" if line.startswith("FAILED") else None, highlight=False, soft_wrap=True
+            )
     for proc in children.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -112,5 +142,8 @@ def run_up(settings: Settings) -> int:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+    events.close()
+    engine.dispose()
+    output.close()
     console.print("stopped")
     return exit_code

@@ -32,7 +32,19 @@ def test_first_start_applies_the_example_and_ctrl_c_stops_every_role(
         archive = stack.data_dir / "destinations" / "local-archive"
         landed = wait_for(lambda: list(archive.rglob("*.dcm")), 60, "the first send in local-archive")
         assert [str(dcmread(p).SOPInstanceUID) for p in landed] == [info.sop_instance_uid]
-        assert "applied default.yaml" in (stack.logs / "up.log").read_text()
+        terminal = stack.logs / "up.log"  # what `axiom up` printed
+        study = f"study {info.study_instance_uid}"
+        wait_for(
+            lambda: f"delivered  {study} to local-archive: 1 instance" in terminal.read_text(), 30, "the line"
+        )
+        printed = terminal.read_text()
+        assert "applied default.yaml" in printed
+        assert f"received   {study}: 1 instance from STORESCU" in printed
+        # The chatter went to the log file, not to the terminal.
+        log_file = stack.data_dir / "logs" / "axiom.log"
+        chatter = ("succeeded in", "No hostname was supplied", "Warning", "celery@", "Task axiom.")
+        assert not [word for word in chatter if word in printed], printed
+        assert "Task axiom.process_instance" in log_file.read_text()
         listed = stack.axiom("get", "destinations").stdout
         assert "local-archive" in listed
 
