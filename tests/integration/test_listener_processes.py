@@ -37,7 +37,7 @@ def test_two_listener_processes_share_the_port(tmp_path: Path) -> None:
         assert {str(dcmread(p).SOPInstanceUID) for p in archive.rglob("*.dcm")} == corpus.sop_instance_uids
         pids = {
             line.split("pid=")[1].split()[0]
-            for line in (stack.logs / "up.log").read_text().splitlines()
+            for line in (stack.logs / "axiom.log").read_text().splitlines()  # the roles log there
             if "listener ready" in line
         }
         assert len(pids) == 2
