@@ -228,6 +228,11 @@ class Settings(BaseSettings):
         return self.data_path / "broker"
 
     @property
+    def metrics_path(self) -> Path:
+        """Prometheus multiprocess files: one folder per role and host below it (cli/roles.py)."""
+        return self.data_path / "metrics"
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'axiom.sqlite'}"
 

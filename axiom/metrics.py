@@ -3,18 +3,21 @@
 Several processes (listener, worker children, API) each count their own part. When the environment
 variable ``PROMETHEUS_MULTIPROC_DIR`` is set before this module is first imported, prometheus_client
 keeps each process's values in files there and the API's ``/metrics`` adds them up
-(``registry()``). The roles started by the CLI set it to ``<data_dir>/metrics`` (see
-``cli/roles.py``); without it (tests, a single process) the default registry is used.
+(``registry()``). The roles started by the CLI set it to ``<data_dir>/metrics/<role>-<hostname>``
+(see ``cli/roles.py``): each container's PID 1 has a folder of its own. Without it (tests, a single
+process) the default registry is used.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -115,10 +118,24 @@ def observe_model_call(details: Mapping[str, Any], purpose: str = "image_inferen
         MODEL_PREPROCESS_SECONDS.labels(model).observe(preprocess_ms / 1000.0)
 
 
-def registry() -> CollectorRegistry:
-    """The registry ``/metrics`` exposes: every process's files in multiprocess mode."""
-    if os.environ.get(MULTIPROC_ENV):
+class _FolderCollector:
+    """Every process's files below the given folders (one level of role folders), merged as
+    prometheus_client's MultiProcessCollector merges one folder."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = folders
+
+    def collect(self) -> Iterable[Metric]:
+        files = {str(f) for folder in self.folders for f in (*folder.glob("*.db"), *folder.glob("*/*.db"))}
+        return _multiprocess.MultiProcessCollector.merge(sorted(files), accumulate=True)
+
+
+def registry(root: Path | None = None) -> CollectorRegistry:
+    """The registry ``/metrics`` exposes: in multiprocess mode, the files of every process, in this
+    process's folder and in every role's folder under ``root`` (``Settings.metrics_path``)."""
+    own = os.environ.get(MULTIPROC_ENV)
+    if own:
         merged = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(merged)
+        merged.register(_FolderCollector([Path(own), *([root] if root else [])]))
         return merged
     return REGISTRY

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -20,13 +21,20 @@ log = structlog.get_logger("axiom.cli")
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare(settings: Settings, *, migrate: bool = True, log_file: Path | None = None) -> None:
+def role_metrics_dir(root: Path, role: str) -> Path:
+    """One folder per role and host. Every role of a compose or Kubernetes set-up is PID 1 of its own
+    container, so in a shared folder their ``counter_1.db`` files would be one file; a container's
+    hostname is its own, and processes of one host differ by PID."""
+    return root / f"{role}-{socket.gethostname()}"
+
+
+def prepare(settings: Settings, role: str, *, migrate: bool = True, log_file: Path | None = None) -> None:
     configure_logging(settings.log_level, json=settings.log_json, log_file=log_file)
     settings.ensure_dirs()
     # Every role's process (and its children) keeps its Prometheus values in files there, and the
     # API's /metrics adds them up (axiom/metrics.py). Set before prometheus_client is imported.
     if not os.environ.get(METRICS_ENV):
-        metrics_dir = settings.data_path / "metrics"
+        metrics_dir = role_metrics_dir(settings.metrics_path, role)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ[METRICS_ENV] = str(metrics_dir)
     if migrate:
@@ -70,7 +78,7 @@ def _serve_listener(settings: Settings) -> None:
 
 
 def run_listener(settings: Settings) -> None:
-    prepare(settings)
+    prepare(settings, "listen")
     extra = [
         multiprocessing.get_context("spawn").Process(target=_listener_child, args=(settings,), daemon=True)
         for _ in range(max(0, settings.listener_processes - 1))
@@ -109,7 +117,7 @@ def _banner(settings: Settings) -> list[str]:
 
 
 def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
-    prepare(settings)
+    prepare(settings, "gpu-worker" if queues.split(",") == ["gpu"] else "worker")
     from workers.celery_app import create_app
 
     app = create_app(settings)
@@ -134,7 +142,7 @@ def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> 
 
 
 def run_beat(settings: Settings) -> None:
-    prepare(settings)
+    prepare(settings, "beat")
     from workers.celery_app import create_app
 
     app = create_app(settings)
@@ -144,7 +152,7 @@ def run_beat(settings: Settings) -> None:
 
 
 def run_api(settings: Settings) -> None:
-    prepare(settings)
+    prepare(settings, "api")
     import uvicorn
 
     from api.main import create_app
@@ -168,7 +176,7 @@ def run_api(settings: Settings) -> None:
 
 
 def run_flower(settings: Settings, args: list[str]) -> None:
-    prepare(settings, migrate=False)
+    prepare(settings, "flower", migrate=False)
     from workers.celery_app import create_app
 
     try:

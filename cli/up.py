@@ -67,9 +67,10 @@ def run_up(settings: Settings) -> int:
     from cli.up_report import StudyReport
 
     log_path = log_file(settings)
-    prepare(settings, log_file=log_path)
-    # Prometheus values of an earlier run's processes (axiom/metrics.py): this run counts afresh.
-    for stale in Path(os.environ[METRICS_ENV]).glob("*.db"):
+    prepare(settings, "up", log_file=log_path)
+    # Prometheus values of an earlier run's processes (axiom/metrics.py): this run counts afresh. The
+    # roles are children of this process, so they count in its folder (their PIDs differ).
+    for stale in [*Path(os.environ[METRICS_ENV]).glob("*.db"), *settings.metrics_path.glob("*.db")]:
         stale.unlink(missing_ok=True)
     if settings.apply_example_on_first_start and apply_example_if_unconfigured(settings):
         console.print(

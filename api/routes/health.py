@@ -69,5 +69,7 @@ def prometheus_metrics(request: Request, _: CurrentUser) -> Response:
     every Axiom process's counters and histograms, and the queue depths read now."""
     queues = CollectorRegistry()
     queues.register(_QueueDepths(monitoring.queue_depths(request.app.state.settings, QUEUES)))
-    body = generate_latest(metrics.registry()) + generate_latest(queues)
+    body = generate_latest(metrics.registry(request.app.state.settings.metrics_path)) + generate_latest(
+        queues
+    )
     return Response(body, media_type=CONTENT_TYPE_LATEST)
