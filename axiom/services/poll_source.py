@@ -31,6 +31,7 @@ from axiom.db.base import utcnow
 from axiom.db.repositories import sources as sources_repo
 from axiom.dicom.spool import ingest_spool
 from axiom.domain.sources import SourceBase
+from axiom.services.events import make_events
 from axiom.services.ingest import Ingestor, RefusalLog
 from axiom.services.ports import TaskPublisher
 from axiom.sources.base import RateLimiter, RemoteStudy, Source, StudyQuery
@@ -94,6 +95,7 @@ def poll_source(
             publisher,
             RefusalLog(sessions, source=f"source {name}"),
             source=name,
+            events=make_events(settings),  # pulled instances are live events like received ones
         )
         throttle = RateLimiter(config.rate_limit_per_second).wait
         source = sources.resolve(str(config.type))(config, settings, ingest, throttle)

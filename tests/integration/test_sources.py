@@ -8,6 +8,7 @@ its new instances only, and a peer that is down gives a recorded failure, backof
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from axiom.db.repositories import sources as sources_repo
 from axiom.dicom.scp import StoreHandler, make_listener
 from axiom.dicom.spool import Spool
 from axiom.domain.messages import InstanceMessage
+from axiom.services.events import RECEIVED, events_file
 from axiom.services.ingest import RefusalLog
 from axiom.services.move_origin import MoveSources
 from axiom.services.poll_source import PollOutcome, poll_source, source_status
@@ -120,6 +122,11 @@ def _poll(runtime: Runtime, publisher: InlinePublisher, name: str) -> PollOutcom
     return poll_source(runtime.sessions, runtime.settings, publisher, name)
 
 
+def _received_events(runtime: Runtime, source: str) -> int:
+    lines = events_file(runtime.settings).read_text().splitlines()
+    return sum(1 for e in map(json.loads, lines) if e["event"] == RECEIVED and e.get("source") == source)
+
+
 def _require_orthanc(dicomweb: bool) -> None:
     require("Orthanc", orthanc_available(), "/usr/sbin/Orthanc is not installed")
     if dicomweb:
@@ -170,6 +177,7 @@ def test_dicomweb_pulls_every_instance_once_then_only_new_ones(
     assert publisher.arrivals() == Counter(first + second)
     assert all(m.source == "web-pacs" for m in publisher.messages)
     assert _archived(archive) == set(first + second)
+    assert _received_events(runtime, "web-pacs") == 5  # live events, as for a C-STORE
 
     # Nothing new: nothing pulled (the studies' counts match the ledger, no instance listing needed).
     again = _poll(runtime, publisher, "web-pacs")
@@ -352,6 +360,8 @@ def test_dimse_pulls_each_instance_once_and_a_grown_study_only_for_the_new(
             assert publisher.arrivals() == Counter(first + second)
             assert _archived(archive) == set(first + second)
             assert {m.source for m in publisher.messages} == {"dimse-pacs"}
+            if retrieve == "get":  # C-GET arrivals come in through the poll's own ingestor
+                assert _received_events(runtime, "dimse-pacs") == 4
 
             assert _poll(runtime, publisher, "dimse-pacs").found == 0
             study_uid = pacs.instance_tags(first[0])["StudyInstanceUID"]
