@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
+from api.scrape import StateCollector
 from axiom import metrics
 from axiom.services import monitoring
 from workers.celery_app import QUEUES
@@ -49,27 +49,15 @@ def ready(request: Request, session: SessionDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-class _QueueDepths:
-    def __init__(self, depths: dict[str, int | None]) -> None:
-        self.depths = depths
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        gauge = GaugeMetricFamily(
-            "axiom_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
-        )
-        for queue, depth in self.depths.items():
-            if depth is not None:
-                gauge.add_metric([queue], depth)
-        return [gauge]
-
-
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-def prometheus_metrics(request: Request, _: CurrentUser) -> Response:
+def prometheus_metrics(request: Request, _: CurrentUser, session: SessionDep) -> Response:
     """Prometheus exposition (any role; ``Authorization: Bearer <api key>`` suits a scraper):
-    every Axiom process's counters and histograms, and the queue depths read now."""
-    queues = CollectorRegistry()
-    queues.register(_QueueDepths(monitoring.queue_depths(request.app.state.settings, QUEUES)))
-    body = generate_latest(metrics.registry(request.app.state.settings.metrics_path)) + generate_latest(
-        queues
+    every Axiom process's counters and histograms, and the state read now (api/scrape.py)."""
+    settings = request.app.state.settings
+    state = CollectorRegistry()
+    state.register(StateCollector(settings, session, QUEUES))
+    # The state first: it refreshes axiom_disk_free_bytes, which the process registry then shows.
+    scraped = generate_latest(state)
+    return Response(
+        generate_latest(metrics.registry(settings.metrics_path)) + scraped, media_type=CONTENT_TYPE_LATEST
     )
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
