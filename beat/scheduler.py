@@ -25,6 +25,7 @@ from axiom.config import Settings
 from axiom.db.repositories import sources as sources_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.domain.sources import SourceBase
+from beat.heartbeat import heartbeat_path, touch
 from beat.schedule import SOURCE_ENTRY_PREFIX, TASK_POLL_SOURCE, beat_schedule
 
 log = structlog.get_logger("axiom.beat")
@@ -59,7 +60,14 @@ class DatabaseScheduler(Scheduler):
         )
         self.loaded_version: int | None = None
         self._checked_at = 0.0
+        self._heartbeat = heartbeat_path(settings.data_path)
         super().__init__(app, *args, **kwargs)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Beat's loop calls this at least every ``beat_max_loop_interval``: each call is a heartbeat."""
+        delay: float = super().tick(*args, **kwargs)
+        touch(self._heartbeat)
+        return delay
 
     # -------------------------------------------------------------- schedule
 

@@ -3,6 +3,10 @@ when the "schedule changed" marker moves, and kept through a database outage."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.config import Settings
 from axiom.db.models import SourceRow
 from axiom.services.apply_config import apply_config, parse_config
+from beat.heartbeat import heartbeat_path
 from beat.schedule import TASK_POLL_SOURCE
 from beat.scheduler import DatabaseScheduler
 from workers.celery_app import create_app
@@ -119,3 +124,16 @@ def test_beat_role_uses_the_database_scheduler() -> None:
     from cli import roles
 
     assert "beat.scheduler:DatabaseScheduler" in inspect.getsource(roles.run_beat)
+
+
+def test_each_tick_is_a_heartbeat_the_probe_checks(scheduler: DatabaseScheduler) -> None:
+    data = scheduler.settings.data_path
+    probe = [sys.executable, "-m", "beat.heartbeat", "--max-age", "60"]
+    env = {**os.environ, "AXIOM_DATA_DIR": str(data)}
+    assert subprocess.run(probe, env=env, capture_output=True).returncode == 1  # no beat yet
+    scheduler.tick()
+    assert subprocess.run(probe, env=env, capture_output=True).returncode == 0
+    old = time.time() - 120
+    os.utime(heartbeat_path(data), (old, old))
+    stale = subprocess.run(probe, env=env, capture_output=True, text=True)
+    assert stale.returncode == 1 and "old" in stale.stderr
