@@ -45,6 +45,23 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def pid_namespaces_work() -> bool:
+    """Whether this machine lets an unprivileged process be PID 1 of a PID namespace of its own."""
+    if not shutil.which("unshare"):
+        return False
+    probe = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--map-root-user",
+        sys.executable,
+        "-c",
+        "import os; print(os.getpid())",
+    ]
+    result = subprocess.run(probe, capture_output=True, text=True, check=False)
+    return result.returncode == 0 and result.stdout.strip() == "1"
+
+
 def require_distributed_services() -> None:
     """Skip without PostgreSQL, RabbitMQ or Redis on loopback; with CI=true, fail instead."""
     require("PostgreSQL", tcp_open("127.0.0.1", 5432), "nothing listens on 127.0.0.1:5432")
@@ -159,6 +176,19 @@ class AxiomStack:
             wait_for(lambda: port_open(self.dicom_port), 60, "the DICOM listener", interval=0.1)
         if "api" in roles or "up" in roles:
             wait_for(lambda: port_open(self.api_port), 60, "the API", interval=0.1)
+
+    def start_as_pid_1(self, role: str, *args: str) -> None:
+        """``axiom <args>`` as PID 1 of a PID namespace of its own, as in a container (``unshare
+        --pid --fork``); stop it with ``kill`` (PID 1 ignores signals it has no handler for)."""
+        log = (self.logs / f"{role}.log").open("wb")
+        command = ["unshare", "--pid", "--fork", "--map-root-user", "--kill-child=SIGTERM"]
+        self.procs[role] = subprocess.Popen(
+            [*command, sys.executable, "-m", "cli.main", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self, role: str, sig: int = signal.SIGTERM) -> None:
         """Signal the role's main process, as docker stop or systemd (KillMode=mixed) do: it stops

@@ -4,23 +4,34 @@
 or ``FLOWER_UNAUTHENTICATED_API`` set; the test sets the latter, on loopback only, and passes the port
 and address through ``axiom flower``'s extra arguments, as docs/deployment.md describes). And Celery's
 own command line, pointed at ``workers.app`` (the app built from the same ``AXIOM_*`` settings), pings
-it, counts it, purges a queue and captures its events; with no worker, `status` fails.
+it, counts it, purges a queue and captures its events; the chart's liveness probe (Celery's ping to
+the pod's own worker, PID 1 of its container) passes for it and fails for another pod's name.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.stack import AxiomStack, fresh_rabbitmq_vhost, running_stack, wait_for
+from tests.integration.stack import (
+    AxiomStack,
+    pid_namespaces_work,
+    running_stack,
+    wait_for,
+)
 from tests.support.dcmtk import free_port
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("flower", reason="the flower extra is not installed")
 
@@ -31,12 +42,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AxiomStack
     data = tmp_path_factory.mktemp("flower") / "axiom"
     with running_stack("distributed", data, {"FLOWER_UNAUTHENTICATED_API": "true"}) as stack:
         stack.axiom("db", "upgrade")
-        stack.start(
-            "worker",
-            "flower",
-            args={"flower": ["flower", f"--port={port}", "--address=127.0.0.1"]},
-        )
+        stack.start("flower", args={"flower": ["flower", f"--port={port}", "--address=127.0.0.1"]})
+        # The worker as in its container: PID 1 (the chart's probe relies on it), where this machine allows.
+        if pid_namespaces_work():
+            stack.start_as_pid_1("worker", "worker", "--concurrency", "1")
+        else:
+            stack.start("worker")
         yield stack, port
+        stack.kill("worker")
 
 
 def test_flower_lists_the_axiom_worker(stack: tuple[AxiomStack, int]) -> None:
@@ -95,10 +108,22 @@ def test_celery_tools_reach_the_worker_through_workers_app(stack: tuple[AxiomSta
     assert "evdump: starting capture" in text, text
 
 
-def test_celery_status_fails_when_no_worker_answers(stack: tuple[AxiomStack, int]) -> None:
+@pytest.mark.skipif(not pid_namespaces_work(), reason="unprivileged PID namespaces are not available here")
+def test_the_charts_worker_probe_pings_its_own_worker(stack: tuple[AxiomStack, int]) -> None:
+    """The liveness probe of the chart and the compose file, run as they run it: in the worker's
+    container, where the worker is PID 1 and $HOSTNAME is the container's host name."""
     axiom, _ = stack
-    with fresh_rabbitmq_vhost() as empty:  # a broker with no worker on it
-        env = {**axiom.env, "AXIOM_BROKER_URL": empty}
-        command = [sys.executable, "-m", "celery", "-A", "workers.app", "status", "--timeout", "1"]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode != 0 and "No nodes replied" in result.stdout + result.stderr, result
+    helpers = (ROOT / "deploy" / "helm" / "axiom" / "templates" / "_helpers.tpl").read_text()
+    match = re.search(r"- '(exec celery -A workers\.app inspect ping [^']+)'", helpers)
+    assert match and "--timeout 10" in match[1]
+    wait_for(lambda: "axiom-worker-1@" in (axiom.logs / "worker.log").read_text(), 60, "the PID 1 worker")
+
+    def probe(hostname: str, command: str = match[1]) -> int:
+        # The image has its virtual environment's bin on PATH; so does this one here.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{axiom.env.get('PATH', '')}"
+        env = {**axiom.env, "HOSTNAME": hostname, "PATH": path}
+        return subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=30).returncode
+
+    assert wait_for(lambda: probe(socket.gethostname()) == 0, 60, "the probe to pass", interval=1.0)
+    # It asks this pod's worker, not any worker: another pod's name gets no answer.
+    assert probe("some-other-pod", match[1].replace("--timeout 10", "--timeout 1")) != 0

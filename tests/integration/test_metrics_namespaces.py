@@ -9,48 +9,16 @@ shows what each of them counted.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.factories import Corpus
-from tests.integration.stack import AxiomStack, port_open, running_stack, wait_for
+from tests.integration.stack import pid_namespaces_work, port_open, running_stack, wait_for
 from tests.support.dcmtk import storescu
 
 pytestmark = pytest.mark.integration
-
-
-def _unshare_works() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    probe = [
-        "unshare",
-        "--pid",
-        "--fork",
-        "--map-root-user",
-        sys.executable,
-        "-c",
-        "import os; print(os.getpid())",
-    ]
-    result = subprocess.run(probe, capture_output=True, text=True, check=False)
-    return result.returncode == 0 and result.stdout.strip() == "1"
-
-
-def start_as_pid_1(stack: AxiomStack, role: str, *args: str) -> None:
-    """``axiom <args>`` as PID 1 of a new PID namespace; SIGTERM to unshare reaches it."""
-    log = (stack.logs / f"{role}.log").open("wb")
-    command = ["unshare", "--pid", "--fork", "--map-root-user", "--kill-child=SIGTERM"]
-    stack.procs[role] = subprocess.Popen(
-        [*command, sys.executable, "-m", "cli.main", *args],
-        env=stack.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def metric(text: str, name: str) -> float:
@@ -58,7 +26,7 @@ def metric(text: str, name: str) -> float:
     return sum(values)
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="unprivileged PID namespaces are not available here")
+@pytest.mark.skipif(not pid_namespaces_work(), reason="unprivileged PID namespaces are not available here")
 def test_two_roles_as_pid_1_are_both_counted(tmp_path: Path, corpus_small: Corpus) -> None:
     archive = tmp_path / "archive"
     with running_stack("embedded", tmp_path / "axiom") as stack:
@@ -68,8 +36,8 @@ def test_two_roles_as_pid_1_are_both_counted(tmp_path: Path, corpus_small: Corpu
                 "rulesets": [{"name": "main", "rules": [{"name": "all", "destinations": ["archive"]}]}],
             }
         )
-        start_as_pid_1(stack, "listen", "listen")
-        start_as_pid_1(stack, "worker", "worker", "--pool", "solo", "--concurrency", "1")
+        stack.start_as_pid_1("listen", "listen")
+        stack.start_as_pid_1("worker", "worker", "--pool", "solo", "--concurrency", "1")
         stack.start("api")
         wait_for(lambda: port_open(stack.dicom_port), 60, "the listener")
         storescu([p.path for p in corpus_small.instances[:2]], "127.0.0.1", stack.dicom_port, "AXIOM")

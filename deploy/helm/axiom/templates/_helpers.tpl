@@ -155,13 +155,40 @@ env:
   {{- include "axiom.secretEnv" . | nindent 2 }}
 {{- end -}}
 
+{{/* The data volume and a writable /tmp (the root filesystem is read-only). */}}
 {{- define "axiom.dataVolume" -}}
 - name: data
   persistentVolumeClaim:
     claimName: {{ include "axiom.claimName" . }}
+{{ include "axiom.tmpVolume" . }}
 {{- end -}}
 
 {{- define "axiom.dataMount" -}}
 - name: data
   mountPath: {{ .Values.persistence.mountPath }}
+{{ include "axiom.tmpMount" . }}
+{{- end -}}
+
+{{- define "axiom.tmpVolume" -}}
+- name: tmp
+  emptyDir: {}
+{{- end -}}
+
+{{- define "axiom.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/* A worker's liveness: Celery's ping to this pod's own node. Call with the probe values. */}}
+{{- define "axiom.workerProbe" -}}
+livenessProbe:
+  exec:
+    command:
+      - sh
+      - -c
+      - 'exec celery -A workers.app inspect ping --timeout 10 --destination "axiom-worker-1@${HOSTNAME}"'
+  initialDelaySeconds: {{ .initialDelaySeconds }}
+  periodSeconds: {{ .periodSeconds }}
+  timeoutSeconds: {{ .timeoutSeconds }}
+  failureThreshold: {{ .failureThreshold }}
 {{- end -}}
