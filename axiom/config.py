@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     apply_example_on_first_start: bool = True
     log_level: str = "INFO"
     log_json: bool = False
+    # The `axiom` CLI's remote mode: configuration, exception and monitoring commands go to this API
+    # (cli/remote.py reads both from the environment itself, to start fast; the roles ignore them).
+    url: str = ""
+    api_key: SecretStr = SecretStr("")
 
     @cached_property
     def data_path(self) -> Path:

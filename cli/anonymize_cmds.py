@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from axiom.config import get_settings
+from cli.context import get_settings
 
 anonymize_app = typer.Typer(help="Anonymization: audited re-identification", no_args_is_help=True)
 

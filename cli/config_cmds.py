@@ -1,61 +1,55 @@
-"""``axiom apply`` and ``axiom get``."""
+"""``axiom get`` on this host's database (local mode); apply and the other verbs: cli/config_verbs.py."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
 
-from axiom.config import Settings
-from axiom.domain.masking import mask_secrets
-from axiom.services.apply_config import ConfigFileError, apply_config, load_config_file
-from axiom.services.config_dump import (
-    dump_crosswalks,
-    dump_destinations,
-    dump_peers,
-    dump_rulesets,
-    dump_sources,
-)
-from cli.db_sessions import open_sessions
+from cli.config_files import UnknownKind, kind_key
 
-# What `axiom get KIND` prints, under the top-level key of the config file (so the output applies back).
-KINDS = {
-    "destinations": ("destinations", dump_destinations),
-    "rules": ("rulesets", dump_rulesets),
-    "rulesets": ("rulesets", dump_rulesets),
-    "crosswalks": ("crosswalks", dump_crosswalks),
-    "sources": ("sources", dump_sources),
-    "peers": ("peers", dump_peers),
-}
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from axiom.config import Settings
 
 
-def run_apply(settings: Settings, file: Path) -> int:
+def dumps() -> dict[str, Callable[[Session], list[dict[str, Any]]]]:
+    """Each kind's read-back in the file form."""
+    from axiom.services import config_dump
+
+    return {
+        "destinations": config_dump.dump_destinations,
+        "rulesets": config_dump.dump_rulesets,
+        "crosswalks": config_dump.dump_crosswalks,
+        "sources": config_dump.dump_sources,
+        "peers": config_dump.dump_peers,
+    }
+
+
+def run_get(
+    settings: Settings, kind: str, output: str, *, name: str | None = None, show_secrets: bool = False
+) -> int:
+    """Credentials are masked as the API masks them, unless ``show_secrets`` (for a backup to apply)."""
+    from axiom.domain.masking import mask_secrets
+    from cli.config_verbs import check_output, print_items
+    from cli.db_sessions import open_sessions
+
+    check_output(output)
     try:
-        config = load_config_file(file)
-        with open_sessions(settings)() as session:
-            result = apply_config(session, config, actor="cli")
-            session.commit()
-    except ConfigFileError as exc:
+        key = kind_key(kind)
+    except UnknownKind as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    typer.echo(str(result))
-    return 0
-
-
-def run_get(settings: Settings, kind: str, output: str, *, show_secrets: bool = False) -> int:
-    """Credentials are masked as the API masks them, unless ``show_secrets`` (for a backup to apply)."""
-    if kind not in KINDS:
-        typer.echo(f"error: unknown kind {kind!r}; use one of {', '.join(KINDS)}", err=True)
-        return 2
-    key, dump = KINDS[kind]
     with open_sessions(settings)() as session:
-        items = dump(session)
+        items = dumps()[key](session)
+    if name is not None:
+        items = [item for item in items if item.get("name") == name]
+        if not items:
+            typer.echo(f"error: no {key.removesuffix('s')} named {name!r}", err=True)
+            return 1
     if not show_secrets:
         items = mask_secrets(items)
-    if output == "json":
-        typer.echo(json.dumps({key: items}, indent=2, default=str))
-    else:
-        typer.echo(yaml.safe_dump({key: items}, sort_keys=False))
+    print_items(key, items, output)
     return 0

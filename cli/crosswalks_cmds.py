@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from axiom.config import get_settings
+from cli.context import get_settings
 
 crosswalks_app = typer.Typer(help="Crosswalks (lookup tables): sync and status", no_args_is_help=True)
 

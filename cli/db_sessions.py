@@ -6,9 +6,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
+from cli.context import CLI_ACTOR
 
-# The audit actor of changes made from the command line.
-CLI_ACTOR = "cli"
+__all__ = ["CLI_ACTOR", "open_sessions"]
 
 
 def open_sessions(settings: Settings) -> sessionmaker[Session]:

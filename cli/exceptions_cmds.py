@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from axiom.config import get_settings
-from cli.db_sessions import CLI_ACTOR
+from cli.context import CLI_ACTOR, get_settings
 
 exceptions_app = typer.Typer(
     help="Failed deliveries and held instances: list, retry, discard", no_args_is_help=True
@@ -58,6 +57,7 @@ def list_cmd(
 
 
 def _each(ids: list[int], action: str) -> None:
+    """By id, one line each (``<id>: delivered``; a row that cannot be acted on exits 1)."""
     from axiom.services.exception_admin import NotActionable, discard, retry_now
     from axiom.services.runtime import Runtime
     from cli.db_sessions import open_sessions
@@ -82,14 +82,67 @@ def _each(ids: list[int], action: str) -> None:
     raise typer.Exit(1 if failed else 0)
 
 
+def _act(action: str, ids: list[int], selection: dict[str, str]) -> None:
+    """By ids, or every open or dead row matching the filter (at most exception_bulk.MAX_BULK)."""
+    if not ids and not selection:
+        raise typer.BadParameter("give exception ids, or --destination / --status / --stage")
+    if ids and selection:
+        raise typer.BadParameter("give exception ids or a selection, not both")
+    from cli.remote import run, target
+
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "exceptions", action=action, ids=ids, selection=selection))
+    if ids:
+        _each(ids, action)
+    from axiom.services.exception_bulk import ExceptionQuery, bulk_act, matching_ids
+    from axiom.services.runtime import Runtime
+    from cli.db_sessions import open_sessions
+
+    settings = get_settings()
+    query = ExceptionQuery(
+        status=selection.get("status"), destination=selection.get("destination"), stage=selection.get("stage")
+    )
+    with open_sessions(settings)() as session:  # brings the schema up to date
+        ids = matching_ids(session, query)
+    runtime = Runtime(settings)
+    try:
+        result = bulk_act(runtime, action, ids, actor=CLI_ACTOR, selection=selection)
+    finally:
+        runtime.close()
+    typer.echo(
+        f"{action}: {result.requested} rows; " + ", ".join(f"{k}: {v}" for k, v in result.outcomes.items())
+    )
+    for exception_id, error in result.errors.items():
+        typer.echo(f"{exception_id}: {error}", err=True)
+    raise typer.Exit(1 if result.errors else 0)
+
+
+def _selection(destination: str | None, status: str | None, stage: str | None) -> dict[str, str]:
+    if status not in (None, "open", "dead"):
+        raise typer.BadParameter("only open or dead rows can be acted on", param_hint="'--status'")
+    given = {"destination": destination, "status": status, "stage": stage}
+    return {key: value for key, value in given.items() if value}
+
+
+IdsArg = Annotated[list[int] | None, typer.Argument(help="Exception ids (or select with the options)")]
+DestinationOpt = Annotated[str | None, typer.Option(help="Every open or dead row of this destination")]
+StatusOpt = Annotated[str | None, typer.Option(help="open or dead")]
+StageOpt = Annotated[str | None, typer.Option(help="ingest, parse, route, morph, deliver or trigger")]
+
+
 @exceptions_app.command("retry")
-def retry_cmd(ids: Annotated[list[int], typer.Argument(help="Exception ids")]) -> None:
+def retry_cmd(
+    ids: IdsArg = None, destination: DestinationOpt = None, status: StatusOpt = None, stage: StageOpt = None
+) -> None:
     """Retry now: a failed delivery is sent again from its copy; a held instance is routed again
-    through the current rules."""
-    _each(ids, "retry")
+    through the current rules. E.g. `axiom exceptions retry --destination pacs --status dead`."""
+    _act("retry", ids or [], _selection(destination, status, stage))
 
 
 @exceptions_app.command("discard")
-def discard_cmd(ids: Annotated[list[int], typer.Argument(help="Exception ids")]) -> None:
+def discard_cmd(
+    ids: IdsArg = None, destination: DestinationOpt = None, status: StatusOpt = None, stage: StageOpt = None
+) -> None:
     """Give up: the row is marked discarded and its held copy deleted."""
-    _each(ids, "discard")
+    _act("discard", ids or [], _selection(destination, status, stage))

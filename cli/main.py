@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from axiom.config import get_settings
 from cli.anonymize_cmds import anonymize_app
+from cli.context import get_settings
 from cli.crosswalks_cmds import crosswalks_app
 from cli.exceptions_cmds import exceptions_app
 from cli.rules_cmds import rules_app
 from cli.users_cmds import users_app
 
-app = typer.Typer(help="Axiom DICOM router", no_args_is_help=True, add_completion=False)
+# Plain help (no rich): `axiom --help` starts without importing rich (docs/performance.md).
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
@@ -105,29 +105,147 @@ def db_upgrade() -> None:
     typer.echo("database is at the latest revision")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"axiom {version('axiom-router')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Axiom DICOM router. Configuration, exception and monitoring commands go through the API when
+    AXIOM_URL and AXIOM_API_KEY are set or after `axiom login`; up, the roles and db run here."""
+
+
+FileOpt = Annotated[str, typer.Option("--file", "-f", help="YAML file, a folder of them, or - for stdin")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="yaml, json or table")]
+
+
 @app.command()
 def apply(
-    file: Annotated[Path, typer.Option("--file", "-f", help="YAML file of destinations and rulesets")],
+    file: FileOpt,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete what the file's kinds hold but the file does not name")
+    ] = False,
 ) -> None:
-    """Create or update destinations and rulesets from a file (idempotent; all or nothing)."""
-    from cli.config_cmds import run_apply
+    """Create or update destinations, rulesets, crosswalks, sources and peers from a file (idempotent;
+    all or nothing on this host)."""
+    from cli.remote import run, target
 
-    raise typer.Exit(run_apply(get_settings(), file))
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "apply", source=file, dry_run=dry_run, prune=prune))
+    from cli.config_verbs import run_apply
+
+    raise typer.Exit(run_apply(get_settings(), file, dry_run=dry_run, prune=prune))
+
+
+@app.command()
+def diff(
+    file: FileOpt,
+    prune: Annotated[bool, typer.Option("--prune", help="Also show what --prune would delete")] = False,
+) -> None:
+    """What `axiom apply -f` would change, as a unified diff (exit 1 when there is a difference)."""
+    from cli.remote import run, target
+
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "diff", source=file, prune=prune))
+    from cli.config_verbs import run_diff
+
+    raise typer.Exit(run_diff(get_settings(), file, prune=prune))
+
+
+@app.command()
+def delete(
+    kind: Annotated[str, typer.Argument(help="destination, ruleset, crosswalk or source")],
+    name: Annotated[str, typer.Argument(help="Its name")],
+) -> None:
+    """Delete one configured item (a destination still named by a rule is refused)."""
+    from cli.remote import run, target
+
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "delete", kind=kind, name=name))
+    from cli.config_verbs import run_delete
+
+    raise typer.Exit(run_delete(get_settings(), kind, name))
 
 
 @app.command()
 def get(
-    kind: Annotated[str, typer.Argument(help="destinations, rules or crosswalks")],
-    output: Annotated[str, typer.Option("--output", "-o", help="yaml or json")] = "yaml",
+    kind: Annotated[str, typer.Argument(help="destinations, rules, crosswalks, sources or peers")],
+    name: Annotated[str | None, typer.Argument(help="Only this one")] = None,
+    output: OutputOpt = "yaml",
     show_secrets: Annotated[
-        bool, typer.Option("--show-secrets", help="print credentials unmasked (a backup to apply back)")
+        bool,
+        typer.Option("--show-secrets", help="print credentials unmasked (a backup to apply back; local)"),
     ] = False,
 ) -> None:
-    """Print the configured destinations, rulesets or crosswalks (in the format `axiom apply` reads),
-    credentials masked unless --show-secrets."""
+    """Print the configured items (yaml and json in the format `axiom apply` reads), credentials
+    masked unless --show-secrets."""
+    from cli.remote import run, target
+
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "get", kind=kind, output=output, name=name))
     from cli.config_cmds import run_get
 
-    raise typer.Exit(run_get(get_settings(), kind, output, show_secrets=show_secrets))
+    raise typer.Exit(run_get(get_settings(), kind, output, name=name, show_secrets=show_secrets))
+
+
+@app.command()
+def describe(
+    kind: Annotated[str, typer.Argument(help="destination")],
+    name: Annotated[str, typer.Argument(help="Its name")],
+) -> None:
+    """A destination's configuration and health: circuit breaker, backlog, dead letters, last error."""
+    if kind not in ("destination", "destinations"):
+        raise typer.BadParameter("only `describe destination NAME` is known", param_hint="KIND")
+    from cli.remote import run, target
+
+    remote = target()
+    if remote is not None:
+        raise typer.Exit(run(remote, "describe", name=name))
+    from cli.config_verbs import run_describe
+
+    raise typer.Exit(run_describe(get_settings(), name))
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Argument(help="The API, e.g. https://axiom.example.org")],
+    username: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+) -> None:
+    """Sign in to a remote Axiom: later commands go through its API (token stored mode 0600)."""
+    from cli.remote import RemoteError
+    from cli.remote import login as do_login
+
+    try:
+        path = do_login(url, username, password)
+    except RemoteError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"signed in to {url} (token in {path})")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the stored token: commands work on this host again."""
+    from cli.remote import credentials_path
+
+    credentials_path().unlink(missing_ok=True)
+    typer.echo("signed out")
 
 
 if __name__ == "__main__":

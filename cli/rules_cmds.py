@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from axiom.config import get_settings
-from cli.db_sessions import CLI_ACTOR
+from cli.context import CLI_ACTOR, get_settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from axiom.config import get_settings
-from cli.db_sessions import CLI_ACTOR
+from cli.context import CLI_ACTOR, get_settings
 
 users_app = typer.Typer(help="API users and API keys", no_args_is_help=True)
 
