@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,13 +23,64 @@ def list_cmd(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Newest rows first (UIDs and reasons only: no patient data is kept in the log)."""
+    from cli.remote import target
+
+    remote = target()
+    records = (
+        _remote_rows(remote, status, destination, stage, limit)
+        if remote
+        else _rows(status, destination, stage, limit)
+    )
+    if output == "json":
+        typer.echo(json.dumps(records, indent=2))
+        return
+    typer.echo(
+        f"{'ID':>6} {'STATUS':<10} {'STAGE':<8} {'DESTINATION':<16} {'TRIES':>5} {'ERROR':<22} SOP INSTANCE UID"
+    )
+    for r in records:
+        typer.echo(
+            f"{r['id']:>6} {r['status']:<10} {r['stage']:<8} {r['destination'] or '-':<16} "
+            f"{r['attempts']:>5} {r['error_class']:<22} {r['sop_instance_uid']}"
+        )
+
+
+FIELDS = (
+    "id",
+    "status",
+    "stage",
+    "destination",
+    "error_class",
+    "attempts",
+    "next_retry_at",
+    "sop_instance_uid",
+    "message",
+)
+
+
+def _remote_rows(
+    remote: Any, status: str | None, destination: str | None, stage: str | None, limit: int
+) -> list[dict[str, Any]]:
+    from urllib.parse import urlencode
+
+    from cli.remote import API, RemoteError
+
+    given = {"status": status, "destination": destination, "stage": stage, "limit": min(limit, 1000)}
+    try:
+        rows = remote.request("GET", f"{API}/exceptions?" + urlencode({k: v for k, v in given.items() if v}))
+    except RemoteError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    return [{field: row.get(field) for field in FIELDS} for row in rows]
+
+
+def _rows(status: str | None, destination: str | None, stage: str | None, limit: int) -> list[dict[str, Any]]:
     from axiom.services.exception_admin import ExceptionFilter, list_exceptions
     from cli.db_sessions import open_sessions
 
     query = ExceptionFilter(status=status, destination=destination, stage=stage, limit=limit)
     with open_sessions(get_settings())() as session:
         rows = list_exceptions(session, query)
-        records = [
+        return [
             {
                 "id": r.id,
                 "status": r.status.value,
@@ -43,17 +94,6 @@ def list_cmd(
             }
             for r in rows
         ]
-    if output == "json":
-        typer.echo(json.dumps(records, indent=2))
-        return
-    typer.echo(
-        f"{'ID':>6} {'STATUS':<10} {'STAGE':<8} {'DESTINATION':<16} {'TRIES':>5} {'ERROR':<22} SOP INSTANCE UID"
-    )
-    for r in records:
-        typer.echo(
-            f"{r['id']:>6} {r['status']:<10} {r['stage']:<8} {r['destination'] or '-':<16} "
-            f"{r['attempts']:>5} {r['error_class']:<22} {r['sop_instance_uid']}"
-        )
 
 
 def _each(ids: list[int], action: str) -> None:

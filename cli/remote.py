@@ -115,6 +115,8 @@ def run(remote: Remote, verb: str, **kwargs: Any) -> int:
 def _get(remote: Remote, kind: str, output: str, name: str | None = None) -> int:
     check_output(output)
     key = kind_key(kind)
+    if key == "peers":
+        raise RemoteError("the API does not serve peers: run `axiom get peers` on the server")
     items = list(remote.items(key).values())
     if name is not None:
         items = [item for item in items if item["name"] == name]

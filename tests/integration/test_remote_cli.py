@@ -126,6 +126,8 @@ def test_config_verbs_go_through_the_api(env: dict[str, str], tmp_path: Path) ->
     described = axiom("describe", "destination", "archive", env=env).stdout
     assert "description: new" in described and "circuit:" in described and "dead_letters: 1" in described
 
+    listed = json.loads(axiom("exceptions", "list", "--status", "dead", "-o", "json", env=env).stdout)
+    assert [(r["destination"], r["sop_instance_uid"]) for r in listed] == [("archive", "1.2.3.4")]
     retried = axiom(
         "exceptions", "retry", "--destination", "archive", "--status", "dead", env=env, check=None
     )
