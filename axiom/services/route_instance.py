@@ -9,10 +9,12 @@ is bounded: past ``route_max_attempts`` the instance is held as a dead exception
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from io import BytesIO
+from pathlib import Path
 
 import structlog
 from pydicom import Dataset, dcmread
@@ -25,6 +27,7 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.db.session import make_durable
 from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
+from axiom.dicom.spool_claim import InFlight, claim
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
 from axiom.logging import phi_hash
@@ -126,12 +129,26 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
             "task refused: it names a file outside the spool", spool_path_hash=phi_hash(message.spool_path)
         )
         return None
+    with contextlib.ExitStack() as stack:
+        try:
+            # The claim: no other task routes this arrival while this one does (issue 15, item 3).
+            part10 = stack.enter_context(claim(path))
+        except FileNotFoundError:
+            log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
+            return None
+        except InFlight:
+            # Another task holds it (a republished copy of this task); it answers for the file.
+            log.info("spooled file in flight in another task", sop_instance_uid=message.sop_instance_uid)
+            return None
+        return _route_claimed(runtime, message, now, spool, path, part10)
+
+
+def _route_claimed(
+    runtime: Runtime, message: InstanceMessage, now: datetime | None, spool: Spool, path: Path, part10: bytes
+) -> RouteOutcome | None:
+    settings = runtime.settings
     try:
-        part10 = path.read_bytes()
         dataset = dcmread(BytesIO(part10))
-    except FileNotFoundError:
-        log.info("spooled file already processed", sop_instance_uid=message.sop_instance_uid)
-        return None
     except Exception as exc:
         return quarantine_unreadable(runtime, spool, path, message, exc)
 
@@ -139,23 +156,40 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
     snapshot = runtime.config()
     keep_header = settings.header_retention_days > 0
     content_hash = dataset_digest(part10)
-    history = RouteHistory.read(
-        runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
-    )
-    if history.failed_attempts >= settings.route_max_attempts:
-        # Given up on before (its dead row may not have been written): never delivered again by itself.
-        return give_up(runtime, message, history.failed_attempts, "TooManyAttempts")
-    ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
-    if snapshot.standardize_tags:
-        ctx = ctx.model_copy(
-            update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}
+    # Decide, with the AI passes as an explicit loop: models first, then hosted analyses; each pass
+    # stores its results and the rules are evaluated again with them.
+    while True:
+        history = RouteHistory.read(
+            runtime, message, dataset, content_hash, snapshot.needs_series_count, snapshot.needs_inference
         )
-    try:
-        with metrics.RULE_SECONDS.time():
-            plan = evaluate(snapshot.rulesets, dataset, ctx)
-    except UnknownCrosswalk as exc:
-        record = InstanceRecord(message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset))
-        return hold(runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc))
+        if history.failed_attempts >= settings.route_max_attempts:
+            # Given up on before (its dead row may not have been written): never delivered again by itself.
+            return give_up(runtime, message, history.failed_attempts, "TooManyAttempts")
+        ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
+        if snapshot.standardize_tags:
+            ctx = ctx.model_copy(
+                update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}
+            )
+        try:
+            with metrics.RULE_SECONDS.time():
+                plan = evaluate(snapshot.rulesets, dataset, ctx)
+        except UnknownCrosswalk as exc:
+            record = InstanceRecord(message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset))
+            return hold(
+                runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
+            )
+        if plan.disposition == "route" and plan.infer:
+            if runtime.dispatch_inference is not None:
+                # The gpu queue runs the models and publishes this instance's routing again.
+                runtime.dispatch_inference(message, list(plan.infer))
+                log.info("instance sent for inference", sop_instance_uid=message.sop_instance_uid)
+                return RouteOutcome("inferring")
+            _infer(runtime, message, dataset, content_hash, list(plan.infer))
+            continue
+        if plan.disposition == "route" and plan.analyze:
+            _analyze(runtime, message, dataset, content_hash, plan.analyze)
+            continue
+        break
     deferred_names = [name for item in plan.deferred for name in item.destinations]
     destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
     record = InstanceRecord(
@@ -167,13 +201,6 @@ def _route(runtime: Runtime, message: InstanceMessage, now: datetime | None) -> 
         )
     if plan.disposition == "drop":
         return drop(runtime, spool, record, plan.reason)
-    if plan.infer:
-        # Models first: the instance is routed again once their results are stored, so rules that
-        # read them (`inference` conditions) decide with them.
-        return _infer_first(runtime, message, dataset, content_hash, list(plan.infer), now)
-    if plan.analyze:
-        # Then hosted analyses (anonymized copies only); their answers are stored like model results.
-        return _analyze_first(runtime, message, dataset, content_hash, plan.analyze, now)
     if not plan.destinations and not plan.deferred:
         reason = "no rule routed this instance to a destination; kept in quarantine"
         return hold(runtime, spool, record, InstanceStatus.NO_MATCH, "route", "NoMatchingRule", reason)
@@ -310,18 +337,14 @@ def _standardize(
         return {}
 
 
-def _infer_first(
+def _infer(
     runtime: Runtime,
     message: InstanceMessage,
     dataset: Dataset,
     content_hash: str,
     specs: list[InferSpec],
-    now: datetime,
-) -> RouteOutcome | None:
-    if runtime.dispatch_inference is not None:
-        runtime.dispatch_inference(message, specs)
-        log.info("instance sent for inference", sop_instance_uid=message.sop_instance_uid)
-        return RouteOutcome("inferring")
+) -> None:
+    """Run the models asked for here; every one ends with a stored result (ok, skipped or failed)."""
     with runtime.sessions() as session:
         infer_instance(
             runtime.inference(),
@@ -333,18 +356,16 @@ def _infer_first(
             specs=specs,
         )
         session.commit()
-    # Every model asked for now has a stored result (ok, skipped or failed): this pass routes.
-    return _route_instance(runtime, message, now)
 
 
-def _analyze_first(
+def _analyze(
     runtime: Runtime,
     message: InstanceMessage,
     dataset: Dataset,
     content_hash: str,
     requests: tuple[AnalysisRequest, ...],
-    now: datetime,
-) -> RouteOutcome | None:
+) -> None:
+    """Hosted analyses (anonymized copies only); their outcomes are stored like model results."""
     hook = audit_hook(runtime.sessions, "ai", message.sop_instance_uid)
     analyses = run_analyses(runtime.make_analyzer, hook, dataset, requests)
     with runtime.sessions() as session:
@@ -352,5 +373,3 @@ def _analyze_first(
             session, analyses, sop_instance_uid=message.sop_instance_uid, content_hash=content_hash
         )
         session.commit()
-    # Every analysis asked for now has a stored outcome (ok or failed): this pass routes.
-    return _route_instance(runtime, message, now)

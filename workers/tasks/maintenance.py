@@ -35,7 +35,8 @@ def recover_spool_task(self: Task) -> int:
     prune_quarantine(
         runtime.sessions, settings.quarantine_dir, settings.quarantine_max_bytes, settings.quarantine_max_days
     )
-    return recover_spool(settings_of(self.app), CeleryPublisher(self.app))
+    publisher = CeleryPublisher(self.app)
+    return recover_spool(settings_of(self.app), publisher, publisher.queued_instances)
 
 
 @shared_task(name=TASK_PURGE_HEADERS, bind=True)
