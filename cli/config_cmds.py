@@ -8,16 +8,16 @@ from pathlib import Path
 import typer
 import yaml
 
-from axiom.config import Settings
-from axiom.domain.masking import mask_secrets
-from axiom.services.apply_config import ConfigFileError, apply_config, load_config_file
-from axiom.services.config_dump import (
+from axiom.admin.apply_config import ConfigFileError, apply_config, load_config_file
+from axiom.admin.config_dump import (
     dump_crosswalks,
     dump_destinations,
     dump_peers,
     dump_rulesets,
     dump_sources,
 )
+from axiom.config import Settings
+from axiom.domain.masking import mask_secrets
 from cli.db_sessions import open_sessions
 
 # What `axiom get KIND` prints, under the top-level key of the config file (so the output applies back).

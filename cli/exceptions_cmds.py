@@ -24,7 +24,7 @@ def list_cmd(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Newest rows first (UIDs and reasons only: no patient data is kept in the log)."""
-    from axiom.services.exception_admin import ExceptionFilter, list_exceptions
+    from axiom.admin.exception_admin import ExceptionFilter, list_exceptions
     from cli.db_sessions import open_sessions
 
     query = ExceptionFilter(status=status, destination=destination, stage=stage, limit=limit)
@@ -58,8 +58,8 @@ def list_cmd(
 
 
 def _each(ids: list[int], action: str) -> None:
-    from axiom.services.exception_admin import NotActionable, discard, retry_now
-    from axiom.services.runtime import Runtime
+    from axiom.admin.exception_admin import NotActionable, discard, retry_now
+    from axiom.pipeline.runtime import Runtime
     from cli.db_sessions import open_sessions
 
     settings = get_settings()

@@ -89,7 +89,7 @@ def flower(ctx: typer.Context) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the configuration file that `axiom apply` reads."""
-    from axiom.services.config_schema import config_schema_text
+    from axiom.admin.config_schema import config_schema_text
 
     typer.echo(config_schema_text(), nl=False)
 

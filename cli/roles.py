@@ -34,12 +34,12 @@ def prepare(settings: Settings, *, migrate: bool = True) -> None:
 
 def _serve_listener(settings: Settings) -> None:
     from axiom.db.session import create_db_engine, make_session_factory
-    from axiom.dicom.scp import StoreHandler, make_listener
     from axiom.dicom.spool import ingest_spool
-    from axiom.services.events import make_events
-    from axiom.services.ingest import RefusalLog
-    from axiom.services.known_peers import KnownPeers
-    from axiom.services.move_origin import MoveSources
+    from axiom.infra.events import make_events
+    from axiom.pipeline.ingest import RefusalLog
+    from axiom.pipeline.known_peers import KnownPeers
+    from axiom.pipeline.listener import StoreHandler, make_listener
+    from axiom.pipeline.move_origin import MoveSources
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
 
@@ -132,7 +132,7 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from api.main import create_app
-    from axiom.services.auth import WeakJwtSecret
+    from axiom.admin.auth import WeakJwtSecret
 
     try:
         app = create_app(settings)

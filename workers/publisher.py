@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from axiom.domain.messages import InstanceMessage
-from axiom.services.ports import PublishError
+from axiom.pipeline.ports import PublishError
 from workers.celery_app import GPU_QUEUE, TASK_PROCESS_INSTANCE
 
 

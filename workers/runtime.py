@@ -8,7 +8,7 @@ import threading
 from celery import Celery
 
 from axiom.domain.messages import InstanceMessage
-from axiom.services.runtime import Runtime
+from axiom.pipeline.runtime import Runtime
 from rules.model import InferSpec
 from workers.celery_app import GPU_QUEUE, TASK_INFER, TASK_PROCESS_INSTANCE, settings_of
 

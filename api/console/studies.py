@@ -12,9 +12,9 @@ from api.console.render import page
 from api.console.session import ConsoleAdmin, ConsoleUser
 from api.deps import SessionDep
 from api.routes.exceptions import _runtime
+from axiom.admin import exception_bulk, study_views
+from axiom.admin.config_dump import dump_destinations
 from axiom.domain.instances import InstanceStatus
-from axiom.services import exception_bulk, study_views
-from axiom.services.config_dump import dump_destinations
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50

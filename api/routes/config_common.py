@@ -9,7 +9,7 @@ from fastapi import Body, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
-from axiom.services.config_edit import Change
+from axiom.admin.config_edit import Change
 
 # A JSON object; the service validates it with the config file's models, so errors name the field
 # path inside this body.

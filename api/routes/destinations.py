@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
+from axiom.admin import config_edit
+from axiom.admin.config_dump import dump_destinations
 from axiom.domain.destinations import DestinationConfig
 from axiom.domain.masking import mask_secrets
-from axiom.services import config_edit
-from axiom.services.config_dump import dump_destinations
 
 router = APIRouter(prefix="/api/v1/config/destinations", tags=["config"])
 

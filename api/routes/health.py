@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
 from axiom import metrics
-from axiom.services import monitoring
+from axiom.admin import monitoring
 from workers.celery_app import QUEUES
 
 router = APIRouter(tags=["health"])

@@ -15,16 +15,16 @@ from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, SessionDep, principal_from
+from axiom.admin import monitoring
 from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.domain.auth import Principal, Role
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.masking import mask_text
-from axiom.services import monitoring
-from axiom.services.delivery_guard import RedisGuard
-from axiom.services.events import subscribe
-from axiom.services.poll_source import source_status
+from axiom.infra.delivery_guard import RedisGuard
+from axiom.infra.events import subscribe
+from axiom.pipeline.poll import source_status
 from beat.schedule import schedule_overview
 from workers.celery_app import QUEUES
 

@@ -423,7 +423,7 @@ class PseudonymRow(Base):
     """One pseudonym the anonymize action gave a patient, and who it stands for.
 
     Written by the worker when it sends an anonymized instance; read only by the audited
-    re-identification (axiom.services.pseudonyms.reidentify). ``original_id_hash`` is the
+    re-identification (axiom.pipeline.pseudonyms.reidentify). ``original_id_hash`` is the
     sha256 of the original PatientID (as ``dicom_studies.patient_id_hash``), so the unique key needs
     no clear text.
     """

@@ -2,8 +2,8 @@
 
 A source only speaks its protocol: find studies, list a study's instances, retrieve some of them.
 What to pull (the dedupe ledger, the watermark, limits, the lease, outcomes) is decided once for every
-kind by ``axiom.services.poll_source``. Retrieved instances go through the same ingest path as a
-C-STORE arrival (``axiom.services.ingest.Ingestor``).
+kind by ``axiom.pipeline.poll``. Retrieved instances go through the same ingest path as a
+C-STORE arrival (``axiom.pipeline.ingest.Ingestor``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from axiom.config import Settings
 from axiom.domain.sources import SourceBase
-from axiom.services.ingest import Ingestor
+from axiom.pipeline.ingest import Ingestor
 
 
 class SourceError(Exception):

@@ -18,7 +18,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
 from axiom.domain.sources import DicomwebSourceConfig, SourceBase
-from axiom.services.ingest import SUCCESS, Received
+from axiom.pipeline.ingest import SUCCESS, Received
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,

@@ -2,7 +2,7 @@
 to Axiom's own listener or C-GET on the poll's own association.
 
 C-MOVE arrivals come in through the listener like any C-STORE; the listener gives them the source's
-name by the Move Originator AE they carry (axiom.services.move_origin). C-GET arrivals are taken on
+name by the Move Originator AE they carry (axiom.pipeline.move_origin). C-GET arrivals are taken on
 this association and go through the same ingest path with the source's name as ``source``.
 """
 
@@ -25,7 +25,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from axiom.domain.sources import DimseSourceConfig, SourceBase
-from axiom.services.ingest import Received
+from axiom.pipeline.ingest import Received
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,

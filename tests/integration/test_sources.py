@@ -25,14 +25,14 @@ from pydicom.uid import generate_uid
 
 from axiom.db.base import utcnow
 from axiom.db.repositories import sources as sources_repo
-from axiom.dicom.scp import StoreHandler, make_listener
 from axiom.dicom.spool import Spool
 from axiom.domain.messages import InstanceMessage
-from axiom.services.ingest import RefusalLog
-from axiom.services.move_origin import MoveSources
-from axiom.services.poll_source import PollOutcome, poll_source, source_status
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.pipeline.ingest import RefusalLog
+from axiom.pipeline.listener import StoreHandler, make_listener
+from axiom.pipeline.move_origin import MoveSources
+from axiom.pipeline.poll import PollOutcome, poll_source, source_status
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.dcmtk import free_port
 from tests.support.orthanc import Orthanc, dicomweb_plugin, orthanc_available

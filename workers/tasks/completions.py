@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from celery import Task, shared_task
 
-from axiom.services.completion import (
+from axiom.pipeline.completion import (
     claim_complete_groups,
     fire_group,
     purge_fired_groups,

@@ -6,7 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
-from axiom.services.crosswalks import sync_crosswalks
+from axiom.admin.crosswalks import sync_crosswalks
 from beat.schedule import TASK_SYNC_CROSSWALKS
 from workers.runtime import runtime_for
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from celery import Task, shared_task
 
-from axiom.services.header_retention import delete_expired_headers
-from axiom.services.quarantine_budget import prune_quarantine
-from axiom.services.recover_spool import recover_spool
-from axiom.services.retry_delivery import due_retries
+from axiom.pipeline.header_retention import delete_expired_headers
+from axiom.pipeline.quarantine_budget import prune_quarantine
+from axiom.pipeline.recover import recover_spool
+from axiom.pipeline.retry import due_retries
 from beat.schedule import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
 from workers.celery_app import settings_of
 from workers.publisher import CeleryPublisher

@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from axiom.services.retry_delivery import retry_delivery
+from axiom.pipeline.retry import retry_delivery
 from workers.celery_app import TASK_RETRY_DELIVERY
 from workers.runtime import runtime_for
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from axiom.services.poll_source import poll_source
+from axiom.pipeline.poll import poll_source
 from beat.schedule import TASK_POLL_SOURCE
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for

@@ -12,9 +12,9 @@ from celery.schedules import crontab
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.models import SourceRow
-from axiom.services.apply_config import apply_config, parse_config
 from beat.schedule import TASK_POLL_SOURCE
 from beat.scheduler import DatabaseScheduler
 from workers.celery_app import create_app
