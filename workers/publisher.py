@@ -6,7 +6,7 @@ from celery import Celery
 
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.ports import PublishError
-from workers.celery_app import GPU_QUEUE, TASK_PROCESS_INSTANCE
+from workers.task_names import GPU_QUEUE, TASK_PROCESS_INSTANCE
 
 
 class CeleryPublisher:

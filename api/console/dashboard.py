@@ -19,7 +19,7 @@ from axiom.admin import exception_admin, monitoring
 from axiom.db.repositories import instances as instance_repo
 from axiom.domain.auth import Role
 from axiom.pipeline.poll import source_status
-from workers.celery_app import QUEUES
+from workers.task_names import QUEUES
 
 router = APIRouter(include_in_schema=False)
 

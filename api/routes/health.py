@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import CurrentUser, SessionDep
 from axiom import metrics
 from axiom.admin import monitoring
-from workers.celery_app import QUEUES
+from workers.task_names import QUEUES
 
 router = APIRouter(tags=["health"])
 

@@ -26,7 +26,7 @@ from axiom.infra.delivery_guard import RedisGuard
 from axiom.infra.events import subscribe
 from axiom.pipeline.poll import source_status
 from beat.schedule import schedule_overview
-from workers.celery_app import QUEUES
+from workers.task_names import QUEUES
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 

@@ -83,7 +83,16 @@ def _anonymizes(ruleset: Ruleset) -> bool:
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dispatch_inference: InferenceDispatch | None = None,
+        reroute: Reroute | None = None,
+        make_analyzer: Callable[[CallHook], GeminiAnalyzer] | None = None,
+    ) -> None:
+        """Built complete by its role's composition root (workers/runtime.py): nothing is patched
+        in afterwards."""
         self.settings = settings
         self.engine = create_db_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
@@ -102,11 +111,11 @@ class Runtime:
         self._ai_lock = threading.Lock()
         # None: models run inline in route_instance (tests, tools). The worker role sends them to the
         # gpu queue instead, and that queue's worker publishes the instance for routing again.
-        self.dispatch_inference: InferenceDispatch | None = None
-        self.reroute: Reroute | None = None
+        self.dispatch_inference = dispatch_inference
+        self.reroute = reroute
         # Builds the Vertex AI analyzer for `analyze` actions, with the hook that audits each call;
         # tests point it at a local server.
-        self.make_analyzer: Callable[[CallHook], GeminiAnalyzer] = self._gemini_analyzer
+        self.make_analyzer: Callable[[CallHook], GeminiAnalyzer] = make_analyzer or self._gemini_analyzer
 
     def _gemini_analyzer(self, on_call: CallHook) -> GeminiAnalyzer:
         from axiom.ai.language_models import gemini_analyzer

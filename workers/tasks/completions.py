@@ -12,9 +12,8 @@ from axiom.pipeline.completion import (
     purge_fired_groups,
     refresh_expected_counts,
 )
-from beat.schedule import TASK_CHECK_COMPLETIONS
-from workers.celery_app import TASK_FIRE_GROUP
 from workers.runtime import runtime_for
+from workers.task_names import TASK_CHECK_COMPLETIONS, TASK_FIRE_GROUP
 from workers.tasks.retry import RETRY_ON_ANY_ERROR, schedule_retry
 
 

@@ -10,10 +10,10 @@ from axiom.pipeline.header_retention import delete_expired_headers
 from axiom.pipeline.quarantine_budget import prune_quarantine
 from axiom.pipeline.recover import recover_spool
 from axiom.pipeline.retry import due_retries
-from beat.schedule import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
 from workers.celery_app import settings_of
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
+from workers.task_names import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
 from workers.tasks.retry import schedule_retry
 
 

@@ -6,8 +6,8 @@ from celery import Task, shared_task
 
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.route import route_instance
-from workers.celery_app import TASK_PROCESS_INSTANCE
 from workers.runtime import runtime_for
+from workers.task_names import TASK_PROCESS_INSTANCE
 from workers.tasks.retry import RETRY_ON_ANY_ERROR, schedule_retry
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from celery import Task, shared_task
 
 from axiom.pipeline.poll import poll_source
-from beat.schedule import TASK_POLL_SOURCE
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
+from workers.task_names import TASK_POLL_SOURCE
 
 
 @shared_task(name=TASK_POLL_SOURCE, bind=True)

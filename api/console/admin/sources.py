@@ -14,7 +14,7 @@ from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
 from axiom.db.repositories import audit as audit_repo
 from axiom.pipeline.poll import source_status
-from beat.schedule import TASK_POLL_SOURCE
+from workers.task_names import TASK_POLL_SOURCE
 
 router = APIRouter(include_in_schema=False)
 

@@ -33,10 +33,11 @@ from axiom.pipeline.header_retention import dataset_from_header, delete_expired_
 from axiom.pipeline.recover import message_for_spooled_file
 from axiom.pipeline.route import route_instance
 from axiom.pipeline.runtime import Runtime
-from beat.schedule import TASK_PURGE_HEADERS, beat_schedule
+from beat.schedule import beat_schedule
 from rules.model import Ruleset
 from tests.factories import make_dataset, write_instance
 from workers.celery_app import create_app
+from workers.task_names import TASK_PURGE_HEADERS
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 CLINICAL: dict[str, Any] = {

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.models import SourceRow
-from beat.schedule import TASK_POLL_SOURCE
 from beat.scheduler import DatabaseScheduler
 from workers.celery_app import create_app
+from workers.task_names import TASK_POLL_SOURCE
 
 STATIC = {"retry-sweep", "recover-spool", "crosswalk-sync", "completion-check", "header-cleanup"}
 

@@ -77,10 +77,6 @@ def _runtime(tmp_path: Path, actions: list[dict[str, Any]], server: FakeVertex) 
     upgrade_database(settings.effective_database_url)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(_config(actions)))
-    rt = Runtime(settings)
-    with rt.sessions() as session:
-        apply_config(session, load_config_file(path), actor="test")
-        session.commit()
 
     def analyzer(on_call: CallHook) -> GeminiAnalyzer:
         return GeminiAnalyzer(
@@ -90,7 +86,11 @@ def _runtime(tmp_path: Path, actions: list[dict[str, Any]], server: FakeVertex) 
             on_call=on_call,
         )
 
-    rt.make_analyzer = analyzer
+    rt = Runtime(settings, make_analyzer=analyzer)
+    with rt.sessions() as session:
+        apply_config(session, load_config_file(path), actor="test")
+        session.commit()
+
     return rt
 
 

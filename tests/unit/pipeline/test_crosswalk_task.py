@@ -13,8 +13,9 @@ from axiom.admin.apply_config import apply_config, parse_config
 from axiom.admin.crosswalks import sync_crosswalk
 from axiom.config import Settings
 from axiom.db.repositories.crosswalks import get_crosswalk_rows
-from beat.schedule import TASK_SYNC_CROSSWALKS, beat_schedule
+from beat.schedule import beat_schedule
 from workers.celery_app import create_app
+from workers.task_names import TASK_SYNC_CROSSWALKS
 
 
 def test_beat_sends_the_sync_task_on_the_configured_interval() -> None:

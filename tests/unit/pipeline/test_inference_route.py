@@ -170,8 +170,12 @@ def test_with_a_gpu_queue_the_instance_is_handed_over_then_routed_again(
 ) -> None:
     dispatched: list[tuple[InstanceMessage, list[InferSpec]]] = []
     rerouted: list[InstanceMessage] = []
-    runtime.dispatch_inference = lambda message, specs: dispatched.append((message, specs))
-    runtime.reroute = rerouted.append
+    # The worker role's wiring, as workers/runtime.py builds it.
+    runtime = Runtime(
+        runtime.settings,
+        dispatch_inference=lambda message, specs: dispatched.append((message, specs)),
+        reroute=rerouted.append,
+    )
     message = _spool(runtime, tmp_path, bright=True)
 
     outcome = route_instance(runtime, message)
