@@ -9,6 +9,7 @@ and a non-table attribute, so a test can look for them in the output bytes.
 
 from __future__ import annotations
 
+import copy
 import io
 from functools import cache
 
@@ -238,9 +239,13 @@ def _as_file(ds: Dataset) -> Dataset:
     return dcmread(buffer)
 
 
-@cache
 def corpus() -> dict[str, Dataset]:
-    """name -> instance; built once per process (tests copy before changing anything)."""
+    """name -> instance: a fresh copy of the corpus, built once per process, for each caller."""
+    return {name: copy.deepcopy(ds) for name, ds in _built().items()}
+
+
+@cache
+def _built() -> dict[str, Dataset]:
     ct = _image("CT", 1)
     found = {"CT": ct, "MR": _image("MR", 1), "US": _image("US", 1)}
     found |= {"SR": _sr(ct), "KO": _ko(ct), "SEG": _seg(ct), "RTSTRUCT": _rtstruct(ct)}

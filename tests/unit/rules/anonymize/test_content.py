@@ -73,7 +73,7 @@ def test_with_the_option_every_item_is_cleaned() -> None:
 
 
 def test_dates_in_content_items_are_shifted_by_the_patients_shift() -> None:
-    sr = corpus()["SR"].copy()
+    sr = corpus()["SR"]
     item = Dataset()
     item.RelationshipType, item.ValueType, item.Date = "CONTAINS", "DATE", "20240301"
     sr.ContentSequence = [*sr.ContentSequence, item]
@@ -97,7 +97,7 @@ def test_overlay_and_curve_groups_go_whole_without_clean_graphics(name: str) -> 
 def test_clean_graphics_removes_a_group_with_its_bitmap_and_cleans_one_without() -> None:
     out = _run("CT", options=("clean-graphics",))
     assert [e.tag for e in out if e.tag.group == 0x6000] == []  # Overlay Data cannot be cleaned
-    ds = corpus()["CT"].copy()
+    ds = corpus()["CT"]
     del ds[0x60003000]  # an overlay in the pixel data's unused bits: no bitmap of its own
     spec = AnonymizeSpec(profile="basic", options=["clean-graphics"])
     cleaned = anonymize(ds, spec, SECRET).dataset

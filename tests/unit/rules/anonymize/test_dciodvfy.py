@@ -95,7 +95,7 @@ def corpus_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str
     return found
 
 
-@pytest.mark.parametrize(("profile", "options"), CONFIGS, ids=lambda v: "+".join(v) if v else "-")
+@pytest.mark.parametrize(("profile", "options"), CONFIGS, ids=["+".join((p, *o)) for p, o in CONFIGS])
 def test_no_new_errors_on_ct_mr_us_sr_ko_seg_rtstruct(
     tmp_path: Path, corpus_errors: dict[str, set[str]], profile: str, options: tuple[str, ...]
 ) -> None:
