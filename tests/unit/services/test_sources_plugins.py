@@ -12,13 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from axiom import sources
 from axiom.config import Settings
 from axiom.db.repositories import sources as sources_repo
-from axiom.domain.sources import HealthcareSourceConfig
 from axiom.services.apply_config import apply_config, parse_config
 from axiom.services.poll_source import backoff_delay, poll_source
 from axiom.sources.base import RateLimiter, SourceError, accession_matches
 from axiom.sources.dicomweb import DicomwebSource
 from axiom.sources.dimse import DimseSource
-from axiom.sources.healthcare import HealthcareSource
+from axiom.sources.healthcare import HealthcareSource, HealthcareSourceConfig
 
 GCP = {
     "name": "gcp",
