@@ -140,7 +140,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_gets_the_registry_did_you_mean(tmp_path: Path) -> None:
-    text = "destinations:\n  - {name: b, type: s3x, bucket: x}\n  - {name: c, type: cstor, host: h, port: 1}\n"
+    text = (
+        "destinations:\n  - {name: b, type: s3x, bucket: x}\n  - {name: c, type: cstor, host: h, port: 1}\n"
+    )
     problems = dict(_error(tmp_path, text).problems)
     assert problems == {
         "destinations[0].type": "unknown destination type 's3x'; did you mean 's3'?",
