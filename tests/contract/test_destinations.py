@@ -20,7 +20,7 @@ from axiom.destinations.cstore import CStoreDestination, CStoreDestinationConfig
 from axiom.destinations.filesystem import FilesystemDestination, FilesystemDestinationConfig
 from axiom.destinations.gcs import GCSDestinationConfig, crc32c_base64, md5_base64
 from axiom.destinations.healthcare import HealthcareDestinationConfig
-from axiom.destinations.stowrs import STOWRSDestination, STOWRSDestinationConfig
+from axiom.destinations.stowrs import DICOMwebDestination, STOWRSDestination, STOWRSDestinationConfig
 from axiom.dicom.atomic import is_temp_name
 from axiom.dicom.paths import PathTemplate
 from axiom.domain.instances import OutgoingInstance
@@ -442,7 +442,7 @@ class TestHealthcareContract(OrthancReadBack, DestinationContract):
         self.orthanc, self.api = orthanc, healthcare_api
         settings = self.settings_with(settings_factory, tmp_path, {"HEALTHCARE_TOKEN": healthcare_api.token})
         dest = resolve("healthcare")(self.config(healthcare_api), settings)
-        assert isinstance(dest, STOWRSDestination)
+        assert isinstance(dest, DICOMwebDestination)
         yield dest
         dest.close()
 
