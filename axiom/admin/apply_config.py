@@ -29,6 +29,7 @@ from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.destinations import DestinationConfig
 from axiom.domain.peers import PeerConfig
 from axiom.domain.sources import SourceConfig
+from axiom.plugins import validation_context
 from rules.model import Ruleset
 
 
@@ -97,7 +98,7 @@ def load_config_file(path: Path) -> ConfigFile:
 def parse_config(data: dict[str, Any], *, source: str = "<config>") -> ConfigFile:
     """Validate already-parsed data (e.g. a JSON request body) with the same error reporting."""
     try:
-        config = ConfigFile.model_validate(data)
+        config = ConfigFile.model_validate(data, context=validation_context())
     except ValidationError as exc:
         problems = [(_field_path(err["loc"], data), _reason(err)) for err in exc.errors(include_url=False)]
         raise ConfigFileError(source, problems) from None

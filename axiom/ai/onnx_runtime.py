@@ -20,7 +20,7 @@ def choose_providers(available: Sequence[str]) -> list[str]:
     return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
 
 
-class OnnxModel(ImageModel):
+class OnnxModel(ImageModel[Manifest]):
     def __init__(self, manifest: Manifest, folder: Path, providers: Sequence[str] | None = None) -> None:
         super().__init__(manifest, folder)
         import onnxruntime as ort  # the `ai` (CPU) or `gpu` extra

@@ -26,12 +26,12 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.dicom.spool import Spool
 from axiom.dicom.validate import InvalidDataset, check_encoded_dataset, check_uid, is_valid_uid, safe_uid
 from axiom.domain.messages import InstanceMessage
+from axiom.domain.received import SUCCESS, Received  # noqa: F401 - the listener imports them from here
 from axiom.infra import events as ev
 from axiom.pipeline.ports import TaskPublisher
 
 log = structlog.get_logger("axiom.ingest")
 
-SUCCESS = 0x0000
 # DICOM statuses of the outcomes that are not the payload's fault.
 OUT_OF_RESOURCES_SPOOL = 0xA700
 OUT_OF_RESOURCES_QUEUE = 0xA701
@@ -224,21 +224,6 @@ def ingest_unparsable(
         status=str(result.outcome),
     )
     return result
-
-
-@dataclass(frozen=True)
-class Received:
-    """One encoded dataset (no File Meta) and how it came: what a source hands its ``Ingestor``."""
-
-    meta: FileMetaDataset
-    data: bytes | memoryview
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax: UID
-    calling_ae: str
-    called_ae: str
-    # The source the arrival belongs to when not the role's own (a C-MOVE answered to the listener).
-    source: str | None = None
 
 
 class Ingestor:

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from axiom.db.repositories.sources import load_source_configs
-from axiom.domain.sources import DimseSourceConfig
+from axiom.sources.dimse import DimseSourceConfig
 
 log = structlog.get_logger("axiom.listener")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
+from pydantic import Field
 from pydicom import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_role, evt
@@ -24,8 +25,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from axiom.domain.sources import DimseSourceConfig, SourceBase
-from axiom.pipeline.ingest import Received
+from axiom.domain.received import Received
+from axiom.domain.sources import SourceBase
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,
@@ -35,19 +36,33 @@ from axiom.sources.base import (
     StudyQuery,
 )
 
+
+class DimseSourceConfig(SourceBase):
+    """A PACS queried with C-FIND (Study Root) and retrieved with C-MOVE (to Axiom's own listener) or
+    C-GET (on the poll's own association)."""
+
+    type: Literal["dimse"] = "dimse"
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = Field(min_length=1, max_length=16)
+    calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
+    retrieve: Literal["move", "get"] = "move"
+    # The C-MOVE destination AE (the peer must know it); None: Axiom's own AE title (AXIOM_AE_TITLE).
+    move_destination: str | None = Field(default=None, min_length=1, max_length=16)
+
+
 _PENDING = (0xFF00, 0xFF01)
 _SUCCESS = 0x0000
 # A C-GET association proposes at most this many storage contexts (128 in all, one for the GET).
 _MAX_STORAGE_CONTEXTS = 120
 
 
-class DimseSource(Source):
+class DimseSource(Source[DimseSourceConfig]):
     kind: ClassVar[str] = "dimse"
     config_model: ClassVar[type[SourceBase]] = DimseSourceConfig
 
     @property
     def peer(self) -> DimseSourceConfig:
-        assert isinstance(self.config, DimseSourceConfig)
         return self.config
 
     def _where(self) -> str:

@@ -95,7 +95,7 @@ def test_put_get_delete_through_config_edit(session: Session) -> None:
         ({"schedule": {"every_seconds": 5, "cron": "* * * * *"}}, "sources[0].schedule", "exactly one"),
         ({"schedule": {"cron": "* * *"}}, "sources[0].schedule.cron", "five fields"),
         ({"password_env": "not a name"}, "sources[0].password_env", "pattern"),
-        ({"type": "ftp"}, "sources[0]", "does not match any of the expected tags"),
+        ({"type": "ftp"}, "sources[0].type", "unknown source type 'ftp'"),
         ({"password": "secret"}, "sources[0].password", "Extra inputs"),
     ],
 )

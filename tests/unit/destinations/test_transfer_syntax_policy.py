@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydicom import dcmread
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, RLELossless
 
-from axiom.domain.destinations import FilesystemDestinationConfig
+from axiom.destinations.filesystem import FilesystemDestinationConfig
 from axiom.pipeline.recover import message_for_spooled_file
 from axiom.pipeline.route import route_instance
 from axiom.pipeline.runtime import Runtime

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from axiom.domain.destinations import CircuitBreakerConfig, FilesystemDestinationConfig
+from axiom.destinations.filesystem import FilesystemDestinationConfig
+from axiom.domain.destinations import CircuitBreakerConfig
 from axiom.infra.delivery_guard import DeliveryGuard, LocalGuard, RedisGuard
 
 

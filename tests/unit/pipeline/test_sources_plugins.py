@@ -13,12 +13,11 @@ from axiom import sources
 from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.repositories import sources as sources_repo
-from axiom.domain.sources import HealthcareSourceConfig
 from axiom.pipeline.poll import backoff_delay, poll_source
 from axiom.sources.base import RateLimiter, SourceError, accession_matches
 from axiom.sources.dicomweb import DicomwebSource
 from axiom.sources.dimse import DimseSource
-from axiom.sources.healthcare import HealthcareSource
+from axiom.sources.healthcare import HealthcareSource, HealthcareSourceConfig
 
 GCP = {
     "name": "gcp",
