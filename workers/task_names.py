@@ -9,6 +9,8 @@ GPU_QUEUE = "gpu"
 
 # The data path.
 TASK_PROCESS_INSTANCE = "axiom.process_instance"
+# Several instances the listener published together, routed stage by stage over the batch.
+TASK_PROCESS_BATCH = "axiom.process_batch"
 TASK_RETRY_DELIVERY = "axiom.retry_delivery"
 TASK_FIRE_GROUP = "axiom.fire_group"
 TASK_INFER = "axiom.infer_instance"

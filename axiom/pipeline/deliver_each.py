@@ -41,7 +41,7 @@ def sent_digest(outgoing: OutgoingInstance) -> str:
     return hashlib.sha256(encode(outgoing.dataset)).hexdigest()
 
 
-def _skips(policy: str, prior: Prior | None, spool_path: str, outgoing: OutgoingInstance) -> bool:
+def skips(policy: str, prior: Prior | None, spool_path: str, outgoing: OutgoingInstance) -> bool:
     """Whether this arrival is a duplicate the destination's policy does not send again."""
     another_arrival = prior is not None and prior.spool_path != spool_path
     if prior is None or not another_arrival or prior.status != DeliveryStatus.DELIVERED:
@@ -68,7 +68,7 @@ def deliver_each(
     for name in names:
         config = snapshot.destination_configs.get(name)
         policy = config.duplicate_policy if config is not None else "send"
-        if outgoing.content_hash and _skips(policy, priors.get(name), spool_path, outgoing):
+        if outgoing.content_hash and skips(policy, priors.get(name), spool_path, outgoing):
             with runtime.sessions() as session:
                 delivery_repo.count_skip(
                     session,

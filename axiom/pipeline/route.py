@@ -51,7 +51,7 @@ from rules.morph import MorphError, apply_actions
 log = structlog.get_logger("axiom.route")
 
 
-def _context(
+def context_for(
     message: InstanceMessage,
     lookup: Callable[[str, str], str | None],
     history: RouteHistory,
@@ -94,7 +94,7 @@ def route_instance(
         if attempts < runtime.settings.route_max_attempts:
             raise
         outcome = give_up(runtime, message, attempts, _error_class(exc))
-    _announce(runtime, message, outcome)
+    announce(runtime, message, outcome)
     return outcome
 
 
@@ -104,11 +104,11 @@ def _route_instance(runtime: Runtime, message: InstanceMessage, now: datetime | 
     ):
         outcome = _route(runtime, message, now)
     if outcome is not None:
-        _announce(runtime, message, outcome)
+        announce(runtime, message, outcome)
     return outcome
 
 
-def _announce(runtime: Runtime, message: InstanceMessage, outcome: RouteOutcome) -> None:
+def announce(runtime: Runtime, message: InstanceMessage, outcome: RouteOutcome) -> None:
     status = str(outcome.status)
     metrics.PROCESSED.labels(status=status).inc()
     ids = {"sop_instance_uid": message.sop_instance_uid, "correlation_id": message.correlation_id}
@@ -165,7 +165,7 @@ def _route_claimed(
         if history.failed_attempts >= settings.route_max_attempts:
             # Given up on before (its dead row may not have been written): never delivered again by itself.
             return give_up(runtime, message, history.failed_attempts, "TooManyAttempts")
-        ctx = _context(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
+        ctx = context_for(message, runtime.crosswalks, history, now, runtime.anon_secret(snapshot))
         if snapshot.standardize_tags:
             ctx = ctx.model_copy(
                 update={"standardized": _standardize(runtime, message, dataset, snapshot.standardize_tags)}

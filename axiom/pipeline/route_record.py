@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydicom import Dataset
 from sqlalchemy.orm import Session
@@ -43,43 +44,50 @@ class InstanceRecord:
     keep_header: bool = False
     # HMAC of the PatientID with the deployment secret (Runtime.patient_id_hash).
     patient_id_hash: str | None = None
+    _header: tuple[dict[str, Any], dict[str, str]] | None = field(default=None, repr=False)
 
     @property
     def study_uid(self) -> str:
         return raw_text(self.dataset, "StudyInstanceUID")
 
-    def save(self, session: Session, status: InstanceStatus, error: str | None = None) -> int:
+    def values(self, status: InstanceStatus, error: str | None = None) -> dict[str, Any]:
+        """The instance row's values (``upsert_instance``'s keyword arguments), each cut to its
+        column; what did not fit or parse is kept as received in ``raw_values``."""
         ds, message = self.dataset, self.message
         fitted = Fitted()
-        header, unparsed = received_header(ds) if self.keep_header else ({}, {})
-        modality = fitted.fit("Modality", raw_text(ds, "Modality"), MODALITY_LENGTH)
-        study_date = fitted.fit("StudyDate", raw_text(ds, "StudyDate"), STUDY_DATE_LENGTH)
-        calling_ae = fitted.fit("calling_ae", message.calling_ae, AE_LENGTH)
-        called_ae = fitted.fit("called_ae", message.called_ae, AE_LENGTH)
-        source = fitted.fit("source", message.source, SOURCE_LENGTH)
-        instance = instance_repo.upsert_instance(
-            session,
-            study_instance_uid=self.study_uid,
-            series_instance_uid=raw_text(ds, "SeriesInstanceUID"),
-            sop_instance_uid=message.sop_instance_uid,
-            sop_class_uid=message.sop_class_uid,
-            modality=modality,
-            transfer_syntax_uid=message.transfer_syntax_uid,
-            patient_id_hash=self.patient_id_hash,
-            study_date=study_date,
-            calling_ae=calling_ae,
-            called_ae=called_ae,
-            source=source,
-            spool_path=message.spool_path,
-            size_bytes=message.size_bytes,
-            status=status,
-            matched_rules=self.matched,
-            destinations=self.destinations,
-            error=error,
-            raw_values={**fitted.raw, **unparsed} or None,
-        )
+        unparsed = self.header()[1]
+        return {
+            "study_instance_uid": self.study_uid,
+            "series_instance_uid": raw_text(ds, "SeriesInstanceUID"),
+            "sop_instance_uid": message.sop_instance_uid,
+            "sop_class_uid": message.sop_class_uid,
+            "modality": fitted.fit("Modality", raw_text(ds, "Modality"), MODALITY_LENGTH),
+            "transfer_syntax_uid": message.transfer_syntax_uid,
+            "patient_id_hash": self.patient_id_hash,
+            "study_date": fitted.fit("StudyDate", raw_text(ds, "StudyDate"), STUDY_DATE_LENGTH),
+            "calling_ae": fitted.fit("calling_ae", message.calling_ae, AE_LENGTH),
+            "called_ae": fitted.fit("called_ae", message.called_ae, AE_LENGTH),
+            "source": fitted.fit("source", message.source, SOURCE_LENGTH),
+            "spool_path": message.spool_path,
+            "size_bytes": message.size_bytes,
+            "status": status,
+            "matched_rules": self.matched,
+            "destinations": self.destinations,
+            "error": error,
+            "raw_values": {**fitted.raw, **unparsed} or None,
+        }
+
+    def header(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The received header kept for replay and the values that did not parse (computed once)."""
+        if self._header is None:
+            self._header = received_header(self.dataset) if self.keep_header else ({}, {})
+        return self._header
+
+    def save(self, session: Session, status: InstanceStatus, error: str | None = None) -> int:
+        instance = instance_repo.upsert_instance(session, **self.values(status, error))
         if self.keep_header:
-            store_received_header(session, instance.id, header, datetime.fromisoformat(message.received_at))
+            received_at = datetime.fromisoformat(self.message.received_at)
+            store_received_header(session, instance.id, self.header()[0], received_at)
         return instance.id
 
 
@@ -118,13 +126,26 @@ class RouteHistory:
             prior = delivery_repo.prior_deliveries(session, message.sop_instance_uid, content_hash)
             results = stored_results(session, message.sop_instance_uid, content_hash) if inference else {}
             failed = attempt_repo.failed_attempts(session, message.spool_path)
+        return cls.of(message, prior, failed, series_count=recorded, inference=results)
+
+    @classmethod
+    def of(
+        cls,
+        message: InstanceMessage,
+        prior: list[delivery_repo.Prior],
+        failed: int,
+        *,
+        series_count: int = 0,
+        inference: dict[str, InferenceResult] | None = None,
+    ) -> RouteHistory:
+        """From the ledger rows of this content (any arrival) and this arrival's failed attempts."""
         return cls(
-            series_count=recorded,
+            series_count=series_count,
             resent=any(p.spool_path != message.spool_path and p.status == "delivered" for p in prior),
             done_by_this_arrival=frozenset(
                 p.destination for p in prior if p.spool_path == message.spool_path
             ),
-            inference=results,
+            inference=inference or {},
             failed_by_this_arrival=frozenset(
                 p.destination
                 for p in prior
