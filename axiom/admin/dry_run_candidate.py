@@ -87,5 +87,5 @@ def dry_run_stored(
         instance = session.get(DicomInstance, instance_id)
         if row is None or instance is None:
             raise LookupError(f"no stored header for instance {instance_id}")
-        dataset, name = dataset_from_header(row.header), instance.sop_instance_uid
+        dataset, name = dataset_from_header(row.header, row.encoded), instance.sop_instance_uid
     return _run(sessions, name, dataset, _chooser(ruleset, candidate), anon_secret)

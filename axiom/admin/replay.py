@@ -154,7 +154,7 @@ def replay(
             needs_series = _reads_series_count([*current, candidate])
             expected = header_repo.count_headers(session, since, until)
             for stored in header_repo.iter_headers(session, since, until):
-                dataset = dataset_from_header(stored.header)
+                dataset = dataset_from_header(stored.header, stored.encoded)
                 ctx = IngestContext(
                     lookup=lookup,
                     anon_secret=_ROUTING_ONLY_SECRET,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -236,7 +237,7 @@ class RulesetVersion(Base):
 
 
 class InstanceHeader(Base):
-    """The header of a received instance (DICOM JSON, no pixel data or other bulk values), kept for
+    """The header of a received instance (its encoded bytes up to Pixel Data), kept for
     replaying rule changes against real traffic; deleted after ``header_retention_days``.
 
     One row per instance: a re-received instance replaces its header.
@@ -247,7 +248,9 @@ class InstanceHeader(Base):
     instance_id: Mapped[int] = mapped_column(
         ForeignKey("dicom_instances.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    header: Mapped[dict[str, Any]] = mapped_column()
+    # Rows from before issue 17 hold DICOM JSON; new rows the encoded bytes up to Pixel Data.
+    header: Mapped[dict[str, Any] | None] = mapped_column()
+    encoded: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Literal
 
 from pydantic import Field
 
 from axiom.config import Settings
-from axiom.destinations.base import CheckOutcome, DeliveryError, Destination
-from axiom.dicom.atomic import atomic_write, make_dirs
+from axiom.destinations.base import CheckOutcome, DeliveryError, DeliveryResult, Destination
+from axiom.dicom.atomic import atomic_write, fsync_dir, make_dirs
 from axiom.dicom.part10 import encode_part10
 from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
 from axiom.domain.destinations import DestinationBase
@@ -127,7 +127,34 @@ class FilesystemDestination(Destination[FilesystemDestinationConfig]):
                 code="unsafe-path",
             ) from None
 
+    # A batch is written file by file and each folder fsynced once (not once per file).
+    supports_batch: ClassVar[bool] = True
+
     def send(self, instance: OutgoingInstance) -> str:
+        return self._write(instance, fsync_folder=True)
+
+    def send_batch(self, instances: Sequence[OutgoingInstance]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        folders: dict[Path, list[int]] = {}
+        for index, instance in enumerate(instances):
+            try:
+                written = self._write(instance, fsync_folder=False)
+            except DeliveryError as exc:
+                results.append(exc)
+                continue
+            results.append(written)
+            folders.setdefault(Path(written).parent, []).append(index)
+        # The renames are durable before any instance of the batch is reported delivered.
+        for folder, indices in folders.items():
+            try:
+                fsync_dir(folder)
+            except OSError as exc:
+                for index in indices:
+                    uid = instances[index].sop_instance_uid
+                    results[index] = disk_error(exc, destination=self.name, sop_instance_uid=uid)
+        return results
+
+    def _write(self, instance: OutgoingInstance, *, fsync_folder: bool) -> str:
         target = self.target_path(instance)
         try:
             source = self._open_source(instance)
@@ -135,7 +162,7 @@ class FilesystemDestination(Destination[FilesystemDestinationConfig]):
                 # Encode before touching the target folder: an unencodable dataset leaves no trace.
                 chunks = _file_chunks(source) if source is not None else iter([self._encode(instance)])
                 make_dirs(target.parent)
-                atomic_write(target, chunks)
+                atomic_write(target, chunks, fsync_folder=fsync_folder)
             finally:
                 if source is not None:
                     source.close()

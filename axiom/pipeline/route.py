@@ -174,7 +174,9 @@ def _route_claimed(
             with metrics.RULE_SECONDS.time():
                 plan = evaluate(snapshot.rulesets, dataset, ctx)
         except UnknownCrosswalk as exc:
-            record = InstanceRecord(message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset))
+            record = InstanceRecord(
+                message, dataset, [], [], keep_header, runtime.patient_id_hash(dataset), part10=part10
+            )
             return hold(
                 runtime, spool, record, InstanceStatus.QUARANTINED, "route", "UnknownCrosswalk", str(exc)
             )
@@ -193,7 +195,13 @@ def _route_claimed(
     deferred_names = [name for item in plan.deferred for name in item.destinations]
     destinations = list(dict.fromkeys([*plan.destinations, *deferred_names]))
     record = InstanceRecord(
-        message, dataset, list(plan.matched), destinations, keep_header, runtime.patient_id_hash(dataset)
+        message,
+        dataset,
+        list(plan.matched),
+        destinations,
+        keep_header,
+        runtime.patient_id_hash(dataset),
+        part10=part10,
     )
     if plan.disposition == "quarantine":
         return hold(

@@ -183,7 +183,7 @@ def decide_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
             with metrics.RULE_SECONDS.time():
                 plan = evaluate(snapshot.rulesets, dataset, ctx)
         except UnknownCrosswalk as exc:
-            record = InstanceRecord(message, dataset, [], [], keep_header, patient)
+            record = InstanceRecord(message, dataset, [], [], keep_header, patient, part10=item.part10)
             outcome = hold(
                 runtime,
                 batch.spool,
@@ -200,7 +200,13 @@ def decide_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
             continue
         item.plan = plan
         item.record = record = InstanceRecord(
-            message, dataset, list(plan.matched), list(plan.destinations), keep_header, patient
+            message,
+            dataset,
+            list(plan.matched),
+            list(plan.destinations),
+            keep_header,
+            patient,
+            part10=item.part10,
         )
         if plan.disposition == "quarantine":
             outcome = hold(
@@ -264,7 +270,7 @@ def record_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
                 received_at = datetime.fromisoformat(item.message.received_at)
                 if received_at.tzinfo is None:
                     received_at = received_at.replace(tzinfo=UTC)
-                headers.append((instance_id, item.record.header()[0], received_at))
+                headers.append((instance_id, item.record.header(), received_at))
             record_pseudonyms(session, item.plan.pseudonyms)
         batch_repo.store_headers(session, headers)
         session.commit()

@@ -21,7 +21,7 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
-from axiom.pipeline.header_retention import received_header, store_received_header
+from axiom.pipeline.header_retention import encoded_header, store_received_header, unparsed_values
 from axiom.pipeline.instance_values import (
     AE_LENGTH,
     MODALITY_LENGTH,
@@ -44,7 +44,8 @@ class InstanceRecord:
     keep_header: bool = False
     # HMAC of the PatientID with the deployment secret (Runtime.patient_id_hash).
     patient_id_hash: str | None = None
-    _header: tuple[dict[str, Any], dict[str, str]] | None = field(default=None, repr=False)
+    # The spooled file as received (its header is kept for replay when keep_header).
+    part10: bytes = field(default=b"", repr=False)
 
     @property
     def study_uid(self) -> str:
@@ -55,7 +56,7 @@ class InstanceRecord:
         column; what did not fit or parse is kept as received in ``raw_values``."""
         ds, message = self.dataset, self.message
         fitted = Fitted()
-        unparsed = self.header()[1]
+        unparsed = unparsed_values(ds)
         return {
             "study_instance_uid": self.study_uid,
             "series_instance_uid": raw_text(ds, "SeriesInstanceUID"),
@@ -77,17 +78,15 @@ class InstanceRecord:
             "raw_values": {**fitted.raw, **unparsed} or None,
         }
 
-    def header(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """The received header kept for replay and the values that did not parse (computed once)."""
-        if self._header is None:
-            self._header = received_header(self.dataset) if self.keep_header else ({}, {})
-        return self._header
+    def header(self) -> bytes:
+        """The received header kept for replay: the spooled file up to Pixel Data."""
+        return encoded_header(self.part10, self.dataset)
 
     def save(self, session: Session, status: InstanceStatus, error: str | None = None) -> int:
         instance = instance_repo.upsert_instance(session, **self.values(status, error))
-        if self.keep_header:
+        if self.keep_header and self.part10:
             received_at = datetime.fromisoformat(self.message.received_at)
-            store_received_header(session, instance.id, self.header()[0], received_at)
+            store_received_header(session, instance.id, self.header(), received_at)
         return instance.id
 
 

@@ -116,11 +116,11 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
             )
         stmt = (
             _insert(session)(DicomInstance)
-            .values(values)
             .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
             .returning(DicomInstance.sop_instance_uid, DicomInstance.id)
         )
-        inserted = dict(session.execute(stmt).tuples().all())
+        # executemany: SQLAlchemy sends it as multi-row INSERTs, compiled once for every batch size.
+        inserted = dict(session.connection().execute(stmt, values).tuples().all())
         series_counts: Counter[int] = Counter()
         study_counts: Counter[int] = Counter()
         for sop, index in fresh.items():
@@ -150,20 +150,22 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
     return [ids[i] for i in range(len(rows))]
 
 
-def store_headers(session: Session, headers: Sequence[tuple[int, dict[str, Any], datetime]]) -> None:
-    """Keep each (instance id, header, received at), replacing an earlier receipt's: one statement."""
+def store_headers(session: Session, headers: Sequence[tuple[int, bytes, datetime]]) -> None:
+    """Keep each (instance id, encoded header, received at), replacing an earlier receipt's: one
+    statement."""
     if not headers:
         return
-    insert = _insert(session)
-    stmt = insert(InstanceHeader).values(
-        [{"instance_id": i, "header": h, "received_at": at} for i, h, at in headers]
+    stmt = _insert(session)(InstanceHeader)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[InstanceHeader.instance_id],
+        set_={
+            "header": stmt.excluded.header,
+            "encoded": stmt.excluded.encoded,
+            "received_at": stmt.excluded.received_at,
+        },
     )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[InstanceHeader.instance_id],
-            set_={"header": stmt.excluded.header, "received_at": stmt.excluded.received_at},
-        )
-    )
+    rows = [{"instance_id": i, "header": None, "encoded": e, "received_at": at} for i, e, at in headers]
+    session.connection().execute(stmt, rows)
 
 
 def record_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -171,16 +173,15 @@ def record_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    stmt = _insert(session)(Delivery).values([{**r, "updated_at": now} for r in rows])
+    stmt = _insert(session)(Delivery)
     changed = {
         k: stmt.excluded[k]
         for k in ("status", "instance_id", "spool_path", "exception_id", "updated_at", "sent_hash")
     }
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["sop_instance_uid", "content_hash", "destination"], set_=changed
-        )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["sop_instance_uid", "content_hash", "destination"], set_=changed
     )
+    session.connection().execute(stmt, [{**r, "updated_at": now} for r in rows])
 
 
 def set_statuses(session: Session, statuses: dict[int, InstanceStatus]) -> None:
