@@ -31,7 +31,7 @@ def _da(value: str) -> str | None:
 @router.get("/studies")
 def search(
     request: Request,
-    _: ConsoleUser,
+    principal: ConsoleUser,
     session: SessionDep,
     study_instance_uid: UID = "",
     date_from: DATE = "",
@@ -39,8 +39,12 @@ def search(
     calling_ae: Annotated[str, Query(max_length=16)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
     destination: Annotated[str, Query(max_length=64)] = "",
+    accession: Annotated[str, Query(max_length=16)] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=200_000)] = 1,
 ) -> Response:
+    phi = study_views.shows_phi(principal.role)
+    if accession and not phi:
+        raise HTTPException(403, "searching by accession number needs the role admin")
     where = study_views.StudyFilter(
         study_instance_uid or None,
         _da(date_from),
@@ -48,12 +52,15 @@ def search(
         calling_ae or None,
         status or None,
         destination or None,
+        accession or None,
     )
     total, rows = study_views.search_studies(
         session, where, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE
     )
+    accessions = study_views.study_accessions(session, [r.id for r in rows]) if phi else {}
     context = {
         "rows": rows,
+        "accessions": accessions,
         "total": total,
         "page_no": page_no,
         "pages": max(1, -(-total // PAGE_SIZE)),

@@ -161,6 +161,8 @@ class DicomInstance(Base):
     # Received values that did not fit their column (cut to fit there) or did not parse (left out of
     # the kept header), as received: {keyword: text}. None when every value fitted.
     raw_values: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    # AccessionNumber (SH, cut to 16): PHI-adjacent, shown and searched only by PHI roles (admin+).
+    accession_number: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class ExceptionLog(_Timestamps, Base):

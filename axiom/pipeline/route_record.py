@@ -22,6 +22,7 @@ from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.header_retention import received_header, store_received_header
 from axiom.pipeline.instance_values import (
+    ACCESSION_LENGTH,
     AE_LENGTH,
     MODALITY_LENGTH,
     SOURCE_LENGTH,
@@ -57,6 +58,7 @@ class InstanceRecord:
         calling_ae = fitted.fit("calling_ae", message.calling_ae, AE_LENGTH)
         called_ae = fitted.fit("called_ae", message.called_ae, AE_LENGTH)
         source = fitted.fit("source", message.source, SOURCE_LENGTH)
+        accession = fitted.fit("AccessionNumber", raw_text(ds, "AccessionNumber"), ACCESSION_LENGTH)
         instance = instance_repo.upsert_instance(
             session,
             study_instance_uid=self.study_uid,
@@ -77,6 +79,7 @@ class InstanceRecord:
             destinations=self.destinations,
             error=error,
             raw_values={**fitted.raw, **unparsed} or None,
+            accession_number=accession,
         )
         if self.keep_header:
             store_received_header(session, instance.id, header, datetime.fromisoformat(message.received_at))
