@@ -13,8 +13,10 @@ from api.console.session import ConsoleAdmin, ConsoleUser
 from api.deps import SessionDep
 from api.routes.exceptions import _runtime
 from axiom.admin import exception_bulk, study_views
+from axiom.admin import instance_changes as changes
 from axiom.admin.config_dump import dump_destinations
 from axiom.domain.instances import InstanceStatus
+from axiom.infra.anon_secret import deployment_secret
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -79,6 +81,24 @@ def study(request: Request, study_instance_uid: str, _: ConsoleUser, session: Se
         raise HTTPException(404, "no study with this Study Instance UID was received")
     context = {"t": timeline, "show_all": request.query_params.get("all") == "1", "limit": TIMELINE_ROWS}
     return page(request, "study.html", context)
+
+
+@router.get("/studies/{study_instance_uid}/instances/{sop_instance_uid}/changes")
+async def instance_changes(
+    request: Request, study_instance_uid: str, sop_instance_uid: str, principal: ConsoleUser
+) -> Response:
+    """What the rules did to one instance (htmx fragment): rules matched and why not, the tag diff
+    rebuilt from its stored header, values masked below the PHI role."""
+    found = await run_in_threadpool(
+        changes.instance_changes,
+        request.app.state.sessions,
+        sop_instance_uid,
+        anon_secret=deployment_secret(request.app.state.settings),
+        phi=study_views.shows_phi(principal.role),
+    )
+    if found is None:
+        raise HTTPException(404, "no instance with this SOP Instance UID was received")
+    return page(request, "instance_changes.html", {"c": found})
 
 
 @router.post("/studies/{study_instance_uid}/actions")
