@@ -241,24 +241,3 @@ def _aware(value: datetime) -> datetime:
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     except OverflowError:  # a bound near year 1 or 9999 with an offset: as far as time goes
         return (datetime.min if value.year < 5000 else datetime.max).replace(tzinfo=UTC)
-
-
-def search_studies(
-    session: Session,
-    *,
-    study_instance_uid: str | None,
-    study_date_from: str | None,
-    study_date_to: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[int, list[DicomStudy]]:
-    stmt = select(DicomStudy)
-    if study_instance_uid:
-        stmt = stmt.where(DicomStudy.study_instance_uid == study_instance_uid)
-    if study_date_from:
-        stmt = stmt.where(DicomStudy.study_date >= study_date_from)
-    if study_date_to:
-        stmt = stmt.where(DicomStudy.study_date <= study_date_to)
-    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-    page = session.scalars(stmt.order_by(DicomStudy.id.desc()).limit(limit).offset(offset)).all()
-    return total, list(page)

@@ -1,7 +1,10 @@
-"""Study search by what operators know (UID, date, sending AE, status, destination) and one study's
-timeline: arrivals, rules matched, deliveries, completion groups and exception rows, in time order.
+"""Study search by what operators know (UID, accession, date, sending AE, status, destination) and
+one study's timeline: arrivals, rules matched, deliveries, completion groups and exception rows, in
+time order.
 
-Read-only queries for the console and the API; no patient values are stored, so none are returned.
+Read-only queries for the console and the API. The only patient-adjacent value stored is each
+instance's AccessionNumber: callers show it, and search by it, only for ``PHI_ROLE`` and above
+(``shows_phi``); ``MASKED_PHI`` stands in for it otherwise.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from axiom.db.models import (
     DicomStudy,
     ExceptionLog,
 )
+from axiom.domain.auth import PHI_ROLE, Role
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,15 @@ class StudyFilter:
     calling_ae: str | None = None
     status: str | None = None  # an instance status some instance of the study has
     destination: str | None = None  # a destination some instance of the study was routed to
+    accession_number: str | None = None  # an instance's AccessionNumber (PHI_ROLE only)
+
+
+MASKED_PHI = "<masked>"
+
+
+def shows_phi(role: Role) -> bool:
+    """Whether ``role`` may see and search by accession numbers."""
+    return role.allows(PHI_ROLE)
 
 
 def _studies_with_instances(where: StudyFilter) -> Any | None:
@@ -41,6 +54,8 @@ def _studies_with_instances(where: StudyFilter) -> Any | None:
         conditions.append(DicomInstance.calling_ae == where.calling_ae)
     if where.status:
         conditions.append(DicomInstance.status == where.status)
+    if where.accession_number:
+        conditions.append(DicomInstance.accession_number == where.accession_number)
     if not conditions and not where.destination:
         return None
     matching = select(DicomSeries.study_id).join(DicomInstance, DicomInstance.series_id == DicomSeries.id)
@@ -67,6 +82,22 @@ def search_studies(
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     page = session.scalars(stmt.order_by(DicomStudy.id.desc()).limit(limit).offset(offset)).all()
     return total, list(page)
+
+
+def study_accessions(session: Session, study_ids: list[int]) -> dict[int, list[str]]:
+    """The distinct accession numbers of each study's instances (one indexed query for a page)."""
+    if not study_ids:
+        return {}
+    rows = session.execute(
+        select(DicomSeries.study_id, DicomInstance.accession_number)
+        .join(DicomInstance, DicomInstance.series_id == DicomSeries.id)
+        .where(DicomSeries.study_id.in_(study_ids), DicomInstance.accession_number.is_not(None))
+        .distinct()
+    )
+    found: dict[int, list[str]] = {}
+    for study_id, accession in rows:
+        found.setdefault(study_id, []).append(str(accession))
+    return {k: sorted(v) for k, v in found.items()}
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ class DicomInstance(Base):
     # Received values that did not fit their column (cut to fit there) or did not parse (left out of
     # the kept header), as received: {keyword: text}. None when every value fitted.
     raw_values: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    # AccessionNumber (SH, cut to 16): PHI-adjacent, shown and searched only by PHI roles (admin+).
+    accession_number: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class ExceptionLog(_Timestamps, Base):
@@ -175,7 +177,7 @@ class ExceptionLog(_Timestamps, Base):
     error_class: Mapped[str] = mapped_column(String(128))
     message: Mapped[str] = mapped_column(Text)
     sop_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), index=True)
-    study_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
+    study_instance_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH), index=True)
     instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("dicom_instances.id", ondelete="SET NULL"), index=True
     )
@@ -306,7 +308,7 @@ class CompletionGroup(Base):
     rule: Mapped[str] = mapped_column(String(2 * NAME_LENGTH + 1))
     level: Mapped[str] = mapped_column(String(16))  # "series" or "study"
     group_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
-    study_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH))
+    study_instance_uid: Mapped[str] = mapped_column(String(UID_LENGTH), index=True)
     status: Mapped[GroupStatus] = mapped_column(_str_enum(GroupStatus), index=True)
     quiet_seconds: Mapped[float] = mapped_column(Float)
     straggler: Mapped[str] = mapped_column(String(16))  # "send_alone", "resend_study", "hold"

@@ -28,6 +28,7 @@ MODALITY_LENGTH = _length(DicomSeries.__table__.c.modality)
 STUDY_DATE_LENGTH = _length(DicomStudy.__table__.c.study_date)
 AE_LENGTH = _length(DicomInstance.__table__.c.calling_ae)
 SOURCE_LENGTH = _length(DicomInstance.__table__.c.source)
+ACCESSION_LENGTH = _length(DicomInstance.__table__.c.accession_number)
 
 
 def raw_text(dataset: Dataset, keyword: str) -> str:

@@ -23,6 +23,7 @@ from axiom.domain.instances import InstanceStatus
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.header_retention import encoded_header, store_received_header, unparsed_values
 from axiom.pipeline.instance_values import (
+    ACCESSION_LENGTH,
     AE_LENGTH,
     MODALITY_LENGTH,
     SOURCE_LENGTH,
@@ -69,6 +70,9 @@ class InstanceRecord:
             "calling_ae": fitted.fit("calling_ae", message.calling_ae, AE_LENGTH),
             "called_ae": fitted.fit("called_ae", message.called_ae, AE_LENGTH),
             "source": fitted.fit("source", message.source, SOURCE_LENGTH),
+            "accession_number": fitted.fit(
+                "AccessionNumber", raw_text(ds, "AccessionNumber"), ACCESSION_LENGTH
+            ),
             "spool_path": message.spool_path,
             "size_bytes": message.size_bytes,
             "status": status,

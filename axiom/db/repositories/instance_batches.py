@@ -120,7 +120,7 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
             .returning(DicomInstance.sop_instance_uid, DicomInstance.id)
         )
         # executemany: SQLAlchemy sends it as multi-row INSERTs, compiled once for every batch size.
-        inserted = dict(session.connection().execute(stmt, values).tuples().all())
+        inserted = {sop: id_ for sop, id_ in session.connection().execute(stmt, values)}
         series_counts: Counter[int] = Counter()
         study_counts: Counter[int] = Counter()
         for sop, index in fresh.items():
