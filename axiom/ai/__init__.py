@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from axiom.ai.base import Finding, ImageModel
+from axiom.ai.base import Finding, ImageModel, ModelLoadError
 from axiom.ai.manifest import Manifest, read_manifest
 from axiom.plugins import PluginRegistry
 
@@ -40,6 +40,7 @@ __all__ = [
     "RUNTIMES",
     "Finding",
     "ImageModel",
+    "ModelLoadError",
     "UnknownRuntime",
     "available_runtimes",
     "load_manifest",

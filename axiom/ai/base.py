@@ -12,6 +12,11 @@ import numpy as np
 from axiom.ai.manifest import Manifest
 
 
+class ModelLoadError(RuntimeError):
+    """A model file its runtime cannot load (missing, corrupt, not a model): the message names the
+    model, the file and the runtime's reason."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """One instance's result: the top label and every label's score (probabilities)."""
@@ -31,7 +36,8 @@ class ImageModel(ABC, Generic[M]):
     """A loaded model. ``provider`` names where it runs (e.g. CUDAExecutionProvider, CPUExecutionProvider).
 
     Generic over its manifest model (``config_model``: ``Manifest`` or a runtime's subclass with
-    settings of its own), which the registry validates the manifest with."""
+    settings of its own), which the registry validates the manifest with. A runtime loads the model
+    file when built and raises ``ModelLoadError`` when it cannot."""
 
     config_model: ClassVar[type[Manifest]] = Manifest
 

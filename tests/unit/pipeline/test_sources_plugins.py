@@ -1,23 +1,20 @@
-"""The source plugins' pieces that need no peer: the registry, the Google Healthcare URL and token,
-limits, backoff, and a poll that cannot even start."""
+"""The source plugins' pieces that need no peer: C-GET contexts, limits, backoff, and a poll that
+cannot even start. Each kind against its peer: ``tests/contract/test_sources.py``."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import pytest
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from sqlalchemy.orm import Session, sessionmaker
 
-from axiom import sources
 from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.repositories import sources as sources_repo
 from axiom.pipeline.poll import backoff_delay, poll_source
-from axiom.sources.base import RateLimiter, SourceError, accession_matches
-from axiom.sources.dicomweb import DicomwebSource
-from axiom.sources.dimse import DimseSource
-from axiom.sources.healthcare import HealthcareSource, HealthcareSourceConfig
+from axiom.sources.base import RateLimiter, accession_matches
+from axiom.sources.dimse import _ENCODED, storage_contexts
 
 GCP = {
     "name": "gcp",
@@ -30,26 +27,13 @@ GCP = {
 }
 
 
-def test_registry_resolves_aliases_and_suggests_a_name() -> None:
-    assert sources.resolve("dicomweb") is DicomwebSource
-    assert sources.resolve("dimse") is DimseSource
-    assert sources.resolve("healthcare") is HealthcareSource
-    with pytest.raises(sources.UnknownSourceKind, match="did you mean 'dicomweb'"):
-        sources.resolve("dicomwb")
-
-
-def test_healthcare_url_and_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = HealthcareSourceConfig.model_validate({**GCP, "token_env": "GCP_TOKEN"})
-    assert config.dicomweb_url == (
-        "https://healthcare.googleapis.com/v1/projects/proj/locations/europe-west4"
-        "/datasets/ds/dicomStores/store/dicomWeb"
-    )
-    source = HealthcareSource(config, Settings(), ingest=None)  # type: ignore[arg-type]
-    monkeypatch.setenv("GCP_TOKEN", "ya29.token")
-    assert source.http_session().headers["Authorization"] == "Bearer ya29.token"
-    monkeypatch.delenv("GCP_TOKEN")
-    with pytest.raises(SourceError, match="GCP_TOKEN holds no access token"):
-        source.http_session()
+def test_c_get_offers_each_class_every_syntax_as_far_as_128_contexts_allow() -> None:
+    one = storage_contexts(["1.2.3", "1.2.3"])
+    assert one[0] == ("1.2.3", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    assert [syntaxes for _, syntaxes in one[1:]] == [[uid] for uid in _ENCODED]
+    many = storage_contexts([f"1.2.{n}" for n in range(200)])
+    assert len(many) == 127 and all(len(syntaxes) == 2 for _, syntaxes in many)
+    assert len(storage_contexts([f"1.2.{n}" for n in range(10)])) == 127
 
 
 def test_rate_limiter_spaces_calls() -> None:
