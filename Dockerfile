@@ -11,8 +11,8 @@ RUN python -m venv /opt/axiom
 WORKDIR /src
 COPY . .
 # Optional extras of the package, comma-separated ("" for none). flower is needed by `axiom flower`;
-# gcs and healthcare by those destination types (docs/destinations.md); jpeg decodes lossless JPEG and
-# JPEG-LS (BSD; docs/operations.md#decoders). Never jpeg-gpl: the image is distributed.
+# gcs and healthcare by those destination types (docs/destinations.md); jpeg decodes lossless and
+# 12-bit JPEG (BSD; docs/operations.md#decoders). Never jpeg-gpl: the image is distributed.
 ARG EXTRAS=flower,gcs,healthcare,jpeg
 # requirements.lock (scripts/lock.sh) pins every package of the default EXTRAS: a rebuild of a release
 # installs the same versions. Other extras (gpu) are resolved within those pins.

@@ -11,8 +11,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from axiom.admin.auth import API_KEY_PREFIX, authenticate_api_key, authenticate_token
 from axiom.domain.auth import Principal, Role
-from axiom.services.auth import API_KEY_PREFIX, authenticate_api_key, authenticate_token
 
 
 def get_session(request: Request) -> Iterator[Session]:

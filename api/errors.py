@@ -8,11 +8,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
-from axiom.services.accounts import AccountError
-from axiom.services.apply_config import ConfigFileError
-from axiom.services.config_edit import ConfigConflict, ConfigNotFound
-from axiom.services.crosswalks import UnknownCrosswalk
-from axiom.services.ruleset_versions import RollbackError, VersionNotFound
+from axiom.admin.accounts import AccountError
+from axiom.admin.apply_config import ConfigFileError
+from axiom.admin.config_edit import ConfigConflict, ConfigNotFound
+from axiom.admin.crosswalks import UnknownCrosswalk
+from axiom.admin.ruleset_versions import RollbackError, VersionNotFound
 
 _STATUS: dict[type[Exception], int] = {
     ConfigNotFound: 404,

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.dicom.spool import ingest_spool
-from axiom.services.events import make_events
-from axiom.services.ingest import IngestPorts, RefusalLog
-from axiom.services.ports import TaskPublisher
+from axiom.infra.events import make_events
+from axiom.pipeline.ingest import IngestPorts, RefusalLog
+from axiom.pipeline.ports import TaskPublisher
 
 if TYPE_CHECKING:
     from celery import Celery

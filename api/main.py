@@ -29,11 +29,11 @@ from api.routes import (
     users,
 )
 from api.routes.config_common import document_bodies
+from axiom.admin.auth import jwt_secret
+from axiom.admin.login_limits import make_login_limiter
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory
-from axiom.services.auth import jwt_secret
-from axiom.services.login_limits import make_login_limiter
-from axiom.services.ports import TaskPublisher
+from axiom.pipeline.ports import TaskPublisher
 
 
 def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> FastAPI:

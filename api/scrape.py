@@ -29,9 +29,9 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy.orm import Session
 
 from axiom import metrics
+from axiom.admin import monitoring
 from axiom.config import Settings
-from axiom.services import monitoring
-from axiom.services.delivery_guard import RedisGuard
+from axiom.infra.delivery_guard import RedisGuard
 
 CIRCUIT_STATES = ("closed", "open", "half_open")
 # Every family this module can yield (tests check alert rules and dashboards against them).

@@ -11,13 +11,15 @@ from typing import Any
 
 from axiom.config import Settings
 from axiom.domain.sources import SourceBase
+from workers.task_names import (
+    TASK_CHECK_COMPLETIONS,
+    TASK_POLL_SOURCE,
+    TASK_PURGE_HEADERS,
+    TASK_RECOVER_SPOOL,
+    TASK_RETRY_SWEEP,
+    TASK_SYNC_CROSSWALKS,
+)
 
-TASK_RETRY_SWEEP = "axiom.retry_sweep"
-TASK_RECOVER_SPOOL = "axiom.recover_spool"
-TASK_SYNC_CROSSWALKS = "axiom.sync_crosswalks"
-TASK_PURGE_HEADERS = "axiom.purge_headers"
-TASK_CHECK_COMPLETIONS = "axiom.check_completions"
-TASK_POLL_SOURCE = "axiom.poll_source"
 # Beat entry names of the sources: "source:<name>".
 SOURCE_ENTRY_PREFIX = "source:"
 

@@ -26,7 +26,8 @@ from axiom.db.repositories import sources as sources_repo
 from axiom.db.session import create_db_engine, make_session_factory
 from axiom.domain.sources import SourceBase
 from beat.heartbeat import heartbeat_path, touch
-from beat.schedule import SOURCE_ENTRY_PREFIX, TASK_POLL_SOURCE, beat_schedule
+from beat.schedule import SOURCE_ENTRY_PREFIX, beat_schedule
+from workers.task_names import TASK_POLL_SOURCE
 
 log = structlog.get_logger("axiom.beat")
 

@@ -28,6 +28,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from api.main import create_app
+from axiom.admin.accounts import create_user
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.models import (
     AuditLog,
@@ -42,8 +44,6 @@ from axiom.db.models import (
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.domain.auth import Role, UserCreate
 from axiom.domain.instances import InstanceStatus
-from axiom.services.accounts import create_user
-from axiom.services.apply_config import apply_config, parse_config
 
 PASSWORD = "bench-password-1"
 ROOT = "1.2.826.0.1.3680043.10.1234"

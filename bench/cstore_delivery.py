@@ -26,8 +26,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from axiom.config import Settings
-from axiom.destinations.cstore import CStoreDestination
-from axiom.domain.destinations import CStoreDestinationConfig
+from axiom.destinations.cstore import CStoreDestination, CStoreDestinationConfig
 from axiom.domain.instances import OutgoingInstance
 from tests.factories import StudySpec, write_corpus
 from tests.support.dcmtk import storescu

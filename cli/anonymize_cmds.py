@@ -22,7 +22,7 @@ def reidentify_cmd(
 
     Exit 1 when the pseudonym is unknown, 2 when the actor or reason is missing.
     """
-    from axiom.services.pseudonyms import ReidentifyRefused, reidentify
+    from axiom.pipeline.pseudonyms import ReidentifyRefused, reidentify
     from cli.db_sessions import open_sessions
 
     who = actor or f"cli:{getpass.getuser()}"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def dumps() -> dict[str, Callable[[Session], list[dict[str, Any]]]]:
     """Each kind's read-back in the file form."""
-    from axiom.services import config_dump
+    from axiom.admin import config_dump
 
     return {
         "destinations": config_dump.dump_destinations,

@@ -45,8 +45,7 @@ def read_config(source: str) -> ConfigFile:
     """``source`` is a file, ``-`` or a folder; ConfigFileError names the file, field and reason."""
     import yaml
 
-    from axiom.domain.config_file import ConfigFile
-    from axiom.services.apply_config import ConfigFileError, load_config_file, parse_config
+    from axiom.admin.apply_config import ConfigFileError, load_config_file, parse_config
 
     if source == "-":
         try:
@@ -62,11 +61,12 @@ def read_config(source: str) -> ConfigFile:
     files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
     if not files:
         raise ConfigFileError(str(path), [("", "the folder holds no *.yaml or *.yml file")])
-    parts = [load_config_file(f) for f in files]
-    merged: dict[str, Any] = {
-        kind: [item for part in parts for item in getattr(part, kind)] for kind in KINDS
-    }
-    return ConfigFile.model_validate(merged).with_source(str(path))
+    from axiom.db.repositories.config import dump_model
+
+    parts = [load_config_file(f) for f in files]  # each file's errors name that file
+    # Validated again as one configuration (names unique across files, rules' destinations known).
+    merged = {kind: [dump_model(item) for part in parts for item in getattr(part, kind)] for kind in KINDS}
+    return parse_config(merged, source=str(path))
 
 
 def file_items(config: ConfigFile) -> dict[str, dict[str, dict[str, Any]]]:

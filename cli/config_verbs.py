@@ -53,7 +53,7 @@ def render_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, An
 
 def _prune(session: Session, config: ConfigFile, current: dict[str, dict[str, Any]]) -> list[str]:
     """Delete what the file's kinds hold on the server but the file does not name."""
-    from axiom.services import config_edit
+    from axiom.admin import config_edit
 
     wanted = file_items(config)
     deleted = []
@@ -70,7 +70,7 @@ def _prune(session: Session, config: ConfigFile, current: dict[str, dict[str, An
 
 
 def run_apply(settings: Settings, source: str, *, dry_run: bool = False, prune: bool = False) -> int:
-    from axiom.services.apply_config import ConfigFileError, apply_config
+    from axiom.admin.apply_config import ConfigFileError, apply_config
     from cli.db_sessions import open_sessions
 
     try:
@@ -100,7 +100,7 @@ def run_apply(settings: Settings, source: str, *, dry_run: bool = False, prune: 
 
 def run_diff(settings: Settings, source: str, *, prune: bool = False) -> int:
     """Like ``kubectl diff``: exit 0 without differences, 1 with, 2 on an error."""
-    from axiom.services.apply_config import ConfigFileError, apply_config
+    from axiom.admin.apply_config import ConfigFileError, apply_config
     from cli.db_sessions import open_sessions
 
     try:
@@ -121,7 +121,7 @@ def run_diff(settings: Settings, source: str, *, prune: bool = False) -> int:
 
 
 def run_delete(settings: Settings, kind: str, name: str) -> int:
-    from axiom.services import config_edit
+    from axiom.admin import config_edit
     from cli.db_sessions import open_sessions
 
     key = kind_key(kind)
@@ -162,9 +162,9 @@ def check_output(output: str) -> None:
 
 def run_describe(settings: Settings, name: str) -> int:
     """A destination's configuration (masked), health, circuit, backlog and last error."""
+    from axiom.admin import monitoring
     from axiom.domain.masking import mask_secrets
-    from axiom.services import monitoring
-    from axiom.services.delivery_guard import RedisGuard
+    from axiom.infra.delivery_guard import RedisGuard
     from cli.db_sessions import open_sessions
 
     guard = RedisGuard(settings.cache_url) if settings.cache_url else None

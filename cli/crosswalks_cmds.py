@@ -16,7 +16,7 @@ def sync_cmd(
     name: Annotated[str | None, typer.Argument(help="Crosswalk to sync (default: all)")] = None,
 ) -> None:
     """Sync now from the source, whatever the interval; exit 1 when a source failed."""
-    from axiom.services.crosswalks import UnknownCrosswalk, sync_crosswalks
+    from axiom.admin.crosswalks import UnknownCrosswalk, sync_crosswalks
     from cli.db_sessions import open_sessions
 
     try:

@@ -74,7 +74,7 @@ def _remote_rows(
 
 
 def _rows(status: str | None, destination: str | None, stage: str | None, limit: int) -> list[dict[str, Any]]:
-    from axiom.services.exception_admin import ExceptionFilter, list_exceptions
+    from axiom.admin.exception_admin import ExceptionFilter, list_exceptions
     from cli.db_sessions import open_sessions
 
     query = ExceptionFilter(status=status, destination=destination, stage=stage, limit=limit)
@@ -98,8 +98,8 @@ def _rows(status: str | None, destination: str | None, stage: str | None, limit:
 
 def _each(ids: list[int], action: str) -> None:
     """By id, one line each (``<id>: delivered``; a row that cannot be acted on exits 1)."""
-    from axiom.services.exception_admin import NotActionable, discard, retry_now
-    from axiom.services.runtime import Runtime
+    from axiom.admin.exception_admin import NotActionable, discard, retry_now
+    from axiom.pipeline.runtime import Runtime
     from cli.db_sessions import open_sessions
 
     settings = get_settings()
@@ -135,8 +135,8 @@ def _act(action: str, ids: list[int], selection: dict[str, str]) -> None:
         raise typer.Exit(run(remote, "exceptions", action=action, ids=ids, selection=selection))
     if ids:
         _each(ids, action)
-    from axiom.services.exception_bulk import ExceptionQuery, bulk_act, matching_ids
-    from axiom.services.runtime import Runtime
+    from axiom.admin.exception_bulk import ExceptionQuery, bulk_act, matching_ids
+    from axiom.pipeline.runtime import Runtime
     from cli.db_sessions import open_sessions
 
     settings = get_settings()

@@ -87,11 +87,16 @@ def flower(ctx: typer.Context) -> None:
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the configuration file that `axiom apply` reads."""
-    from axiom.services.config_schema import config_schema_text
+def schema(
+    built_in: bool = typer.Option(
+        False, "--built-in", help="Only the built-in kinds (docs/config.schema.json), not installed plugins'."
+    ),
+) -> None:
+    """Print the JSON Schema of the configuration file that `axiom apply` reads, installed plugins'
+    destination and source kinds included."""
+    from axiom.admin.config_schema import config_schema_text
 
-    typer.echo(config_schema_text(), nl=False)
+    typer.echo(config_schema_text(installed=not built_in), nl=False)
 
 
 @db_app.command("upgrade")

@@ -43,19 +43,29 @@ def prepare(settings: Settings, role: str, *, migrate: bool = True, log_file: Pa
 
 def _serve_listener(settings: Settings) -> None:
     from axiom.db.session import create_db_engine, make_session_factory
-    from axiom.dicom.scp import StoreHandler, make_listener
     from axiom.dicom.spool import ingest_spool
-    from axiom.services.events import make_events
-    from axiom.services.ingest import RefusalLog
-    from axiom.services.known_peers import KnownPeers
-    from axiom.services.move_origin import MoveSources
+    from axiom.infra.events import make_events
+    from axiom.pipeline.ingest import RefusalLog
+    from axiom.pipeline.known_peers import KnownPeers
+    from axiom.pipeline.listener import StoreHandler, make_listener
+    from axiom.pipeline.move_origin import MoveSources
+    from workers.batch_publisher import BatchingPublisher
     from workers.celery_app import create_app
     from workers.publisher import CeleryPublisher
 
     sessions = make_session_factory(create_db_engine(settings.effective_database_url))
+    app = create_app(settings)
+    publisher: CeleryPublisher | BatchingPublisher = CeleryPublisher(app)
+    if settings.publish_batch_size > 1:
+        publisher = BatchingPublisher(
+            app,
+            max_batch=settings.publish_batch_size,
+            max_delay=settings.publish_batch_delay_seconds,
+            max_pending=settings.publish_max_pending,
+        )
     handler = StoreHandler(
         ingest_spool(settings),
-        CeleryPublisher(create_app(settings)),
+        publisher,
         RefusalLog(sessions),
         events=make_events(settings),
         move_sources=MoveSources(sessions),
@@ -75,6 +85,8 @@ def _serve_listener(settings: Settings) -> None:
         pass
     finally:
         server.server_close()
+        if isinstance(publisher, BatchingPublisher):
+            publisher.close()
 
 
 def run_listener(settings: Settings) -> None:
@@ -156,7 +168,7 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from api.main import create_app
-    from axiom.services.auth import WeakJwtSecret
+    from axiom.admin.auth import WeakJwtSecret
 
     try:
         app = create_app(settings)

@@ -15,8 +15,8 @@ from cli.context import CLI_ACTOR, get_settings
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from axiom.services.dry_run import FileReport
-    from axiom.services.replay import ReplayReport
+    from axiom.admin.dry_run import FileReport
+    from axiom.admin.replay import ReplayReport
 
 rules_app = typer.Typer(
     help="Ruleset versions (history, diff, rollback), dry-runs (test) and replays (replay)",
@@ -27,9 +27,9 @@ rules_app = typer.Typer(
 @rules_app.command("draft")
 def draft_cmd(sentence: Annotated[str, typer.Argument(help="What the rule should do, in English")]) -> None:
     """Ask the configured language model for a rule; print it as YAML once it validates. Never applied."""
+    from axiom.ai.language_models import draft
     from axiom.ai.llm import LLMError
     from axiom.ai.rule_draft import DraftError
-    from axiom.services.language_models import draft
     from cli.db_sessions import open_sessions
 
     settings = get_settings()
@@ -52,7 +52,7 @@ def draft_cmd(sentence: Annotated[str, typer.Argument(help="What the rule should
 @rules_app.command("history")
 def history_cmd(name: Annotated[str, typer.Argument(help="Ruleset name")]) -> None:
     """List the versions of a ruleset, oldest first: number, when (UTC), who, what, content hash."""
-    from axiom.services.ruleset_versions import history
+    from axiom.admin.ruleset_versions import history
     from cli.db_sessions import open_sessions
 
     with open_sessions(get_settings())() as session:
@@ -74,7 +74,7 @@ def diff_cmd(
     new: Annotated[int, typer.Argument(help="Version to compare to")],
 ) -> None:
     """Print a unified diff of two versions' YAML (nothing when they are the same)."""
-    from axiom.services.ruleset_versions import VersionNotFound, diff
+    from axiom.admin.ruleset_versions import VersionNotFound, diff
     from cli.db_sessions import open_sessions
 
     try:
@@ -92,7 +92,7 @@ def rollback_cmd(
     to: Annotated[int, typer.Option("--to", help="Version to restore")],
 ) -> None:
     """Restore a version as the current ruleset, recorded as a new version (so it can be undone)."""
-    from axiom.services.ruleset_versions import RollbackError, VersionNotFound, rollback
+    from axiom.admin.ruleset_versions import RollbackError, VersionNotFound, rollback
     from cli.db_sessions import open_sessions
 
     try:
@@ -127,8 +127,8 @@ def test_cmd(
     Values keyed with the deployment secret or from a crosswalk are masked unless --reveal."""
     import json
 
-    from axiom.services.anon_secret import deployment_secret
-    from axiom.services.dry_run import UnknownRuleset, UnreadableFile, audit_reveal, dry_run_files
+    from axiom.admin.dry_run import UnknownRuleset, UnreadableFile, audit_reveal, dry_run_files
+    from axiom.infra.anon_secret import deployment_secret
     from cli.db_sessions import open_sessions
 
     if output not in ("text", "json"):
@@ -203,7 +203,7 @@ def replay_cmd(
     report how routing would differ from what happened; nothing is sent or written."""
     from datetime import UTC, datetime
 
-    from axiom.services.replay import (
+    from axiom.admin.replay import (
         ReplayInputError,
         file_candidate,
         parse_since,

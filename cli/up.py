@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from axiom.admin.apply_config import apply_config, load_config_file
 from axiom.config import Settings
 from axiom.db.repositories import config as config_repo
 from axiom.db.repositories.peers import load_peer_configs
 from axiom.db.session import create_db_engine, make_session_factory
-from axiom.services.apply_config import apply_config, load_config_file
 from cli.roles import METRICS_ENV, prepare
 
 ROLES = ("listen", "worker", "beat", "api")
@@ -63,7 +63,7 @@ def log_file(settings: Settings) -> Path:
 
 
 def run_up(settings: Settings) -> int:
-    from axiom.services.events import subscribe
+    from axiom.infra.events import subscribe
     from cli.up_report import StudyReport
 
     log_path = log_file(settings)

@@ -2,7 +2,7 @@
 destination, and every failure as it happens. Everything else (Celery, kombu, warnings, the roles'
 own logs) goes to the log file under the data dir.
 
-The lines come from the live events (axiom/services/events.py). An event names an instance; its study
+The lines come from the live events (axiom/infra/events.py). An event names an instance; its study
 is looked up once the instance row exists (the worker writes it before routing), and a study's line
 is printed once it has been quiet for ``QUIET_SECONDS``, so a study of many instances is one line.
 """

@@ -30,8 +30,8 @@ def create_superuser(
     """Create a superuser (asks for the password twice unless --password-stdin)."""
     from pydantic import ValidationError
 
+    from axiom.admin.accounts import AccountError, create_user
     from axiom.domain.auth import Role, UserCreate
-    from axiom.services.accounts import AccountError, create_user
     from cli.db_sessions import open_sessions
 
     try:
@@ -60,8 +60,8 @@ def create_api_key_cmd(
     """Create an API key and print it once; it cannot be read back later."""
     from pydantic import ValidationError
 
+    from axiom.admin.accounts import create_api_key
     from axiom.domain.auth import ApiKeyCreate, Role
-    from axiom.services.accounts import create_api_key
     from cli.db_sessions import open_sessions
 
     try:

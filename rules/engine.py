@@ -15,14 +15,12 @@ rule matched. A quarantine anywhere wins over drop, and either replaces routing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from pydicom import Dataset
 
 from rules.actions import (
     DISPOSITION_ACTIONS,
-    AddPrivateBlockAction,
     AnalyzeAction,
     AnalyzeSpec,
     AnonymizeAction,
@@ -30,15 +28,12 @@ from rules.actions import (
     DropAction,
     InferAction,
     InferSpec,
-    PrivateBlockSpec,
-    PrivateElementSpec,
     QuarantineAction,
     StandardizeAction,
 )
-from rules.anonymize.plan import AnonymizeStep, Pseudonym, plan_anonymize
+from rules.anonymize.plan import plan_anonymize
 from rules.compiler import Failure, Node, View, compile_condition, compile_pattern
 from rules.model import (
-    Action,
     Condition,
     InferenceResult,
     IngestContext,
@@ -47,95 +42,27 @@ from rules.model import (
     Ruleset,
     SetAction,
     SetSpec,
-    Trigger,
+)
+from rules.plan import (
+    INFERENCE_CREATOR,
+    INFERENCE_GROUP,
+    AnalysisRequest,
+    Deferred,
+    Disposition,
+    DocumentKind,
+    FindingReport,
+    Plan,
+    PlanAction,
+    finding_documents,
+    inference_block,
 )
 from rules.tags import dataset_text, tag_label
 
-Disposition = Literal["route", "quarantine", "drop"]
-# What a plan asks morph to do: the rules' actions, with anonymize resolved into a step.
-PlanAction = Action | AnonymizeStep
 _RANK: dict[Priority, int] = {"high": 0, "default": 1, "low": 2}
-# Where `infer: {write_private: true}` writes a model's result in the outgoing copy.
-INFERENCE_GROUP = 0x0073
-INFERENCE_CREATOR = "AXIOM AI"
 
 
 class ScheduleError(ValueError):
     """A ruleset has a schedule but the context carries no ``now`` to check it against."""
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """A matched series/study-complete rule: its destinations get the instance with its whole group."""
-
-    rule: str  # "ruleset/rule"
-    trigger: Trigger
-    destinations: dict[str, Priority]
-
-
-DocumentKind = Literal["sr", "ko"]
-
-
-@dataclass(frozen=True)
-class FindingReport:
-    """One model's ok result to send as a document: a Basic Text SR (``sr``) or a Key Object
-    Selection (``ko``), to ``destinations`` (of per-instance rules) now, and held in the groups of
-    ``held_by`` (series/study-complete rules, "ruleset/rule") to go with the images they send."""
-
-    model: str
-    result: InferenceResult
-    destinations: tuple[str, ...]
-    kind: DocumentKind = "sr"
-    held_by: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AnalysisRequest:
-    """An ``analyze`` action with no stored answer yet, and what the caller sends it.
-
-    ``actions`` are the plan's edits up to the action (earlier rules' and this rule's own, its
-    anonymize step included): the caller applies them to the received dataset and sends the
-    result's rendered image, only if an anonymize step is among them and the result says
-    PatientIdentityRemoved YES (a YES the sender wrote is not trusted).
-    """
-
-    rule: str  # "ruleset/rule"
-    spec: AnalyzeSpec
-    actions: tuple[PlanAction, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The outcome of evaluation. ``matched`` entries read ``"ruleset/rule"``.
-
-    ``disposition`` is ``route`` unless a matching rule quarantined or dropped the instance; then
-    ``destinations`` and ``deferred`` are empty and ``reason`` says why. ``priorities`` has an entry
-    per destination. ``destinations`` are those of per-instance rules; the tag edits of every matched
-    rule apply to the one outgoing copy, whichever its trigger.
-    """
-
-    matched: tuple[str, ...] = ()
-    actions: tuple[PlanAction, ...] = ()
-    destinations: tuple[str, ...] = ()
-    priorities: dict[str, Priority] = field(default_factory=dict)
-    disposition: Disposition = "route"
-    reason: str = ""
-    # Series/study-complete rules that matched: held until their group is complete.
-    deferred: tuple[Deferred, ...] = ()
-    # Models a matched rule wants run whose result the context does not carry yet: the caller runs
-    # them and evaluates again with the results, before routing anything.
-    infer: tuple[InferSpec, ...] = ()
-    # Findings to send as documents (`infer: {emit_sr: true}` / `{emit_kos: true}`, result ok), with
-    # the rules that asked: the caller builds each document, sends it to per-instance rules'
-    # destinations and holds it in grouped rules' groups.
-    reports: tuple[FindingReport, ...] = ()
-    # Analyses a matched rule asks for whose answer the context does not carry yet (after `infer`).
-    analyze: tuple[AnalysisRequest, ...] = ()
-
-    @property
-    def pseudonyms(self) -> tuple[Pseudonym, ...]:
-        """The patient mappings the plan's anonymize steps use, for the caller to store."""
-        return tuple(a.pseudonym for a in self.actions if isinstance(a, AnonymizeStep))
 
 
 @dataclass(frozen=True)
@@ -346,30 +273,6 @@ class _Collector:
         )
 
 
-def finding_documents(spec: InferSpec, result: InferenceResult) -> list[DocumentKind]:
-    """The documents an ``infer`` action asks for given its model's result (none unless ok)."""
-    if result.status != "ok":
-        return []
-    kinds: list[DocumentKind] = ["sr"] if spec.emit_sr else []
-    if spec.emit_kos and (spec.kos_labels is None or result.label in spec.kos_labels):
-        kinds.append("ko")
-    return kinds
-
-
-def inference_block(model: str, result: InferenceResult) -> AddPrivateBlockAction:
-    """The private block holding one model's result: model, version, top label, its score, all scores."""
-    scores = "; ".join(f"{name}={value:.4f}" for name, value in result.scores.items())
-    elements = [
-        PrivateElementSpec(element=0x01, vr="LO", value=model),
-        PrivateElementSpec(element=0x02, vr="LO", value=result.version),
-        PrivateElementSpec(element=0x03, vr="LO", value=result.label),
-        PrivateElementSpec(element=0x04, vr="DS", value=f"{result.scores.get(result.label, 0.0):.6f}"),
-        PrivateElementSpec(element=0x05, vr="LT", value=scores),
-    ]
-    spec = PrivateBlockSpec(group=INFERENCE_GROUP, creator=INFERENCE_CREATOR, elements=elements)
-    return AddPrivateBlockAction(add_private_block=spec)
-
-
 def run(program: Sequence[CompiledRuleset], view: View, trace: list[Outcome] | None = None) -> Plan:
     """Evaluate a compiled program; with ``trace``, record every rule's outcome for a dry-run."""
     collector = _Collector(view)
@@ -448,9 +351,13 @@ def matches(condition: Condition, dataset: Dataset, ctx: IngestContext) -> bool:
 
 
 __all__ = [
+    "INFERENCE_CREATOR",
+    "INFERENCE_GROUP",
     "AnalysisRequest",
     "CompiledRuleset",
     "Deferred",
+    "Disposition",
+    "DocumentKind",
     "FindingReport",
     "Outcome",
     "Plan",
@@ -459,6 +366,8 @@ __all__ = [
     "compile_pattern",
     "compile_rulesets",
     "evaluate",
+    "finding_documents",
+    "inference_block",
     "matches",
     "run",
 ]

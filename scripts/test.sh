@@ -27,6 +27,15 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# An out-of-tree destination plugin (its own pyproject.toml and entry point): the test that a third
+# party can add a kind without touching core installs it like any plugin.
+.venv/bin/python -m pip install -q -e tests/plugins/axiom_example_destination
+# Azurite (Microsoft's Azure Storage emulator) for the azure-blob destination's contract tests;
+# node and npm come with the machine.
+AZURITE_VERSION=3.35.0
+if [ ! -x .cache/node/node_modules/.bin/azurite-blob ] && command -v npm >/dev/null; then
+  npm install --silent --no-audit --no-fund --prefix .cache/node "azurite@${AZURITE_VERSION}"
+fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

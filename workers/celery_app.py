@@ -12,26 +12,23 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from axiom.config import Settings
-from beat.schedule import (
+from beat.schedule import beat_schedule
+from workers import log_context
+from workers.task_names import (
+    GPU_QUEUE,
+    QUEUES,
+    TASK_INFER,
     TASK_POLL_SOURCE,
     TASK_PURGE_HEADERS,
     TASK_RECOVER_SPOOL,
+    TASK_RETRY_DELIVERY,
     TASK_RETRY_SWEEP,
     TASK_SYNC_CROSSWALKS,
-    beat_schedule,
 )
-from workers import log_context
 
-QUEUES = ("high", "default", "low", "retry", "gpu")
 EXCHANGE = Exchange("axiom", type="direct", durable=True)
 MAX_PRIORITY = 10
 
-TASK_PROCESS_INSTANCE = "axiom.process_instance"
-TASK_RETRY_DELIVERY = "axiom.retry_delivery"
-TASK_FIRE_GROUP = "axiom.fire_group"
-# Runs the models of an `infer` rule action; served by `axiom worker --queues gpu` (one per GPU).
-TASK_INFER = "axiom.infer_instance"
-GPU_QUEUE = "gpu"
 
 EMBEDDED_TRANSPORT = "workers.fs_transport:Transport"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Celery
 
 from axiom.domain.messages import InstanceMessage
-from axiom.services.ports import PublishError
-from workers.celery_app import TASK_PROCESS_INSTANCE
+from axiom.pipeline.ports import PublishError
+from workers.task_names import GPU_QUEUE, TASK_PROCESS_INSTANCE
 
 
 class CeleryPublisher:
@@ -30,3 +30,13 @@ class CeleryPublisher:
             raise PublishError(
                 f"task for {message.sop_instance_uid} not confirmed: {type(exc).__name__}"
             ) from exc
+
+    def queued_instances(self, queues: tuple[str, ...] = ("high", "default", GPU_QUEUE)) -> int | None:
+        """Instance tasks waiting in the broker (ready, not yet handed to a worker); None when the
+        broker cannot be asked. The spool sweep republishes nothing while any wait."""
+        try:
+            with self.app.connection_for_write() as conn:
+                channel = conn.default_channel
+                return sum(channel.queue_declare(queue=q, passive=True).message_count for q in queues)
+        except Exception:
+            return None

@@ -8,9 +8,10 @@ import threading
 from celery import Celery
 
 from axiom.domain.messages import InstanceMessage
-from axiom.services.runtime import Runtime
+from axiom.pipeline.runtime import Runtime
 from rules.model import InferSpec
-from workers.celery_app import GPU_QUEUE, TASK_INFER, TASK_PROCESS_INSTANCE, settings_of
+from workers.celery_app import settings_of
+from workers.task_names import GPU_QUEUE, TASK_INFER, TASK_PROCESS_INSTANCE
 
 _runtimes: dict[int, Runtime] = {}
 # The gpu worker runs tasks on threads: the first tasks must not each build a Runtime.
@@ -24,13 +25,13 @@ def runtime_for(app: Celery) -> Runtime:
         with _lock:
             runtime = _runtimes.get(pid)
             if runtime is None:
-                runtime = _runtimes[pid] = Runtime(settings_of(app))
-                wire_inference(runtime, app)
+                runtime = _runtimes[pid] = build_runtime(app)
     return runtime
 
 
-def wire_inference(runtime: Runtime, app: Celery) -> None:
-    """`infer` actions go to the gpu queue, whose worker publishes the instance for routing again."""
+def build_runtime(app: Celery) -> Runtime:
+    """The worker's composition root: `infer` actions go to the gpu queue, whose worker publishes
+    the instance for routing again."""
 
     def dispatch(message: InstanceMessage, specs: list[InferSpec]) -> None:
         args = [message.to_dict(), [spec.model_dump() for spec in specs]]
@@ -39,5 +40,4 @@ def wire_inference(runtime: Runtime, app: Celery) -> None:
     def reroute(message: InstanceMessage) -> None:
         app.send_task(TASK_PROCESS_INSTANCE, args=[message.to_dict()], queue="default", routing_key="default")
 
-    runtime.dispatch_inference = dispatch
-    runtime.reroute = reroute
+    return Runtime(settings_of(app), dispatch_inference=dispatch, reroute=reroute)

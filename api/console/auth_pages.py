@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from api.console import session as console_session
 from api.console.render import page
+from axiom.admin.auth import LoginRateLimiter, create_access_token, login
 from axiom.db.repositories import audit as audit_repo
-from axiom.services.auth import LoginRateLimiter, create_access_token, login
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from axiom.services.config_schema import config_schema
+from axiom.admin.config_schema import config_schema
 
 _KEY = re.compile(r"^(\s*)(-\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*:")
 _ITEM = re.compile(r"^(\s*)-(\s|$)")

@@ -15,11 +15,11 @@ from api.console.render import page
 from api.console.session import ConsoleUser, principal_of
 from api.deps import SessionDep
 from api.routes import monitoring as monitoring_routes
+from axiom.admin import exception_admin, monitoring
 from axiom.db.repositories import instances as instance_repo
 from axiom.domain.auth import Role
-from axiom.services import exception_admin, monitoring
-from axiom.services.poll_source import source_status
-from workers.celery_app import QUEUES
+from axiom.pipeline.poll import source_status
+from workers.task_names import QUEUES
 
 router = APIRouter(include_in_schema=False)
 

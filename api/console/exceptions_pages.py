@@ -13,7 +13,7 @@ from api.console.render import page
 from api.console.session import ConsoleAdmin, ConsoleUser
 from api.deps import SessionDep
 from api.routes.exceptions import _runtime
-from axiom.services import exception_bulk
+from axiom.admin import exception_bulk
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50

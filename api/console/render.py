@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
-from axiom.domain.auth import Principal, Role
+from axiom.domain.auth import PHI_ROLE, Principal, Role
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -82,6 +82,7 @@ def page(request: Request, name: str, context: dict[str, Any], status_code: int 
         "principal": principal,
         "csrf": getattr(request.state, "csrf", ""),
         "is_admin": principal is not None and principal.role.allows(Role.ADMIN),
+        "shows_phi": principal is not None and principal.role.allows(PHI_ROLE),
         "is_super": principal is not None and principal.role.allows(Role.SUPERUSER),
         "path": request.url.path,
     }

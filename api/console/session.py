@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from api.deps import SessionDep
+from axiom.admin.auth import authenticate_token
 from axiom.domain.auth import Principal, Role
-from axiom.services.auth import authenticate_token
 
 COOKIE = "axiom_session"
 # Before sign-in: a random value the login form must echo (double-submit), against login CSRF.

@@ -12,9 +12,11 @@ from api.console.render import page
 from api.console.session import ConsoleAdmin, ConsoleUser
 from api.deps import SessionDep
 from api.routes.exceptions import _runtime
+from axiom.admin import exception_bulk, study_views
+from axiom.admin import instance_changes as changes
+from axiom.admin.config_dump import dump_destinations
 from axiom.domain.instances import InstanceStatus
-from axiom.services import exception_bulk, study_views
-from axiom.services.config_dump import dump_destinations
+from axiom.infra.anon_secret import deployment_secret
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -31,7 +33,7 @@ def _da(value: str) -> str | None:
 @router.get("/studies")
 def search(
     request: Request,
-    _: ConsoleUser,
+    principal: ConsoleUser,
     session: SessionDep,
     study_instance_uid: UID = "",
     date_from: DATE = "",
@@ -39,8 +41,12 @@ def search(
     calling_ae: Annotated[str, Query(max_length=16)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
     destination: Annotated[str, Query(max_length=64)] = "",
+    accession: Annotated[str, Query(max_length=16)] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=200_000)] = 1,
 ) -> Response:
+    phi = study_views.shows_phi(principal.role)
+    if accession and not phi:
+        raise HTTPException(403, "searching by accession number needs the role admin")
     where = study_views.StudyFilter(
         study_instance_uid or None,
         _da(date_from),
@@ -48,12 +54,15 @@ def search(
         calling_ae or None,
         status or None,
         destination or None,
+        accession or None,
     )
     total, rows = study_views.search_studies(
         session, where, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE
     )
+    accessions = study_views.study_accessions(session, [r.id for r in rows]) if phi else {}
     context = {
         "rows": rows,
+        "accessions": accessions,
         "total": total,
         "page_no": page_no,
         "pages": max(1, -(-total // PAGE_SIZE)),
@@ -72,6 +81,24 @@ def study(request: Request, study_instance_uid: str, _: ConsoleUser, session: Se
         raise HTTPException(404, "no study with this Study Instance UID was received")
     context = {"t": timeline, "show_all": request.query_params.get("all") == "1", "limit": TIMELINE_ROWS}
     return page(request, "study.html", context)
+
+
+@router.get("/studies/{study_instance_uid}/instances/{sop_instance_uid}/changes")
+async def instance_changes(
+    request: Request, study_instance_uid: str, sop_instance_uid: str, principal: ConsoleUser
+) -> Response:
+    """What the rules did to one instance (htmx fragment): rules matched and why not, the tag diff
+    rebuilt from its stored header, values masked below the PHI role."""
+    found = await run_in_threadpool(
+        changes.instance_changes,
+        request.app.state.sessions,
+        sop_instance_uid,
+        anon_secret=deployment_secret(request.app.state.settings),
+        phi=study_views.shows_phi(principal.role),
+    )
+    if found is None:
+        raise HTTPException(404, "no instance with this SOP Instance UID was received")
+    return page(request, "instance_changes.html", {"c": found})
 
 
 @router.post("/studies/{study_instance_uid}/actions")

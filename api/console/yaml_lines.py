@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from axiom.services.apply_config import ConfigFileError
+from axiom.admin.apply_config import ConfigFileError
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, SessionDep
-from axiom.services.pseudonyms import Identity, ReidentifyRefused, reidentify
+from axiom.pipeline.pseudonyms import Identity, ReidentifyRefused, reidentify
 
 router = APIRouter(prefix="/api/v1/anonymize", tags=["anonymize"])
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, SessionDep
+from axiom.admin import accounts
 from axiom.db.models import ApiKey
 from axiom.db.repositories import auth as auth_repo
 from axiom.domain.auth import ApiKeyCreate
-from axiom.services import accounts
 
 router = APIRouter(prefix="/api/v1/auth/api-keys", tags=["auth"])
 

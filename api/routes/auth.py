@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.client_address import client_address
 from api.deps import CurrentUser
+from axiom.admin.auth import create_access_token, login
+from axiom.admin.login_limits import LoginRateLimiter
 from axiom.domain.auth import Role
-from axiom.services.auth import create_access_token, login
-from axiom.services.login_limits import LoginRateLimiter
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

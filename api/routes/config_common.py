@@ -3,21 +3,23 @@ validates a file), its documentation in the OpenAPI schema, and the summary ever
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
-from axiom.services.config_edit import Change
+from axiom.admin.config_edit import Change
 
 # A JSON object; the service validates it with the config file's models, so errors name the field
 # path inside this body.
 JsonBody = Annotated[dict[str, Any], Body()]
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
-# The models documented bodies refer to, by component name; their schemas are built only when the
-# OpenAPI document is (``document_bodies``).
+# The models documented bodies refer to, by component name: a model, or a function giving one (the
+# union of the kinds the plugin registries know); their schemas are built only when the OpenAPI
+# document is (``document_bodies``).
 _BODIES: dict[str, Any] = {}
 
 
@@ -38,7 +40,8 @@ class ChangeOut(BaseModel):
 
 
 def schema_of(model: Any, name: str) -> dict[str, Any]:
-    """``openapi_extra`` documenting the body as ``model`` without FastAPI validating it."""
+    """``openapi_extra`` documenting the body as ``model`` (or what the function ``model`` gives)
+    without FastAPI validating it."""
     _BODIES[name] = model
     schema = {"$ref": _REF_TEMPLATE.format(model=name)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
@@ -52,7 +55,9 @@ def document_bodies(app: FastAPI) -> None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, model in _BODIES.items():
-                body = TypeAdapter(model).json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+                body = TypeAdapter(model() if inspect.isfunction(model) else model).json_schema(
+                    by_alias=True, ref_template=_REF_TEMPLATE
+                )
                 for def_name, definition in body.pop("$defs", {}).items():
                     components.setdefault(def_name, definition)
                 components.setdefault(name, body)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
+from axiom.admin import config_edit
+from axiom.admin.crosswalks import sync_crosswalk
 from axiom.domain.crosswalks import CrosswalkConfig
 from axiom.domain.masking import mask_secrets
-from axiom.services import config_edit
-from axiom.services.crosswalks import sync_crosswalk
 
 router = APIRouter(prefix="/api/v1/config/crosswalks", tags=["config"])
 

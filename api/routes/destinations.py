@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
-from axiom.domain.destinations import DestinationConfig
+from axiom.admin import config_edit
+from axiom.admin.config_dump import dump_destinations
+from axiom.admin.config_schema import destination_config_type
 from axiom.domain.masking import mask_secrets
-from axiom.services import config_edit
-from axiom.services.config_dump import dump_destinations
 
 router = APIRouter(prefix="/api/v1/config/destinations", tags=["config"])
 
@@ -28,7 +28,7 @@ def get_destination(name: str, _: CurrentUser, session: SessionDep) -> dict[str,
 
 
 @router.put(
-    "/{name}", response_model=ChangeOut, openapi_extra=schema_of(DestinationConfig, "DestinationConfig")
+    "/{name}", response_model=ChangeOut, openapi_extra=schema_of(destination_config_type, "DestinationConfig")
 )
 def put_destination(
     name: str, body: JsonBody, principal: AdminUser, session: SessionDep, response: Response

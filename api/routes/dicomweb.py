@@ -1,7 +1,7 @@
 """STOW-RS: POST /api/v1/dicomweb/studies[/{StudyInstanceUID}], stored like a C-STORE (the ingest
 role, or admin and above).
 
-The route only streams the body into ``axiom.services.stow``'s parser and renders its answer; the
+The route only streams the body into ``axiom.pipeline.stow``'s parser and renders its answer; the
 spooling and publishing are ``ingest_instance``'s, the same as the listener's.
 """
 
@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.deps import IngestUser
-from axiom.services import stow
-from axiom.services.ingest import IngestPorts
+from axiom.pipeline import stow
+from axiom.pipeline.ingest import IngestPorts
 
 router = APIRouter(prefix="/api/v1/dicomweb", tags=["dicomweb"])
 

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminUser
 from api.routes.exceptions import _runtime
-from axiom.services import exception_bulk
+from axiom.admin import exception_bulk
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 

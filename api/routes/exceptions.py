@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from axiom.services import exception_admin
-from axiom.services.runtime import Runtime
+from axiom.admin import exception_admin
+from axiom.pipeline.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from api.deps import CurrentUser, SessionDep
 from api.scrape import StateCollector
 from axiom import metrics
-from axiom.services import monitoring
-from workers.celery_app import QUEUES
+from axiom.admin import monitoring
+from workers.task_names import QUEUES
 
 router = APIRouter(tags=["health"])
 

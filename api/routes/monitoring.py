@@ -10,23 +10,23 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, SessionDep, principal_from
+from axiom.admin import monitoring, study_views
 from axiom.db.repositories import inference as inference_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import sources as sources_repo
 from axiom.domain.auth import Principal, Role
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.masking import mask_text
-from axiom.services import monitoring
-from axiom.services.delivery_guard import RedisGuard
-from axiom.services.events import subscribe
-from axiom.services.poll_source import source_status
+from axiom.infra.delivery_guard import RedisGuard
+from axiom.infra.events import subscribe
+from axiom.pipeline.poll import source_status
 from beat.schedule import schedule_overview
-from workers.celery_app import QUEUES
+from workers.task_names import QUEUES
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 
@@ -193,6 +193,8 @@ class StudyOut(BaseModel):
     instance_count: int
     created_at: datetime | None
     updated_at: datetime | None
+    # The instances' distinct AccessionNumbers; null for roles below admin (PHI-adjacent).
+    accession_numbers: list[str] | None = None
 
 
 class StudyPage(BaseModel):
@@ -204,23 +206,37 @@ class StudyPage(BaseModel):
 
 @router.get("/studies", response_model=StudyPage)
 def search_studies(
-    _: CurrentUser,
+    principal: CurrentUser,
     session: SessionDep,
     study_instance_uid: UID = None,
     study_date_from: DA = None,
     study_date_to: DA = None,
+    accession_number: Annotated[
+        str | None, Query(max_length=16, description="an instance's AccessionNumber (admin and above)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> StudyPage:
-    total, rows = monitoring.search_studies(
-        session,
+    """Studies newest first; admins and above also get (and may search by) accession numbers."""
+    phi = study_views.shows_phi(principal.role)
+    if accession_number and not phi:
+        raise HTTPException(
+            403, f"searching by accession number needs the role admin (you have {principal.role.value})"
+        )
+    where = study_views.StudyFilter(
         study_instance_uid=study_instance_uid,
         study_date_from=study_date_from,
         study_date_to=study_date_to,
-        limit=limit,
-        offset=offset,
+        accession_number=accession_number,
     )
-    items = [StudyOut.model_validate(row, from_attributes=True) for row in rows]
+    total, rows = study_views.search_studies(session, where, limit=limit, offset=offset)
+    accessions = study_views.study_accessions(session, [row.id for row in rows]) if phi else {}
+    items = [
+        StudyOut.model_validate(row, from_attributes=True).model_copy(
+            update={"accession_numbers": accessions.get(row.id, []) if phi else None}
+        )
+        for row in rows
+    ]
     return StudyPage(total=total, limit=limit, offset=offset, items=items)
 
 

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.console.session import set_session
 from api.routes.auth import TokenOut
-from axiom.services import oidc
-from axiom.services.auth import create_access_token
+from axiom.admin import oidc
+from axiom.admin.auth import create_access_token
 
 router = APIRouter(prefix="/api/v1/auth/oidc", tags=["auth"])
 

@@ -8,9 +8,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser
-from axiom.domain.auth import Role
-from axiom.services.anon_secret import deployment_secret
-from axiom.services.dry_run import (
+from axiom.admin.dry_run import (
     REVEAL_ACTION,
     FileReport,
     UnknownRuleset,
@@ -18,6 +16,8 @@ from axiom.services.dry_run import (
     audit_reveal,
     dry_run_files,
 )
+from axiom.domain.auth import Role
+from axiom.infra.anon_secret import deployment_secret
 
 router = APIRouter(prefix="/api/v1/config/rules", tags=["rules"])
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
+from axiom.admin import config_edit, ruleset_versions
+from axiom.admin.config_dump import dump_rulesets
 from axiom.db.repositories import config as config_repo
-from axiom.services import config_edit, ruleset_versions
-from axiom.services.config_dump import dump_rulesets
 from rules.model import Rule, Ruleset
 
 router = APIRouter(prefix="/api/v1/config/rulesets", tags=["config"])

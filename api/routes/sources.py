@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.routes.config_common import ChangeOut, JsonBody, schema_of
+from axiom.admin import config_edit
+from axiom.admin.config_dump import dump_sources
+from axiom.admin.config_schema import source_config_type
 from axiom.domain.masking import mask_secrets
-from axiom.domain.sources import SourceConfig
-from axiom.services import config_edit
-from axiom.services.config_dump import dump_sources
 
 router = APIRouter(prefix="/api/v1/config/sources", tags=["config"])
 
@@ -27,7 +27,7 @@ def get_source(name: str, _: CurrentUser, session: SessionDep) -> dict[str, Any]
     return dict(mask_secrets(config_edit.get_source(session, name)))
 
 
-@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(SourceConfig, "SourceConfig"))
+@router.put("/{name}", response_model=ChangeOut, openapi_extra=schema_of(source_config_type, "SourceConfig"))
 def put_source(
     name: str, body: JsonBody, principal: AdminUser, session: SessionDep, response: Response
 ) -> ChangeOut:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import SessionDep, SuperUser
+from axiom.admin import accounts
 from axiom.db.repositories import auth as auth_repo
 from axiom.domain.auth import Role, UserCreate, UserUpdate
-from axiom.services import accounts
 
 router = APIRouter(prefix="/api/v1/auth/users", tags=["auth"])
 

@@ -1,9 +1,14 @@
 """Model runtimes by registry: a short alias (a manifest's ``runtime``) maps to a lazy ``module:Class``;
-third parties add runtimes through the ``axiom.ai.runtimes`` entry-point group."""
+third parties add runtimes through the ``axiom.ai.runtimes`` entry-point group. A manifest is
+validated in two steps, as destinations are: the shared fields, then the runtime's ``config_model``."""
 
 from __future__ import annotations
 
-from axiom.ai.base import Finding, ImageModel
+from pathlib import Path
+from typing import Any, cast
+
+from axiom.ai.base import Finding, ImageModel, ModelLoadError
+from axiom.ai.manifest import Manifest, read_manifest
 from axiom.plugins import PluginRegistry
 
 RUNTIMES: dict[str, str] = {
@@ -17,11 +22,27 @@ class UnknownRuntime(LookupError):
     pass
 
 
-_REGISTRY: PluginRegistry[ImageModel] = PluginRegistry(
-    "model runtime", ImageModel, RUNTIMES, ENTRY_POINT_GROUP, UnknownRuntime
+REGISTRY: PluginRegistry[ImageModel[Any]] = PluginRegistry(
+    "model runtime", ImageModel, RUNTIMES, ENTRY_POINT_GROUP, UnknownRuntime, Manifest, kind_field="runtime"
 )
-available_runtimes = _REGISTRY.available
-resolve_runtime = _REGISTRY.resolve
+available_runtimes = REGISTRY.available
+resolve_runtime = REGISTRY.resolve
 
 
-__all__ = ["RUNTIMES", "Finding", "ImageModel", "UnknownRuntime", "available_runtimes", "resolve_runtime"]
+def load_manifest(folder: Path) -> Manifest:
+    """The manifest in ``folder``, validated by its runtime's own model (pydantic's ValidationError,
+    with the registry's "did you mean" for an unknown runtime)."""
+    return cast(Manifest, REGISTRY.validate_config(read_manifest(folder)))
+
+
+__all__ = [
+    "REGISTRY",
+    "RUNTIMES",
+    "Finding",
+    "ImageModel",
+    "ModelLoadError",
+    "UnknownRuntime",
+    "available_runtimes",
+    "load_manifest",
+    "resolve_runtime",
+]

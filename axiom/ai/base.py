@@ -5,10 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from axiom.ai.manifest import Manifest
+
+
+class ModelLoadError(RuntimeError):
+    """A model file its runtime cannot load (missing, corrupt, not a model): the message names the
+    model, the file and the runtime's reason."""
 
 
 @dataclass(frozen=True)
@@ -23,11 +29,22 @@ class Finding:
         return self.scores[self.label]
 
 
-class ImageModel(ABC):
-    """A loaded model. ``provider`` names where it runs (e.g. CUDAExecutionProvider, CPUExecutionProvider)."""
+M = TypeVar("M", bound=Manifest)
 
-    def __init__(self, manifest: Manifest, folder: Path) -> None:
-        self.manifest = manifest
+
+class ImageModel(ABC, Generic[M]):
+    """A loaded model. ``provider`` names where it runs (e.g. CUDAExecutionProvider, CPUExecutionProvider).
+
+    Generic over its manifest model (``config_model``: ``Manifest`` or a runtime's subclass with
+    settings of its own), which the registry validates the manifest with. A runtime loads the model
+    file when built and raises ``ModelLoadError`` when it cannot."""
+
+    config_model: ClassVar[type[Manifest]] = Manifest
+
+    def __init__(self, manifest: M, folder: Path) -> None:
+        if not isinstance(manifest, self.config_model):
+            raise TypeError(f"{type(self).__name__} takes a {self.config_model.__name__}")
+        self.manifest: M = manifest
         self.folder = folder
 
     @property

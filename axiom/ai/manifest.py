@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -47,6 +48,8 @@ class Normalize(_Model):
 class Manifest(_Model):
     name: str
     version: str
+    # The registry alias of the runtime; a runtime with settings of its own subclasses this model
+    # (its ``config_model``) and the registry validates the manifest with it.
     runtime: str = "onnx"
     input: InputSpec
     window: Window | None = None
@@ -64,7 +67,15 @@ class Manifest(_Model):
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
-        data = yaml.safe_load((folder / "manifest.yaml").read_text()) or {}
-        data.setdefault("name", folder.parent.name)
-        data.setdefault("version", folder.name)
-        return cls.model_validate(data)
+        """This model alone (``axiom.ai.load_manifest`` asks the runtime's own model)."""
+        return cls.model_validate(read_manifest(folder))
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest's fields as written, with ``name`` and ``version`` from the folder by default."""
+    data = yaml.safe_load((folder / "manifest.yaml").read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{folder.name}/manifest.yaml must be a mapping")
+    data.setdefault("name", folder.parent.name)
+    data.setdefault("version", folder.name)
+    return data

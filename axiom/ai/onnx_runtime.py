@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axiom.ai.base import ImageModel
+from axiom.ai.base import ImageModel, ModelLoadError
 from axiom.ai.manifest import Manifest
 
 # In order of preference; the first one this build of onnxruntime offers is used (CPU always last).
@@ -20,7 +20,7 @@ def choose_providers(available: Sequence[str]) -> list[str]:
     return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
 
 
-class OnnxModel(ImageModel):
+class OnnxModel(ImageModel[Manifest]):
     def __init__(self, manifest: Manifest, folder: Path, providers: Sequence[str] | None = None) -> None:
         super().__init__(manifest, folder)
         import onnxruntime as ort  # the `ai` (CPU) or `gpu` extra
@@ -28,9 +28,15 @@ class OnnxModel(ImageModel):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         wanted = list(providers) if providers else choose_providers(ort.get_available_providers())
-        self.session = ort.InferenceSession(
-            str(folder / manifest.file), sess_options=options, providers=wanted
-        )
+        path = folder / manifest.file
+        what = f"model {manifest.name}:{manifest.version}"
+        if not path.is_file():
+            raise ModelLoadError(f"{what}: no model file {path}")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+        except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"{what}: {path} is not a model onnxruntime can load: {reason}") from exc
         self.input_name = self.session.get_inputs()[0].name
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from axiom import metrics
-from axiom.ai import resolve_runtime
+from axiom.ai import load_manifest, resolve_runtime
 from axiom.ai.base import ImageModel
 from axiom.ai.manifest import Manifest
 
@@ -42,7 +42,7 @@ class ModelRegistry:
         self._client = client
         self._synced = False
         self._sync_lock = threading.Lock()
-        self._loaded: dict[tuple[str, str], ImageModel] = {}
+        self._loaded: dict[tuple[str, str], ImageModel[Any]] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -83,15 +83,15 @@ class ModelRegistry:
 
     def manifest(self, name: str, version: str | None = None) -> Manifest:
         name, version = self.resolve(name, version)
-        return Manifest.load(self.root / name / version)
+        return load_manifest(self.root / name / version)
 
-    def get(self, name: str, version: str | None = None) -> ImageModel:
+    def get(self, name: str, version: str | None = None) -> ImageModel[Any]:
         key = self.resolve(name, version)
         with self._lock:
             model = self._loaded.get(key)
             if model is None:
                 folder = self.root / key[0] / key[1]
-                manifest = Manifest.load(folder)
+                manifest = load_manifest(folder)
                 model = self._loaded[key] = resolve_runtime(manifest.runtime)(manifest, folder)
                 log.info("model loaded", model=key[0], version=key[1], provider=model.provider)
                 metrics.MODEL_LOADED.labels(key[0], key[1], model.provider).set(1)

@@ -1,39 +1,30 @@
 """Destination registry: a short alias maps to a lazy ``module:Class``; third parties add kinds through
-the ``axiom.destinations`` entry-point group (as kombu does for transports)."""
+the ``axiom.destinations`` entry-point group (as kombu does for transports). The registry itself is
+``axiom.plugins.DESTINATIONS``, so stored configuration can be validated below this package."""
 
 from __future__ import annotations
 
-from axiom.destinations.base import DeliveryError, DeliveryResult, Destination
-from axiom.plugins import PluginRegistry
+from axiom.destinations.base import CheckOutcome, DeliveryError, DeliveryResult, Destination
+from axiom.plugins import DESTINATIONS, UnknownDestinationKind
 
-ALIASES: dict[str, str] = {
-    "filesystem": "axiom.destinations.filesystem:FilesystemDestination",
-    "cstore": "axiom.destinations.cstore:CStoreDestination",
-    "stowrs": "axiom.destinations.stowrs:STOWRSDestination",
-    "gcs": "axiom.destinations.gcs:GCSDestination",
-    "healthcare": "axiom.destinations.healthcare:HealthcareDestination",
-}
+ALIASES: dict[str, str] = DESTINATIONS.aliases
+ENTRY_POINT_GROUP = DESTINATIONS.group
 
-ENTRY_POINT_GROUP = "axiom.destinations"
-
-
-class UnknownDestinationKind(LookupError):
-    pass
-
-
-_REGISTRY: PluginRegistry[Destination] = PluginRegistry(
-    "destination type", Destination, ALIASES, ENTRY_POINT_GROUP, UnknownDestinationKind
-)
-available_kinds = _REGISTRY.available
-resolve = _REGISTRY.resolve
+available_kinds = DESTINATIONS.available
+resolve = DESTINATIONS.resolve
+config_model = DESTINATIONS.config_model
+validate_config = DESTINATIONS.validate_config
 
 
 __all__ = [
     "ALIASES",
+    "CheckOutcome",
     "DeliveryError",
     "DeliveryResult",
     "Destination",
     "UnknownDestinationKind",
     "available_kinds",
+    "config_model",
     "resolve",
+    "validate_config",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 from axiom.config import Settings
 from axiom.domain.destinations import DestinationBase
@@ -27,16 +28,33 @@ class DeliveryError(Exception):
 DeliveryResult = str | DeliveryError
 
 
-class Destination(ABC):
-    """Delivers instances to one configured place. One object per destination and worker process."""
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the console's "test" button shows: whether the destination answered, and what it said.
+    The message quotes no credential and no PHI."""
+
+    ok: bool
+    message: str
+
+
+C = TypeVar("C", bound=DestinationBase)
+
+
+class Destination(ABC, Generic[C]):
+    """Delivers instances to one configured place. One object per destination and worker process.
+
+    Generic over its kind's config model (``config_model``, a ``DestinationBase`` subclass beside
+    the plugin), so ``self.config`` is that model: no second copy, no isinstance checks."""
 
     kind: ClassVar[str]
     config_model: ClassVar[type[DestinationBase]]
     # Capabilities read by the dispatcher, so it never needs isinstance checks.
     supports_batch: ClassVar[bool] = False
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
-        self.config = config
+    def __init__(self, config: C, settings: Settings) -> None:
+        if not isinstance(config, self.config_model):
+            raise TypeError(f"a {self.kind} destination takes a {self.config_model.__name__}")
+        self.config: C = config
         self.settings = settings
 
     @property
@@ -62,5 +80,12 @@ class Destination(ABC):
                 results.append(exc)
         return results
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most destinations hold nothing open
+    def check(self) -> CheckOutcome:
+        """Test the destination without sending an image (the console's "test" button): a kind
+        that can ask its peer something harmless overrides this."""
+        return CheckOutcome(
+            False, f"testing a {self.kind} destination is not supported; send a dry-run instance instead"
+        )
+
+    def close(self) -> None:
         """Release connections held between sends."""

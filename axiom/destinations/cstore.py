@@ -17,20 +17,48 @@ import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
 
 from axiom.config import Settings
-from axiom.destinations.base import DeliveryError, Destination
+from axiom.destinations.base import CheckOutcome, DeliveryError, Destination
 from axiom.dicom.part10 import transfer_syntax_of, with_transfer_syntax
 from axiom.dicom.tls import client_context
 from axiom.dicom.transcode import TranscodeError, transcode
-from axiom.domain.destinations import CStoreDestinationConfig, DestinationBase
+from axiom.domain.destinations import DestinationBase
 from axiom.domain.instances import OutgoingInstance
+
+# The console's C-ECHO waits no longer than this, whatever the send timeout.
+ECHO_TIMEOUT_SECONDS = 5.0
+
+
+class DicomTLS(BaseModel):
+    """TLS for a C-STORE peer: its certificate must chain to ``ca_file``; ``cert_file`` and
+    ``key_file`` when the peer requires a client certificate. Paths to PEM files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    # The name the peer's certificate must carry; default: ``host``.
+    server_hostname: str | None = None
+
+
+class CStoreDestinationConfig(DestinationBase):
+    type: Literal["cstore"] = "cstore"
+    host: str
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = Field(min_length=1, max_length=16)
+    calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    tls: DicomTLS | None = None
+
 
 UNCOMPRESSED_LE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 # PS3.8 9.3.2.2: presentation context IDs are the odd numbers 1..255.
@@ -82,28 +110,27 @@ def _no_delay(event: evt.Event) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class CStoreDestination(Destination):
+class CStoreDestination(Destination[CStoreDestinationConfig]):
     kind: ClassVar[str] = "cstore"
     config_model: ClassVar[type[DestinationBase]] = CStoreDestinationConfig
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
+    def __init__(self, config: CStoreDestinationConfig, settings: Settings) -> None:
         super().__init__(config, settings)
-        self.cs_config = CStoreDestinationConfig.model_validate(config, from_attributes=True)
-        self.peer = f"{self.cs_config.host}:{self.cs_config.port}"
-        self._ae = AE(ae_title=self.cs_config.calling_ae_title)
-        timeout = self.cs_config.timeout_seconds
+        self.peer = f"{self.config.host}:{self.config.port}"
+        self._ae = AE(ae_title=self.config.calling_ae_title)
+        timeout = self.config.timeout_seconds
         self._ae.acse_timeout = timeout
         self._ae.dimse_timeout = timeout
         self._ae.network_timeout = timeout
         self._ae.connection_timeout = timeout
         self._assoc: Association | None = None
-        tls = self.cs_config.tls
+        tls = self.config.tls
         self._tls_args = (
             None
             if tls is None
             else (
                 client_context(tls.ca_file, tls.cert_file or "", tls.key_file or ""),
-                tls.server_hostname or self.cs_config.host,
+                tls.server_hostname or self.config.host,
             )
         )
         # Every context needed so far, oldest first; re-proposed on each new association.
@@ -114,6 +141,32 @@ class CStoreDestination(Destination):
         self.associations_opened = 0
 
     # Public interface ---------------------------------------------------------------------------
+
+    def check(self) -> CheckOutcome:
+        """C-ECHO on an association of its own (the send association is left alone)."""
+        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+        config = self.config
+        ae = AE(ae_title=config.calling_ae_title)
+        ae.add_requested_context(Verification)
+        timeout = min(config.timeout_seconds, ECHO_TIMEOUT_SECONDS)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout
+        peer = f"{config.ae_title}@{config.host}:{config.port}"
+        assoc = ae.associate(config.host, config.port, ae_title=config.ae_title, tls_args=self._tls_args)
+        if not assoc.is_established:
+            if assoc.is_rejected:
+                return CheckOutcome(False, f"{peer} rejected the association (check the AE titles)")
+            return CheckOutcome(
+                False, f"no association with {peer}: connection refused, timed out or aborted"
+            )
+        try:
+            status = assoc.send_c_echo()
+        finally:
+            assoc.release()
+        code = getattr(status, "Status", None)
+        if code == 0x0000:
+            return CheckOutcome(True, f"C-ECHO to {peer} succeeded (status 0x0000)")
+        return CheckOutcome(False, f"C-ECHO to {peer} answered status {code!r}")
 
     def send(self, instance: OutgoingInstance) -> str:
         uid = instance.sop_instance_uid
@@ -202,7 +255,7 @@ class CStoreDestination(Destination):
 
     def _open(self, uid: str) -> Association:
         contexts = [build_context(k.sop_class, list(k.syntaxes)) for k in self._contexts]
-        cfg = self.cs_config
+        cfg = self.config
         assoc = self._ae.associate(
             cfg.host,
             cfg.port,
@@ -260,7 +313,7 @@ class CStoreDestination(Destination):
     def _check_status(self, status: int, uid: str) -> str:
         outcome = status_outcome(status)
         if outcome == "ok":
-            return f"{self.peer}/{self.cs_config.ae_title}"
+            return f"{self.peer}/{self.config.ae_title}"
         code = f"0x{status:04X}"
         raise self._error(f"C-STORE failed with status {code}", uid, outcome == "transient", code)
 

@@ -9,19 +9,33 @@ dataset is encoded with pydicom in the DICOM File Format.
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, Literal
+
+from pydantic import Field
 
 from axiom.config import Settings
-from axiom.destinations.base import DeliveryError, Destination
-from axiom.dicom.atomic import atomic_write, make_dirs
+from axiom.destinations.base import CheckOutcome, DeliveryError, DeliveryResult, Destination
+from axiom.dicom.atomic import atomic_write, fsync_dir, make_dirs
 from axiom.dicom.part10 import encode_part10
 from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
-from axiom.domain.destinations import DestinationBase, FilesystemDestinationConfig
+from axiom.domain.destinations import DestinationBase
 from axiom.domain.instances import OutgoingInstance
 
 COPY_CHUNK = 1 << 20
+DEFAULT_PATH_TEMPLATE = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
+
+
+class FilesystemDestinationConfig(DestinationBase):
+    type: Literal["filesystem"] = "filesystem"
+    # None: <data_dir>/destinations/<name>. Relative paths are taken from the data dir.
+    root: str | None = None
+    # Python format fields are DICOM keywords; every component is sanitized before use.
+    path_template: str = Field(default=DEFAULT_PATH_TEMPLATE)
+
 
 # Conditions an operator or time fixes without touching Axiom's configuration: retry them.
 TRANSIENT_ERRNOS = frozenset(
@@ -84,16 +98,23 @@ def _file_chunks(source: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-class FilesystemDestination(Destination):
+class FilesystemDestination(Destination[FilesystemDestinationConfig]):
     kind: ClassVar[str] = "filesystem"
     config_model: ClassVar[type[DestinationBase]] = FilesystemDestinationConfig
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
+    def __init__(self, config: FilesystemDestinationConfig, settings: Settings) -> None:
         super().__init__(config, settings)
-        self.fs_config = FilesystemDestinationConfig.model_validate(config, from_attributes=True)
-        self.root = filesystem_root(self.fs_config, settings)
+        self.root = filesystem_root(config, settings)
         # Parsed now so a bad template fails at start-up, not on the first instance.
-        self.template = PathTemplate.parse(self.fs_config.path_template)
+        self.template = PathTemplate.parse(config.path_template)
+
+    def check(self) -> CheckOutcome:
+        """A write probe: the root exists (or is made) and a file can be created in it."""
+        make_dirs(self.root)
+        fd, probe = tempfile.mkstemp(prefix=".axiom-test-", dir=self.root)
+        os.close(fd)
+        os.unlink(probe)
+        return CheckOutcome(True, f"{self.root} exists and is writable")
 
     def target_path(self, instance: OutgoingInstance) -> Path:
         try:
@@ -106,7 +127,34 @@ class FilesystemDestination(Destination):
                 code="unsafe-path",
             ) from None
 
+    # A batch is written file by file and each folder fsynced once (not once per file).
+    supports_batch: ClassVar[bool] = True
+
     def send(self, instance: OutgoingInstance) -> str:
+        return self._write(instance, fsync_folder=True)
+
+    def send_batch(self, instances: Sequence[OutgoingInstance]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        folders: dict[Path, list[int]] = {}
+        for index, instance in enumerate(instances):
+            try:
+                written = self._write(instance, fsync_folder=False)
+            except DeliveryError as exc:
+                results.append(exc)
+                continue
+            results.append(written)
+            folders.setdefault(Path(written).parent, []).append(index)
+        # The renames are durable before any instance of the batch is reported delivered.
+        for folder, indices in folders.items():
+            try:
+                fsync_dir(folder)
+            except OSError as exc:
+                for index in indices:
+                    uid = instances[index].sop_instance_uid
+                    results[index] = disk_error(exc, destination=self.name, sop_instance_uid=uid)
+        return results
+
+    def _write(self, instance: OutgoingInstance, *, fsync_folder: bool) -> str:
         target = self.target_path(instance)
         try:
             source = self._open_source(instance)
@@ -114,7 +162,7 @@ class FilesystemDestination(Destination):
                 # Encode before touching the target folder: an unencodable dataset leaves no trace.
                 chunks = _file_chunks(source) if source is not None else iter([self._encode(instance)])
                 make_dirs(target.parent)
-                atomic_write(target, chunks)
+                atomic_write(target, chunks, fsync_folder=fsync_folder)
             finally:
                 if source is not None:
                     source.close()

@@ -18,9 +18,10 @@ import base64
 import hashlib
 import os
 import threading
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import requests
+from pydantic import Field
 
 from axiom.config import Settings
 from axiom.destinations.base import DeliveryError, Destination
@@ -28,13 +29,30 @@ from axiom.destinations.google_credentials import google_credentials
 from axiom.destinations.stowrs import http_transient
 from axiom.dicom.part10 import part10_bytes
 from axiom.dicom.paths import PathTemplate, UnsafePathError
-from axiom.domain.destinations import DestinationBase, GCSDestinationConfig
+from axiom.domain.destinations import DestinationBase
 from axiom.domain.instances import OutgoingInstance
+from axiom.domain.secrets import SecretRef
 from axiom.secrets import SecretError
 
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 CONTENT_TYPE = "application/dicom"
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+class GCSDestinationConfig(DestinationBase):
+    """One object per instance in a Google Cloud Storage bucket."""
+
+    type: Literal["gcs"] = "gcs"
+    bucket: str = Field(min_length=3, max_length=222)
+    # Same rules as the filesystem path template: DICOM keywords, every value sanitized.
+    object_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
+    project: str | None = None
+    # A service-account key (its JSON, or the path of its file); None: application default
+    # credentials, or anonymous when an endpoint (or STORAGE_EMULATOR_HOST) names an emulator.
+    credentials: SecretRef | None = None
+    # Another API endpoint than Google's, such as a local emulator (http://127.0.0.1:9023).
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    timeout_seconds: float = Field(default=60.0, gt=0)
 
 
 def md5_base64(data: bytes) -> str:
@@ -62,16 +80,15 @@ def digest_problem(
     return None
 
 
-class GCSDestination(Destination):
+class GCSDestination(Destination[GCSDestinationConfig]):
     kind: ClassVar[str] = "gcs"
     config_model: ClassVar[type[DestinationBase]] = GCSDestinationConfig
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
+    def __init__(self, config: GCSDestinationConfig, settings: Settings) -> None:
         super().__init__(config, settings)
-        self.gcs_config = GCSDestinationConfig.model_validate(config, from_attributes=True)
         # Parsed now so a bad template fails at start-up, not on the first instance.
-        self.template = PathTemplate.parse(self.gcs_config.object_template)
-        self.peer = f"gs://{self.gcs_config.bucket}"
+        self.template = PathTemplate.parse(config.object_template)
+        self.peer = f"gs://{config.bucket}"
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -127,7 +144,7 @@ class GCSDestination(Destination):
 
         try:
             blob.upload_from_string(
-                data, content_type=CONTENT_TYPE, timeout=self.gcs_config.timeout_seconds, retry=None
+                data, content_type=CONTENT_TYPE, timeout=self.config.timeout_seconds, retry=None
             )
         except api_exceptions.GoogleAPICallError as exc:
             status = int(exc.code or 0)
@@ -156,7 +173,7 @@ class GCSDestination(Destination):
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
-            return self._client.bucket(self.gcs_config.bucket)
+            return self._client.bucket(self.config.bucket)
 
     def _make_client(self) -> Any:
         try:
@@ -166,7 +183,7 @@ class GCSDestination(Destination):
             raise SecretError(
                 "google-cloud-storage is not installed (pip install 'axiom-router[gcs]')"
             ) from None
-        config = self.gcs_config
+        config = self.config
         options = {"api_endpoint": config.endpoint} if config.endpoint else None
         if config.credentials is None and (config.endpoint or os.environ.get(EMULATOR_ENV)):
             credentials: Any = AnonymousCredentials()

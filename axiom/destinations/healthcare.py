@@ -10,18 +10,34 @@ google-auth is imported here only (``pip install 'axiom-router[healthcare]'``).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import requests
+from pydantic import Field
 
-from axiom.config import Settings
 from axiom.destinations.google_credentials import google_credentials
-from axiom.destinations.stowrs import STOWRSDestination
-from axiom.domain.destinations import DestinationBase, HealthcareDestinationConfig
+from axiom.destinations.stowrs import DICOMwebDeliveryBase, DICOMwebDestination
+from axiom.domain.destinations import DestinationBase
+from axiom.domain.secrets import SecretRef
 from axiom.secrets import SecretError, resolve_secret
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-healthcare",)
+
+
+class HealthcareDestinationConfig(DICOMwebDeliveryBase):
+    """A Google Cloud Healthcare API DICOM store (STOW-RS with Google credentials)."""
+
+    type: Literal["healthcare"] = "healthcare"
+    project: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    dicom_store: str = Field(min_length=1)
+    base_url: str = Field(default="https://healthcare.googleapis.com/v1", pattern=r"^https?://[^\s]+$")
+    # A service-account key (its JSON, or the path of its file); None: application default credentials.
+    credentials: SecretRef | None = None
+    # An access token used as is instead of credentials (short-lived: for tests and proxies).
+    token: SecretRef | None = None
 
 
 def dicomweb_root(config: HealthcareDestinationConfig) -> str:
@@ -35,22 +51,16 @@ def dicomweb_root(config: HealthcareDestinationConfig) -> str:
     return f"{config.base_url.rstrip('/')}/{path}/dicomWeb"
 
 
-class HealthcareDestination(STOWRSDestination):
+class HealthcareDestination(DICOMwebDestination[HealthcareDestinationConfig]):
     kind: ClassVar[str] = "healthcare"
     config_model: ClassVar[type[DestinationBase]] = HealthcareDestinationConfig
     label: ClassVar[str] = "Healthcare API"
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
-        super().__init__(config, settings)
-        assert isinstance(self.web_config, HealthcareDestinationConfig)
-        self.hc_config: HealthcareDestinationConfig = self.web_config
-
     def service_url(self) -> str:
-        assert isinstance(self.web_config, HealthcareDestinationConfig)
-        return dicomweb_root(self.web_config)
+        return dicomweb_root(self.config)
 
     def make_session(self) -> requests.Session:
-        config = self.hc_config
+        config = self.config
         if config.token is not None:
             session = requests.Session()
             session.headers["Authorization"] = f"Bearer {resolve_secret(config.token, self.settings)}"

@@ -14,25 +14,40 @@ owns backoff.
 from __future__ import annotations
 
 import threading
+from abc import abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from dicomweb_client import DICOMwebClient
+from pydantic import Field
 from pydicom.dataset import Dataset
 
 from axiom.config import Settings
-from axiom.destinations.base import DeliveryError, DeliveryResult, Destination
+from axiom.destinations.base import CheckOutcome, DeliveryError, DeliveryResult, Destination
 from axiom.dicom.part10 import file_format_view
-from axiom.domain.destinations import (
-    BasicAuth,
-    DestinationBase,
-    DICOMwebDeliveryBase,
-    STOWRSDestinationConfig,
-)
+from axiom.domain.destinations import BasicAuth, DestinationBase, HTTPAuth
 from axiom.domain.instances import OutgoingInstance
 from axiom.secrets import SecretError, resolve_secret
+
+
+class DICOMwebDeliveryBase(DestinationBase):
+    """What every STOW-RS sender shares: request timeout and instances per request."""
+
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # Instances of one study sent in one STOW-RS request (1 = one request per instance).
+    batch_size: int = Field(default=50, ge=1, le=1000)
+
+
+class STOWRSDestinationConfig(DICOMwebDeliveryBase):
+    type: Literal["stowrs"] = "stowrs"
+    # The DICOMweb service root; instances are POSTed to <url>/studies.
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    auth: HTTPAuth | None = None
+
+
+W = TypeVar("W", bound=DICOMwebDeliveryBase)
 
 # Failure reasons (0008,1197) worth retrying later: PS3.4 B.2.3 "Refused: Out of Resources".
 TRANSIENT_REASONS = range(0xA700, 0xA800)
@@ -90,18 +105,16 @@ def _peer(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-class STOWRSDestination(Destination):
-    kind: ClassVar[str] = "stowrs"
-    config_model: ClassVar[type[DestinationBase]] = STOWRSDestinationConfig
+class DICOMwebDestination(Destination[W]):
+    """STOW-RS delivery for any config with a DICOMweb root: the kinds say where and with what
+    credentials (``service_url``, ``make_session``); batching and classification are shared."""
+
     supports_batch: ClassVar[bool] = True
     # What messages call this kind of destination.
-    label: ClassVar[str] = "STOW-RS"
+    label: ClassVar[str] = "DICOMweb"
 
-    def __init__(self, config: DestinationBase, settings: Settings) -> None:
+    def __init__(self, config: W, settings: Settings) -> None:
         super().__init__(config, settings)
-        validated = self.config_model.model_validate(config, from_attributes=True)
-        assert isinstance(validated, DICOMwebDeliveryBase)
-        self.web_config: DICOMwebDeliveryBase = validated
         self.peer = _peer(self.service_url())
         self._client: DICOMwebClient | None = None
         self._lock = threading.Lock()
@@ -110,21 +123,13 @@ class STOWRSDestination(Destination):
 
     # Hooks a subclass overrides -----------------------------------------------------------------
 
+    @abstractmethod
     def service_url(self) -> str:
         """The DICOMweb service root; instances are POSTed to ``<root>/studies``."""
-        assert isinstance(self.web_config, STOWRSDestinationConfig)
-        return self.web_config.url.rstrip("/")
 
+    @abstractmethod
     def make_session(self) -> requests.Session:
         """An HTTP session carrying the configured credentials; SecretError when they are unusable."""
-        assert isinstance(self.web_config, STOWRSDestinationConfig)
-        session = requests.Session()
-        auth = self.web_config.auth
-        if isinstance(auth, BasicAuth):
-            session.auth = (auth.user, resolve_secret(auth.password, self.settings))
-        elif auth is not None:
-            session.headers["Authorization"] = f"Bearer {resolve_secret(auth.token, self.settings)}"
-        return session
 
     def request_failure(self, exc: Exception) -> tuple[str, bool, str] | None:
         """(message, transient, code) for an exception of the session's own (say, its auth library's),
@@ -132,6 +137,21 @@ class STOWRSDestination(Destination):
         return None
 
     # Public interface ---------------------------------------------------------------------------
+
+    def check(self) -> CheckOutcome:
+        """An authenticated QIDO-RS request for one study: the root answers with these credentials."""
+        url = f"{self.service_url()}/studies"
+        try:
+            response = self.make_session().get(
+                url, params={"limit": "1"}, headers={"Accept": "application/dicom+json"}, timeout=10
+            )
+        finally:
+            self.close()
+        if response.status_code in (200, 204):
+            return CheckOutcome(
+                True, f"QIDO-RS GET {url} answered {response.status_code} with the configured credentials"
+            )
+        return CheckOutcome(False, f"QIDO-RS GET {url} answered {response.status_code} {response.reason}")
 
     def send(self, instance: OutgoingInstance) -> str:
         result = self.send_batch([instance])[0]
@@ -144,7 +164,7 @@ class STOWRSDestination(Destination):
         by_study: dict[str, list[int]] = {}
         for index, instance in enumerate(instances):
             by_study.setdefault(instance.study_instance_uid, []).append(index)
-        size = self.web_config.batch_size
+        size = self.config.batch_size
         for indices in by_study.values():
             for start in range(0, len(indices), size):
                 chunk = indices[start : start + size]
@@ -262,7 +282,7 @@ class STOWRSDestination(Destination):
             if self._client is None:
                 session = self.make_session()
                 client = DICOMwebClient(
-                    self.service_url(), session=session, timeout=self.web_config.timeout_seconds
+                    self.service_url(), session=session, timeout=self.config.timeout_seconds
                 )
                 client.set_http_retry_params(retry=False)
                 self._client = client
@@ -274,3 +294,21 @@ class STOWRSDestination(Destination):
             transient=transient,
             code=code,
         )
+
+
+class STOWRSDestination(DICOMwebDestination[STOWRSDestinationConfig]):
+    kind: ClassVar[str] = "stowrs"
+    config_model: ClassVar[type[DestinationBase]] = STOWRSDestinationConfig
+    label: ClassVar[str] = "STOW-RS"
+
+    def service_url(self) -> str:
+        return self.config.url.rstrip("/")
+
+    def make_session(self) -> requests.Session:
+        session = requests.Session()
+        auth = self.config.auth
+        if isinstance(auth, BasicAuth):
+            session.auth = (auth.user, resolve_secret(auth.password, self.settings))
+        elif auth is not None:
+            session.headers["Authorization"] = f"Bearer {resolve_secret(auth.token, self.settings)}"
+        return session

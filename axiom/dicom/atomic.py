@@ -64,12 +64,15 @@ def _open_temp(directory: Path, target_name: str) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name in {directory}")
 
 
-def atomic_write(path: Path, chunks: Iterable[bytes | memoryview], *, fsync: bool = True) -> int:
+def atomic_write(
+    path: Path, chunks: Iterable[bytes | memoryview], *, fsync: bool = True, fsync_folder: bool = True
+) -> int:
     """Write ``chunks`` to ``path`` atomically and return the number of bytes written.
 
     The folder must exist. On any error (including one raised by the ``chunks`` iterator) the
     temporary file is removed, an existing ``path`` keeps its old content, and the error propagates.
     ``fsync=False`` skips both fsyncs: still atomic for other readers, but not durable across a crash.
+    ``fsync_folder=False`` leaves the folder's fsync to the caller (one per folder for a batch).
     """
     path = Path(path)
     directory = path.parent
@@ -89,6 +92,6 @@ def atomic_write(path: Path, chunks: Iterable[bytes | memoryview], *, fsync: boo
         with suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    if fsync:
+    if fsync and fsync_folder:
         fsync_dir(directory)
     return written

@@ -2,49 +2,22 @@
 
 Targets are the uncompressed little-endian syntaxes and the compressed ones pydicom has an encoder
 for here (RLE Lossless; JPEG 2000 Lossless with pylibjpeg-openjpeg). Checked when a destination is
-configured (``check_target``), so a send never meets an impossible target.
+configured (``axiom.domain.transfer_syntax.check_target``), so a send never meets an impossible target.
 """
 
 from __future__ import annotations
 
 import copy
 
-import pydicom.uid
 from pydicom import Dataset
-from pydicom.pixels import get_encoder
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID
 
 from axiom.dicom.pixel_bounds import PixelBoundsError, check_decodable
-
-UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+from axiom.domain.transfer_syntax import resolve_target
 
 
 class TranscodeError(ValueError):
     """The instance cannot be brought to the target syntax (no decoder, damaged pixel data)."""
-
-
-def resolve_target(text: str) -> UID:
-    """A transfer syntax from its UID or pydicom keyword (``ExplicitVRLittleEndian``, ``RLELossless``)."""
-    uid = UID(text) if text[:1].isdigit() else UID(getattr(pydicom.uid, text, "") or "")
-    if not uid or not uid.is_transfer_syntax:
-        raise ValueError(f"{text!r} is not a transfer syntax UID or keyword")
-    return uid
-
-
-def check_target(text: str) -> str:
-    """For config validation: the target resolves and can be written here."""
-    uid = resolve_target(text)
-    if uid in UNCOMPRESSED:
-        return text
-    if not uid.is_compressed:
-        raise ValueError(f"{uid.name} is not supported as a target; use ExplicitVRLittleEndian")
-    try:
-        available = get_encoder(uid).is_available
-    except NotImplementedError:
-        available = False
-    if not available:
-        raise ValueError(f"no encoder for {uid.name} is installed; targets: uncompressed, RLELossless")
-    return text
 
 
 def transcode(dataset: Dataset, target: UID) -> Dataset:
@@ -72,3 +45,6 @@ def transcode(dataset: Dataset, target: UID) -> Dataset:
             f"cannot transcode {current.name} to {target.name} ({type(exc).__name__})"
         ) from None
     return result
+
+
+__all__ = ["TranscodeError", "resolve_target", "transcode"]

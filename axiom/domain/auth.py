@@ -30,6 +30,9 @@ class Role(StrEnum):
 
 
 _RANKS = {Role.INGEST: -1, Role.USER: 0, Role.ADMIN: 1, Role.SUPERUSER: 2}
+# The least role shown PHI-adjacent values Axiom stores (accession numbers, received header values
+# on a study's timeline); below it they are masked and may not be searched by.
+PHI_ROLE = Role.ADMIN
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,47 @@
-"""Destination configurations: a discriminated union on ``type``, one model per destination kind."""
+"""What every destination's configuration has, whatever its kind.
+
+A kind's own fields live in its config model, beside its plugin (``axiom/destinations/<kind>.py``,
+or a third party's package): the model subclasses ``DestinationBase`` and narrows ``type`` to its
+alias. Validation is two steps (``axiom.plugins``): these common fields, then the model the registry
+names for ``type``; so a kind added through the ``axiom.destinations`` entry-point group is accepted
+by ``axiom apply`` and the API like a built-in one.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
 
-from axiom.dicom.transcode import check_target
 from axiom.domain.secrets import SecretRef
+from axiom.domain.transfer_syntax import check_target
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# A registry alias: lower-case letters, digits, ``-`` and ``_``.
+KIND_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+# Where the configuration types find the plugin registries in pydantic's validation context
+# (``axiom.plugins.validation_context()``): the domain names no plugin and imports no registry.
+PLUGINS_CONTEXT_KEY = "plugins"
+
+
+def by_registry(registry: str) -> PlainValidator:
+    """A validator that hands a typed configuration to the registry ``registry`` of the context."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        registries = (info.context or {}).get(PLUGINS_CONTEXT_KEY)
+        if not registries:
+            raise ValueError(f"{registry} are validated with the plugin registries in the context")
+        return registries[registry].validate_config(value)
+
+    return PlainValidator(validate)
 
 
 class CircuitBreakerConfig(BaseModel):
@@ -42,6 +74,9 @@ class DestinationBase(BaseModel):
     # hash): "skip" it (None: the default), "send" it again, or "send_if_changed": send it only when
     # what would go out differs from what went (the rules changed it in between).
     on_duplicate: Literal["skip", "send", "send_if_changed"] | None = None
+    # The registry alias of the kind (last, where the kinds' own models used to declare it); each
+    # kind's model narrows it to a Literal.
+    type: str = Field(pattern=KIND_PATTERN)
 
     _target_writable = field_validator("transfer_syntax")(
         lambda value: None if value is None else check_target(value)
@@ -56,38 +91,9 @@ class DestinationBase(BaseModel):
         return self.on_duplicate or "skip"
 
 
-class FilesystemDestinationConfig(DestinationBase):
-    type: Literal["filesystem"] = "filesystem"
-    # None: <data_dir>/destinations/<name>. Relative paths are taken from the data dir.
-    root: str | None = None
-    # Python format fields are DICOM keywords; every component is sanitized before use.
-    path_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
-
-
-class DicomTLS(BaseModel):
-    """TLS for a C-STORE peer: its certificate must chain to ``ca_file``; ``cert_file`` and
-    ``key_file`` when the peer requires a client certificate. Paths to PEM files."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ca_file: str
-    cert_file: str | None = None
-    key_file: str | None = None
-    # The name the peer's certificate must carry; default: ``host``.
-    server_hostname: str | None = None
-
-
-class CStoreDestinationConfig(DestinationBase):
-    type: Literal["cstore"] = "cstore"
-    host: str
-    port: int = Field(ge=1, le=65535)
-    ae_title: str = Field(min_length=1, max_length=16)
-    calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    tls: DicomTLS | None = None
-
-
 class BasicAuth(BaseModel):
+    """HTTP basic authentication; the password by secret reference."""
+
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["basic"] = "basic"
@@ -105,57 +111,5 @@ class BearerAuth(BaseModel):
 HTTPAuth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
 
 
-class DICOMwebDeliveryBase(DestinationBase):
-    """What every STOW-RS sender shares: request timeout and instances per request."""
-
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    # Instances of one study sent in one STOW-RS request (1 = one request per instance).
-    batch_size: int = Field(default=50, ge=1, le=1000)
-
-
-class STOWRSDestinationConfig(DICOMwebDeliveryBase):
-    type: Literal["stowrs"] = "stowrs"
-    # The DICOMweb service root; instances are POSTed to <url>/studies.
-    url: str = Field(pattern=r"^https?://[^\s]+$")
-    auth: HTTPAuth | None = None
-
-
-class HealthcareDestinationConfig(DICOMwebDeliveryBase):
-    """A Google Cloud Healthcare API DICOM store (STOW-RS with Google credentials)."""
-
-    type: Literal["healthcare"] = "healthcare"
-    project: str = Field(min_length=1)
-    location: str = Field(min_length=1)
-    dataset: str = Field(min_length=1)
-    dicom_store: str = Field(min_length=1)
-    base_url: str = Field(default="https://healthcare.googleapis.com/v1", pattern=r"^https?://[^\s]+$")
-    # A service-account key (its JSON, or the path of its file); None: application default credentials.
-    credentials: SecretRef | None = None
-    # An access token used as is instead of credentials (short-lived: for tests and proxies).
-    token: SecretRef | None = None
-
-
-class GCSDestinationConfig(DestinationBase):
-    """One object per instance in a Google Cloud Storage bucket."""
-
-    type: Literal["gcs"] = "gcs"
-    bucket: str = Field(min_length=3, max_length=222)
-    # Same rules as the filesystem path template: DICOM keywords, every value sanitized.
-    object_template: str = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
-    project: str | None = None
-    # A service-account key (its JSON, or the path of its file); None: application default
-    # credentials, or anonymous when an endpoint (or STORAGE_EMULATOR_HOST) names an emulator.
-    credentials: SecretRef | None = None
-    # Another API endpoint than Google's, such as a local emulator (http://127.0.0.1:9023).
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
-    timeout_seconds: float = Field(default=60.0, gt=0)
-
-
-DestinationConfig = Annotated[
-    FilesystemDestinationConfig
-    | CStoreDestinationConfig
-    | STOWRSDestinationConfig
-    | GCSDestinationConfig
-    | HealthcareDestinationConfig,
-    Field(discriminator="type"),
-]
+# A destination's configuration of any kind: its kind's own model, chosen by the registry.
+DestinationConfig = Annotated[SerializeAsAny[DestinationBase], by_registry("destinations")]

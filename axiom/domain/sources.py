@@ -1,18 +1,19 @@
-"""Source configurations: the peers Beat polls. A discriminated union on ``type``, one model per kind.
+"""Source configurations: the peers Beat polls. What every source has, whatever its kind.
 
 Every source has a schedule (every N seconds/minutes, or a cron expression), a query filter and
-limits; the kind adds its connection settings. Passwords and tokens are never stored: a field ending
+limits; the kind adds its connection settings in its own model, beside its plugin
+(``axiom/sources/<kind>.py``), validated in two steps like destinations (``axiom.plugins``). Passwords and tokens are never stored: a field ending
 in ``_env`` names the environment variable that holds them on the workers.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
-from axiom.domain.destinations import NAME_PATTERN
+from axiom.domain.destinations import KIND_PATTERN, NAME_PATTERN, by_registry
 
 # Five crontab fields (minute hour day-of-month month day-of-week); numbers, names, * , - and /.
 _CRON_FIELD = re.compile(r"^[A-Za-z0-9*,/-]+$")
@@ -84,55 +85,9 @@ class SourceBase(BaseModel):
     # Studies looked at per poll (the rest wait for the next one).
     max_studies_per_poll: int = Field(default=500, ge=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # The registry alias of the kind; each kind's model (beside its plugin) narrows it to a Literal.
+    type: str = Field(pattern=KIND_PATTERN)
 
 
-class DicomwebSourceConfig(SourceBase):
-    type: Literal["dicomweb"] = "dicomweb"
-    # The DICOMweb root, e.g. https://pacs.example.org/dicom-web
-    url: str = Field(pattern=r"^https?://")
-    username: str | None = None
-    # The environment variable holding the HTTP basic password (never the password itself).
-    password_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
-    verify_tls: bool = True
-
-
-class HealthcareSourceConfig(SourceBase):
-    """A Google Cloud Healthcare API DICOM store, read over DICOMweb with a Google bearer token."""
-
-    type: Literal["healthcare"] = "healthcare"
-    project: str = Field(min_length=1)
-    location: str = Field(min_length=1)
-    dataset: str = Field(min_length=1)
-    dicom_store: str = Field(min_length=1)
-    # The API root; change it only for an emulator or a private endpoint.
-    base_url: str = Field(default="https://healthcare.googleapis.com/v1", pattern=r"^https?://")
-    # An environment variable holding an access token; None: Application Default Credentials
-    # (google-auth must be installed).
-    token_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
-
-    @property
-    def dicomweb_url(self) -> str:
-        return (
-            f"{self.base_url.rstrip('/')}/projects/{self.project}/locations/{self.location}"
-            f"/datasets/{self.dataset}/dicomStores/{self.dicom_store}/dicomWeb"
-        )
-
-
-class DimseSourceConfig(SourceBase):
-    """A PACS queried with C-FIND (Study Root) and retrieved with C-MOVE (to Axiom's own listener) or
-    C-GET (on the poll's own association)."""
-
-    type: Literal["dimse"] = "dimse"
-    host: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-    ae_title: str = Field(min_length=1, max_length=16)
-    calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
-    retrieve: Literal["move", "get"] = "move"
-    # The C-MOVE destination AE (the peer must know it); None: Axiom's own AE title (AXIOM_AE_TITLE).
-    move_destination: str | None = Field(default=None, min_length=1, max_length=16)
-
-
-SourceConfig = Annotated[
-    DicomwebSourceConfig | HealthcareSourceConfig | DimseSourceConfig,
-    Field(discriminator="type"),
-]
+# A source's configuration of any kind: its kind's own model, chosen by the registry.
+SourceConfig = Annotated[SerializeAsAny[SourceBase], by_registry("sources")]

@@ -1,29 +1,19 @@
 """Source registry: a short alias maps to a lazy ``module:Class``; third parties add kinds through the
-``axiom.sources`` entry-point group (as for destinations)."""
+``axiom.sources`` entry-point group (as for destinations). The registry itself is
+``axiom.plugins.SOURCES``, so stored configuration can be validated below this package."""
 
 from __future__ import annotations
 
-from axiom.plugins import PluginRegistry
+from axiom.plugins import SOURCES, UnknownSourceKind
 from axiom.sources.base import RemoteInstance, RemoteStudy, RetrieveResult, Source, SourceError, StudyQuery
 
-ALIASES: dict[str, str] = {
-    "dicomweb": "axiom.sources.dicomweb:DicomwebSource",
-    "healthcare": "axiom.sources.healthcare:HealthcareSource",
-    "dimse": "axiom.sources.dimse:DimseSource",
-}
+ALIASES: dict[str, str] = SOURCES.aliases
+ENTRY_POINT_GROUP = SOURCES.group
 
-ENTRY_POINT_GROUP = "axiom.sources"
-
-
-class UnknownSourceKind(LookupError):
-    pass
-
-
-_REGISTRY: PluginRegistry[Source] = PluginRegistry(
-    "source type", Source, ALIASES, ENTRY_POINT_GROUP, UnknownSourceKind
-)
-available_kinds = _REGISTRY.available
-resolve = _REGISTRY.resolve
+available_kinds = SOURCES.available
+resolve = SOURCES.resolve
+config_model = SOURCES.config_model
+validate_config = SOURCES.validate_config
 
 
 __all__ = [
@@ -36,5 +26,7 @@ __all__ = [
     "StudyQuery",
     "UnknownSourceKind",
     "available_kinds",
+    "config_model",
     "resolve",
+    "validate_config",
 ]

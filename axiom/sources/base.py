@@ -2,8 +2,9 @@
 
 A source only speaks its protocol: find studies, list a study's instances, retrieve some of them.
 What to pull (the dedupe ledger, the watermark, limits, the lease, outcomes) is decided once for every
-kind by ``axiom.services.poll_source``. Retrieved instances go through the same ingest path as a
-C-STORE arrival (``axiom.services.ingest.Ingestor``).
+kind by the poll that builds the source. Retrieved instances go to the ingest sink that poll passes
+in (``axiom.domain.received.IngestSink``): the same ingest path as a C-STORE arrival, without the
+plugin importing the pipeline.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from fnmatch import fnmatchcase
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from axiom.config import Settings
+from axiom.domain.received import IngestSink
 from axiom.domain.sources import SourceBase
-from axiom.services.ingest import Ingestor
 
 
 class SourceError(Exception):
@@ -85,20 +86,28 @@ class RateLimiter:
             time.sleep(start - now)
 
 
-class Source(ABC):
-    """Polls one configured peer. One object per poll; methods may run in several threads at once."""
+C = TypeVar("C", bound=SourceBase)
+
+
+class Source(ABC, Generic[C]):
+    """Polls one configured peer. One object per poll; methods may run in several threads at once.
+
+    Generic over its kind's config model (``config_model``, beside the plugin): ``self.config`` is
+    that model. ``ingest`` takes each retrieved instance and answers its DICOM status."""
 
     kind: ClassVar[str]
     config_model: ClassVar[type[SourceBase]]
 
     def __init__(
         self,
-        config: SourceBase,
+        config: C,
         settings: Settings,
-        ingest: Ingestor,
+        ingest: IngestSink,
         throttle: Callable[[], None] | None = None,
     ) -> None:
-        self.config = config
+        if not isinstance(config, self.config_model):
+            raise TypeError(f"a {self.kind} source takes a {self.config_model.__name__}")
+        self.config: C = config
         self.settings = settings
         self.ingest = ingest
         # Called before each retrieve request: the source's rate limit.
@@ -123,5 +132,5 @@ class Source(ABC):
         """Bring ``instances`` of the study into Axiom (``whole_study``: they are all it has, so one
         study-level request may fetch them)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections held during the poll."""

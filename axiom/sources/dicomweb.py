@@ -7,18 +7,20 @@ the same ingest path as a C-STORE arrival, with the source's name as the ingest 
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from abc import abstractmethod
+from typing import Any, ClassVar, Literal, TypeVar
 
 import requests
 from dicomweb_client.api import DICOMwebClient
+from pydantic import Field
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
-from axiom.domain.sources import DicomwebSourceConfig, SourceBase
-from axiom.services.ingest import SUCCESS, Received
+from axiom.domain.received import SUCCESS, Received
+from axiom.domain.sources import ENV_NAME_PATTERN, SourceBase
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,
@@ -28,6 +30,19 @@ from axiom.sources.base import (
     StudyQuery,
     accession_matches,
 )
+
+
+class DicomwebSourceConfig(SourceBase):
+    type: Literal["dicomweb"] = "dicomweb"
+    # The DICOMweb root, e.g. https://pacs.example.org/dicom-web
+    url: str = Field(pattern=r"^https?://")
+    username: str | None = None
+    # The environment variable holding the HTTP basic password (never the password itself).
+    password_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
+    verify_tls: bool = True
+
+
+D = TypeVar("D", bound=SourceBase)
 
 _STUDY_UID = "0020000D"
 _SERIES_UID = "0020000E"
@@ -56,26 +71,21 @@ def encode_body(dataset: Dataset) -> tuple[FileMetaDataset, bytes]:
     return meta, buffer.getvalue()
 
 
-class DicomwebSource(Source):
-    kind: ClassVar[str] = "dicomweb"
-    config_model: ClassVar[type[SourceBase]] = DicomwebSourceConfig
+class DICOMwebPoller(Source[D]):
+    """QIDO-RS and WADO-RS for any config with a DICOMweb root: the kinds say where and with what
+    credentials (``base_url``, ``http_session``)."""
 
     _client_cache: DICOMwebClient | None = None
 
     # ------------------------------------------------------------------ connection
 
+    @abstractmethod
     def base_url(self) -> str:
-        assert isinstance(self.config, DicomwebSourceConfig)
-        return self.config.url
+        """The DICOMweb root."""
 
+    @abstractmethod
     def http_session(self) -> requests.Session:
-        assert isinstance(self.config, DicomwebSourceConfig)
-        session = requests.Session()
-        session.verify = self.config.verify_tls
-        if self.config.username:
-            password = os.environ.get(self.config.password_env, "") if self.config.password_env else ""
-            session.auth = (self.config.username, password)
-        return session
+        """An HTTP session carrying the configured credentials; SourceError when they are unusable."""
 
     @property
     def client(self) -> DICOMwebClient:
@@ -188,3 +198,19 @@ class DicomwebSource(Source):
         if self._client_cache is not None:
             self._client_cache._session.close()
             self._client_cache = None
+
+
+class DicomwebSource(DICOMwebPoller[DicomwebSourceConfig]):
+    kind: ClassVar[str] = "dicomweb"
+    config_model: ClassVar[type[SourceBase]] = DicomwebSourceConfig
+
+    def base_url(self) -> str:
+        return self.config.url
+
+    def http_session(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self.config.verify_tls
+        if self.config.username:
+            password = os.environ.get(self.config.password_env, "") if self.config.password_env else ""
+            session.auth = (self.config.username, password)
+        return session

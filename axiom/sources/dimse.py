@@ -2,7 +2,7 @@
 to Axiom's own listener or C-GET on the poll's own association.
 
 C-MOVE arrivals come in through the listener like any C-STORE; the listener gives them the source's
-name by the Move Originator AE they carry (axiom.services.move_origin). C-GET arrivals are taken on
+name by the Move Originator AE they carry (axiom.pipeline.move_origin). C-GET arrivals are taken on
 this association and go through the same ingest path with the source's name as ``source``.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
+from pydantic import Field
 from pydicom import Dataset
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
@@ -24,8 +25,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from axiom.domain.sources import DimseSourceConfig, SourceBase
-from axiom.services.ingest import Received
+from axiom.domain.received import Received
+from axiom.domain.sources import SourceBase
 from axiom.sources.base import (
     RemoteInstance,
     RemoteStudy,
@@ -35,19 +36,50 @@ from axiom.sources.base import (
     StudyQuery,
 )
 
+
+class DimseSourceConfig(SourceBase):
+    """A PACS queried with C-FIND (Study Root) and retrieved with C-MOVE (to Axiom's own listener) or
+    C-GET (on the poll's own association)."""
+
+    type: Literal["dimse"] = "dimse"
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = Field(min_length=1, max_length=16)
+    calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
+    retrieve: Literal["move", "get"] = "move"
+    # The C-MOVE destination AE (the peer must know it); None: Axiom's own AE title (AXIOM_AE_TITLE).
+    move_destination: str | None = Field(default=None, min_length=1, max_length=16)
+
+
 _PENDING = (0xFF00, 0xFF01)
 _SUCCESS = 0x0000
-# A C-GET association proposes at most this many storage contexts (128 in all, one for the GET).
-_MAX_STORAGE_CONTEXTS = 120
+# A C-GET association proposes at most 128 presentation contexts: one for the GET, the rest storage.
+_MAX_STORAGE_CONTEXTS = 127
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+_ENCODED = [uid for uid in ALL_TRANSFER_SYNTAXES if uid not in _UNCOMPRESSED]
 
 
-class DimseSource(Source):
+def storage_contexts(sop_classes: list[str]) -> list[tuple[str, list[str]]]:
+    """The C-GET storage contexts for these SOP classes (at most 127 of them, in order).
+
+    The peer picks one transfer syntax per context and sends every instance of that class in it, so
+    a single context offering every syntax has a compressed instance sent decompressed (or refused,
+    when the peer cannot transcode it). Each class gets an uncompressed context, then, as far as
+    room remains, one context per other syntax, so the peer can send each instance as it holds it.
+    """
+    classes = sorted(set(sop_classes))[:_MAX_STORAGE_CONTEXTS]
+    contexts: list[tuple[str, list[str]]] = [(uid, list(_UNCOMPRESSED)) for uid in classes]
+    room = _MAX_STORAGE_CONTEXTS - len(contexts)
+    extra: list[tuple[str, list[str]]] = [(uid, [syntax]) for syntax in _ENCODED for uid in classes]
+    return contexts + extra[:room]
+
+
+class DimseSource(Source[DimseSourceConfig]):
     kind: ClassVar[str] = "dimse"
     config_model: ClassVar[type[SourceBase]] = DimseSourceConfig
 
     @property
     def peer(self) -> DimseSourceConfig:
-        assert isinstance(self.config, DimseSourceConfig)
         return self.config
 
     def _where(self) -> str:
@@ -216,12 +248,11 @@ class DimseSource(Source):
         instances: list[RemoteInstance],
         result: RetrieveResult,
     ) -> None:
-        classes = sorted({i.sop_class_uid for i in instances if i.sop_class_uid})[:_MAX_STORAGE_CONTEXTS]
-        if not classes:
+        storage = storage_contexts([i.sop_class_uid for i in instances if i.sop_class_uid])
+        if not storage:
             raise SourceError(f"C-GET from {self._where()}: the peer named no SOP classes")
-        contexts: list[Any] = [StudyRootQueryRetrieveInformationModelGet]
-        contexts += [(uid, ALL_TRANSFER_SYNTAXES) for uid in classes]
-        roles = [build_role(uid, scp_role=True) for uid in classes]
+        contexts: list[Any] = [StudyRootQueryRetrieveInformationModelGet, *storage]
+        roles = [build_role(uid, scp_role=True) for uid in sorted({uid for uid, _ in storage})]
         refused: list[str] = []
 
         def on_store(event: Event) -> int:

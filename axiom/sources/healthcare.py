@@ -5,27 +5,48 @@ Credentials through google-auth)."""
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import requests
+from pydantic import Field
 
-from axiom.domain.sources import HealthcareSourceConfig, SourceBase
+from axiom.domain.sources import ENV_NAME_PATTERN, SourceBase
 from axiom.sources.base import SourceError
-from axiom.sources.dicomweb import DicomwebSource
+from axiom.sources.dicomweb import DICOMwebPoller
 
 SCOPE = "https://www.googleapis.com/auth/cloud-healthcare"
 
 
-class HealthcareSource(DicomwebSource):
+class HealthcareSourceConfig(SourceBase):
+    """A Google Cloud Healthcare API DICOM store, read over DICOMweb with a Google bearer token."""
+
+    type: Literal["healthcare"] = "healthcare"
+    project: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    dicom_store: str = Field(min_length=1)
+    # The API root; change it only for an emulator or a private endpoint.
+    base_url: str = Field(default="https://healthcare.googleapis.com/v1", pattern=r"^https?://")
+    # An environment variable holding an access token; None: Application Default Credentials
+    # (google-auth must be installed).
+    token_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
+
+    @property
+    def dicomweb_url(self) -> str:
+        return (
+            f"{self.base_url.rstrip('/')}/projects/{self.project}/locations/{self.location}"
+            f"/datasets/{self.dataset}/dicomStores/{self.dicom_store}/dicomWeb"
+        )
+
+
+class HealthcareSource(DICOMwebPoller[HealthcareSourceConfig]):
     kind: ClassVar[str] = "healthcare"
     config_model: ClassVar[type[SourceBase]] = HealthcareSourceConfig
 
     def base_url(self) -> str:
-        assert isinstance(self.config, HealthcareSourceConfig)
         return self.config.dicomweb_url
 
     def http_session(self) -> requests.Session:
-        assert isinstance(self.config, HealthcareSourceConfig)
         if self.config.token_env:
             token = os.environ.get(self.config.token_env, "")
             if not token:

@@ -2,9 +2,10 @@
 
 A profile file (``rules/anonymize/profiles/NAME.yaml``, shipped with the package) names a ``base``
 profile, adds ``options`` (columns of Table E.1-1), may drop options of its base (``drop_options``),
-overrides single tags with an action code, adds safe private attributes and lists the modalities and
-SOP classes whose pixels are presumed to carry burned-in text. ``resolve`` folds the chain into one
-``ResolvedProfile``: the action code of every tag, ready for the walker.
+overrides single tags with an action code, adds safe private attributes, lists the modalities and
+SOP classes whose pixels are presumed to carry burned-in text, and may turn on allow-list mode
+(``allow_list: true``: attributes neither in Table E.1-1 nor in ``allow_list.py`` are removed).
+``resolve`` folds the chain into one ``ResolvedProfile``: the action code of every tag, for the walker.
 
 The shipped files are package data, read once per process: no other I/O, no clock.
 """
@@ -108,6 +109,8 @@ class ProfileDef(_Model):
     safe_private: list[SafePrivate] = Field(default_factory=list)
     burned_in: BurnedIn | None = None
     date_shift_max_days: int | None = Field(default=None, ge=1, le=36500)
+    # Allow-list mode: remove every standard attribute neither in Table E.1-1 nor in allow_list.py.
+    allow_list: bool | None = None
 
     _overrides_resolve = field_validator("overrides")(check_overrides)
 
@@ -128,6 +131,7 @@ class ResolvedProfile:
     burned_in_sop_classes: frozenset[str]
     date_shift_max_days: int
     cleans: bool  # some tag has code C: free text gets scrubbed
+    allow_list: bool = False  # strict: attributes neither listed nor allowed are removed
 
     def code(self, tag: int) -> str | None:
         """The action code for ``tag`` (private tags excluded), or None when Table E.1-1 omits it."""
@@ -238,6 +242,7 @@ def _resolve(name: str, options: tuple[str, ...], overrides: tuple[tuple[str, st
     safe: list[SafePrivate] = list(_safe_private_defaults())
     burned_in = BurnedIn()
     shift_days = 365
+    allow_list = False
     for profile in _chain(name, extra):
         chosen -= set(profile.drop_options)
         chosen |= set(profile.options)
@@ -247,6 +252,8 @@ def _resolve(name: str, options: tuple[str, ...], overrides: tuple[tuple[str, st
             burned_in = profile.burned_in
         if profile.date_shift_max_days is not None:
             shift_days = profile.date_shift_max_days
+        if profile.allow_list is not None:
+            allow_list = profile.allow_list
     unknown = sorted(chosen - set(OPTION_NAMES))
     if unknown:
         raise ProfileError(
@@ -281,7 +288,8 @@ def _resolve(name: str, options: tuple[str, ...], overrides: tuple[tuple[str, st
         burned_in_modalities=frozenset(m.upper() for m in burned_in.modalities),
         burned_in_sop_classes=frozenset(burned_in.sop_classes),
         date_shift_max_days=shift_days,
-        cleans="C" in codes.values() or "C" in special.values(),
+        cleans="C" in codes.values() or "C" in special.values() or allow_list,
+        allow_list=allow_list,
     )
 
 

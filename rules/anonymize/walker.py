@@ -1,85 +1,60 @@
 """Apply a resolved profile to a dataset, in place, at every depth of every sequence.
 
 Each Table E.1-1 action code has one implementation here (``_ACTIONS``); the combined codes are
-narrowed to one of them by ``single_code``, the one place that choice is made. Attributes the table
-does not list are kept, and sequences among them are walked, so a listed attribute is handled
-wherever it sits. Private attributes are removed unless the profile keeps safe ones.
+narrowed to one of them by ``narrow.single_code`` with the attribute's type in the instance's IOD.
+Attributes the table does not list are kept (in allow-list mode: only when allow-listed), and
+sequences among them are walked, so a listed attribute is handled wherever it sits. Content-item
+sequences (SR trees, acquisition context) go through ``content``; overlay (60xx) and curve (50xx)
+groups are handled as whole groups; private attributes are removed unless the profile keeps safe ones.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, timedelta
 
 from pydicom import Dataset
 from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from rules.anonymize.allow_list import ALLOWED
+from rules.anonymize.content import (
+    CONTENT_ITEM_SEQUENCES,
+    CONTENT_SEQUENCE,
+    clean_item,
+    dummy_tree,
+    is_document_root,
+)
+from rules.anonymize.narrow import ANIMAL_2C, Types, iod_types, is_animal, single_code
 from rules.anonymize.plan import AnonymizeStep
 from rules.anonymize.profiles import ResolvedProfile
+from rules.anonymize.values import (
+    DUMMY_BYTES,
+    DUMMY_DEFAULT,
+    DUMMY_TEXT,
+    FREE_TEXT_VRS,
+    NUMBER_VRS,
+    TEXT_VRS,
+    scrubber,
+    shift_value,
+    text_of,
+)
 
-TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM"})
-TEXT_VRS |= frozenset({"UC", "UR", "UT"})
-_FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
-_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
-_DUMMY_TEXT = {"AE": "ANONYMOUS", "AS": "000Y", "DA": "19000101", "DT": "19000101000000"}
-_DUMMY_TEXT |= {"TM": "000000", "DS": "0", "IS": "0"}
-_DUMMY_DEFAULT = "ANONYMIZED"
-# A dummy binary value whose length suits OB, OW, OF, OL, OD, OV and UN alike.
-_DUMMY_BYTES = b"\0" * 8
-# Strings shorter than this are not scrubbed out of free text: "M", "CT" would mangle every word.
-_SCRUB_MIN = 3
 _REMOVING_CODES = frozenset({"X", "Z", "D", "Z/D", "X/Z", "X/D", "X/Z/D"})
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _META_AE_TITLES = (0x00020016, 0x00020017, 0x00020018)
+# Issuer and namespace sequences: in allow-list mode they go as X/Z (removed, or emptied if Type 2).
+_ISSUER_SEQUENCES = frozenset(
+    {0x00080051, 0x00100024, 0x00380014, 0x00380064, 0x00400026, 0x00400027, 0x00400513, 0x00400562}
+)
 
 
-def single_code(code: str, elem: DataElement) -> str:
-    """Narrow a combined code to one action, keeping the attribute present where the table allows.
-
-    The standard lets the choice depend on the IOD (Z when the attribute is Type 2, D when Type 1).
-    Without the IOD at hand: Z/D keeps a non-empty value non-empty (D), else Z; X/Z empties (Z); X/D
-    dummies a non-empty value (D), else removes; X/Z/D empties (Z); X/Z/U* remaps UIDs and walks
-    sequences (U), else empties. A Type 1 or 2 attribute thus stays present, with no information.
-    """
-    if code == "Z/D":
-        return "Z" if elem.is_empty else "D"
-    if code in ("X/Z", "X/Z/D"):
-        return "Z"
-    if code == "X/D":
-        return "X" if elem.is_empty else "D"
-    if code == "X/Z/U*":
-        return "U" if elem.VR in ("UI", "SQ") else "Z"
-    return code
-
-
-def _shift_date(text: str, days: int) -> str:
-    """YYYYMMDD moved by ``days``; anything else (partial, malformed) becomes empty."""
-    if len(text) != 8 or not text.isdigit():
-        return ""
-    try:
-        moved = date(int(text[:4]), int(text[4:6]), int(text[6:])) + timedelta(days=days)
-    except (ValueError, OverflowError):
-        return ""
-    return moved.strftime("%Y%m%d")
-
-
-def shift_value(vr: str, text: str, days: int) -> str:
-    """Shift each value of a DA or DT text (DA ranges ``A-B`` too); DT keeps its time and offset."""
-    out = []
-    for value in text.split("\\"):
-        value = value.strip()
-        if vr == "DA":
-            parts = [_shift_date(part, days) if part else "" for part in value.split("-")]
-            failed = any(part and not moved for part, moved in zip(value.split("-"), parts, strict=True))
-            out.append("" if failed else "-".join(parts))
-        else:
-            moved = _shift_date(value[:8], days)
-            out.append(moved + value[8:] if moved else "")
-    return "\\".join(out)
+def repeating_group(tag: BaseTag) -> bool:
+    """Curves (50xx) and overlays (60xx): the even groups of the two repeating ranges."""
+    group = tag.group
+    return group % 2 == 0 and (0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF)
 
 
 def _empty(tag: BaseTag, elem: DataElement) -> DataElement:
@@ -91,36 +66,97 @@ class _Walk:
         self.profile: ResolvedProfile = step.profile
         self.keys = step.keys
         self.shift = step.pseudonym.date_shift_days
+        self.types: Types | None = iod_types(str(root.get("SOPClassUID", "")))
+        self.animal = is_animal(root)
+        self.sr_root = is_document_root(root)
         # Found before the walk changes anything: the values free text must lose.
         strings = identifying_strings(root, self.profile) if self.profile.cleans else set()
-        self.scrub = _scrubber(strings)
+        self.scrub = scrubber(strings)
 
     # -- the walk ------------------------------------------------------------------------------
-    def dataset(self, ds: Dataset) -> None:
+    def dataset(self, ds: Dataset, parent: int = 0) -> None:
         private: list[BaseTag] = []
+        groups: set[int] = set()
         for tag in list(ds.keys()):
             if tag.is_private:
                 private.append(tag)
-                continue
-            if tag.element == 0x0000:  # group length: retired, and wrong once values change
+            elif tag.element == 0x0000:  # group length: retired, and wrong once values change
                 del ds[tag]
-                continue
-            code = self.profile.code(int(tag))
-            if code is None:
-                # Not listed: kept. Only a sequence (or an element of unknown VR) needs decoding.
-                if ds._dict[tag].VR in (None, "SQ", "UN"):
-                    elem = ds[tag]
-                    if elem.VR == "SQ":
-                        self.items(elem)
-                continue
-            elem = ds[tag]
-            _ACTIONS[single_code(code, elem)](self, ds, tag, elem)
+            elif repeating_group(tag):
+                groups.add(tag.group)
+            elif int(tag) in CONTENT_ITEM_SEQUENCES:
+                self.content(ds, tag, parent)
+            else:
+                self.element(ds, tag, parent)
+        for group in sorted(groups):
+            self.group(ds, group)
         if private:
             self.private(ds, private)
 
+    def element(self, ds: Dataset, tag: BaseTag, parent: int) -> None:
+        code = self.profile.code(int(tag))
+        if code is None and self.profile.allow_list:
+            if int(tag) in _ISSUER_SEQUENCES:
+                code = "X/Z"
+            elif int(tag) not in ALLOWED:
+                del ds[tag]
+                return
+        if code is None:
+            # Not listed: kept. Only a sequence (or an element of unknown VR) needs decoding.
+            if ds._dict[tag].VR in (None, "SQ", "UN") or self.profile.allow_list:
+                self.keep(ds, tag, ds[tag], parent)
+            return
+        elem = ds[tag]
+        if code == "X" and self.animal and int(tag) in ANIMAL_2C:
+            code = "Z"  # Type 2C for an animal patient: emptied, not removed
+        action = single_code(code, elem, self.type_of(parent, int(tag)))
+        _ACTIONS[action](self, ds, tag, elem, parent)
+
+    def type_of(self, parent: int, tag: int) -> str | None:
+        if self.types is None:
+            return None
+        return self.types.get((parent, tag), "3")
+
     def items(self, elem: DataElement) -> None:
         for item in elem.value or ():
-            self.dataset(item)
+            self.dataset(item, int(elem.tag))
+
+    def content(self, ds: Dataset, tag: BaseTag, parent: int) -> None:
+        """A content-item sequence: cleaned item by item (option), else the tree replaced or removed."""
+        code = self.profile.code(int(tag))
+        elem = ds[tag]
+        if code in ("C", "K"):
+            for item in elem.value or ():
+                if code == "C":
+                    clean_item(item, self.scrub)
+                self.dataset(item, int(tag))
+        elif int(tag) == CONTENT_SEQUENCE and parent == 0 and self.sr_root:
+            dummy_tree(ds)
+            if CONTENT_SEQUENCE in ds:
+                self.items(ds[tag])
+        else:
+            # Nothing the author wrote survives: removed, or emptied where the IOD requires it.
+            kind = self.type_of(parent, int(tag))
+            action = "X" if kind is not None and kind.startswith("3") else "Z"
+            _ACTIONS[action](self, ds, tag, elem, parent)
+
+    def group(self, ds: Dataset, group: int) -> None:
+        """An overlay or curve group as a whole: removed, kept, or cleaned without its bitmap.
+
+        Without Clean Graphics the whole group goes. With it, a group that carries its data
+        (60xx,3000 / 50xx,3000) still goes entirely (a bitmap cannot be cleaned, and a plane
+        without its data is invalid); a group without data keeps its attributes, text cleaned.
+        """
+        tags = [tag for tag in list(ds.keys()) if tag.group == group]
+        code = self.profile.code((group << 16) | 0x3000)
+        if code == "K":
+            return
+        has_data = BaseTag((group << 16) | 0x3000) in ds
+        for tag in tags:
+            if code != "C" or has_data:
+                del ds[tag]
+            else:
+                self.clean(ds, tag, ds[tag], 0)
 
     def private(self, ds: Dataset, tags: list[BaseTag]) -> None:
         keep_safe = self.profile.private_code in ("C", "K")
@@ -145,30 +181,33 @@ class _Walk:
                 del ds[tag]
 
     # -- the action codes ----------------------------------------------------------------------
-    def remove(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def remove(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         del ds[tag]
 
-    def empty(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def empty(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         ds[tag] = _empty(tag, elem)
 
-    def dummy(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def dummy(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         vr = elem.VR
         if vr == "SQ":
             self.items(elem)  # a dummy sequence: the same items, each walked
         elif vr == "UI":
-            self.uid(ds, tag, elem)
+            self.uid(ds, tag, elem, parent)
         elif vr in TEXT_VRS:
-            ds[tag] = DataElement(tag, vr, _DUMMY_TEXT.get(vr, _DUMMY_DEFAULT))
-        elif vr in _NUMBER_VRS:
+            ds[tag] = DataElement(tag, vr, DUMMY_TEXT.get(vr, DUMMY_DEFAULT))
+        elif vr in NUMBER_VRS:
             ds[tag] = DataElement(tag, vr, 0)
         else:
-            ds[tag] = DataElement(tag, vr, _DUMMY_BYTES)
+            ds[tag] = DataElement(tag, vr, DUMMY_BYTES)
 
-    def keep(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def keep(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         if elem.VR == "SQ":
             self.items(elem)
+        elif self.profile.allow_list and elem.VR in FREE_TEXT_VRS and not elem.is_empty:
+            # Allow-list mode: every text value left is checked against the identifying values.
+            ds[tag] = DataElement(tag, elem.VR, self.scrub(text_of(elem)))
 
-    def clean(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def clean(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         """Keep the meaning, lose the identity: shift dates, scrub free text, walk sequences.
 
         Free text loses every identifying value found elsewhere in the instance (names, IDs...);
@@ -180,28 +219,22 @@ class _Walk:
             self.items(elem)
         elif vr in ("DA", "DT"):
             if self.shift is not None and not elem.is_empty:
-                ds[tag] = DataElement(tag, vr, shift_value(vr, _text(elem), self.shift))
-        elif vr in _FREE_TEXT_VRS:
+                ds[tag] = DataElement(tag, vr, shift_value(vr, text_of(elem), self.shift))
+        elif vr in FREE_TEXT_VRS:
             if not elem.is_empty:
-                ds[tag] = DataElement(tag, vr, self.scrub(_text(elem)))
-        elif vr not in TEXT_VRS and vr not in _NUMBER_VRS:
+                ds[tag] = DataElement(tag, vr, self.scrub(text_of(elem)))
+        elif vr not in TEXT_VRS and vr not in NUMBER_VRS:
             del ds[tag]
 
-    def uid(self, ds: Dataset, tag: BaseTag, elem: DataElement) -> None:
+    def uid(self, ds: Dataset, tag: BaseTag, elem: DataElement, parent: int) -> None:
         if elem.VR == "SQ":
             self.items(elem)
         elif elem.VR != "UI":
-            self.empty(ds, tag, elem)
+            self.empty(ds, tag, elem, parent)
         elif not elem.is_empty:
             values = [str(v) for v in elem.value] if elem.VM > 1 else [str(elem.value)]
             mapped = [self.keys.uid(v) if v.strip() else "" for v in values]
             ds[tag] = DataElement(tag, "UI", mapped if len(mapped) > 1 else mapped[0])
-
-
-def _text(elem: DataElement) -> str:
-    if elem.VM > 1:
-        return "\\".join(str(v) for v in elem.value)
-    return str(elem.value)
 
 
 def identifying_strings(ds: Dataset, profile: ResolvedProfile) -> set[str]:
@@ -212,32 +245,19 @@ def identifying_strings(ds: Dataset, profile: ResolvedProfile) -> set[str]:
             for item in elem.value or ():
                 found |= identifying_strings(item, profile)
             continue
-        if elem.VR not in _FREE_TEXT_VRS | {"DA", "AE"} or elem.is_empty:
+        if elem.VR not in FREE_TEXT_VRS | {"DA", "AE"} or elem.is_empty:
             continue
         code = None if elem.tag.is_private else profile.code(int(elem.tag))
         if not elem.tag.is_private and code not in _REMOVING_CODES:
             continue
-        for value in _text(elem).split("\\"):
+        for value in text_of(elem).split("\\"):
             found.add(value.strip())
             if elem.VR == "PN":
                 found.update(part.strip() for part in re.split(r"[\^=]", value))
-    return {value for value in found if len(value) >= _SCRUB_MIN}
+    return {value for value in found if len(value) >= 3}
 
 
-def _scrubber(strings: set[str]) -> Callable[[str], str]:
-    if not strings:
-        return lambda text: text
-    ordered = sorted(strings, key=lambda s: (-len(s), s))
-    pattern = re.compile("|".join(re.escape(s) for s in ordered), re.IGNORECASE)
-
-    def scrub(text: str) -> str:
-        cleaned = pattern.sub("", text)
-        return re.sub(r"[ \t]{2,}", " ", cleaned).strip() if cleaned != text else text
-
-    return scrub
-
-
-_ACTIONS: dict[str, Callable[[_Walk, Dataset, BaseTag, DataElement], None]] = {
+_ACTIONS: dict[str, Callable[[_Walk, Dataset, BaseTag, DataElement, int], None]] = {
     "X": _Walk.remove,
     "Z": _Walk.empty,
     "D": _Walk.dummy,

@@ -23,11 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from axiom.admin.accounts import create_user
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.domain.auth import Role, UserCreate
-from axiom.services.accounts import create_user
-from axiom.services.apply_config import apply_config, parse_config
 from tests.integration.stack import AxiomStack, running_stack
 from tests.support.dcmtk import free_port
 from tests.support.services import require

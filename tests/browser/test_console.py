@@ -99,9 +99,11 @@ def test_study_search_and_timeline(console: Console) -> None:
         "the failed delivery to the PACS (nothing listens there yet)",
     )
     console.get("/studies")
+    console.find("#f-acc").send_keys("ACC0000001")  # the factory's accession number
     console.find("#f-uid").send_keys(study_uid, Keys.ENTER)
-    console.wait(lambda d: "study_instance_uid=" in d.current_url)  # htmx swapped the results in
+    console.wait(lambda d: "accession=ACC0000001" in d.current_url)  # htmx swapped the results in
     console.text_in("#results", "1 found")
+    assert console.find("#study-results td.accession").text == "ACC0000001"
     console.click(f"#study-results a[href='/studies/{study_uid}']")
     console.text_in("h1", study_uid)
     # Delivered to the archive, failed to the PACS (nothing listens yet): both on the timeline.
@@ -118,6 +120,13 @@ def test_study_search_and_timeline(console: Console) -> None:
     assert "from MODALITY" in timeline
     assert "rules matched: main/everything" in timeline
     assert "to archive" in timeline and "pacs" in timeline
+    # What the rules did to the instance: its tag diff, rebuilt from the stored header.
+    console.click("#inst-title")
+    console.click(".changes-button")
+    console.text_in("#instance-changes", "AXIOM-ROUTED")
+    changes = console.find("#instance-changes").text
+    assert "main/everything" in changes and "InstitutionName" in changes
+    assert "Example General Hospital" in changes  # the received value: shown to a superuser
     console.shot("study")
 
 
@@ -292,6 +301,19 @@ def test_a_user_sees_no_admin_pages(console: Console) -> None:
         console.get(path)
         console.text_in("h1", "403")
     console.shot("user-forbidden")
+    # Accession numbers and received values are masked for a user, and not searchable.
+    study_uid: str = console.study_uid  # type: ignore[attr-defined]
+    console.get(f"/studies?study_instance_uid={study_uid}")
+    assert not console.driver.find_elements(By.ID, "f-acc")
+    assert console.find("#study-results td.accession").text == "masked"
+    console.click(f"#study-results a[href='/studies/{study_uid}']")
+    console.click("#inst-title")
+    console.click(".changes-button")
+    console.text_in("#instance-changes", "AXIOM-ROUTED")
+    assert "<masked>" in console.find("#instance-changes").text
+    assert "Example General Hospital" not in console.find("#instance-changes").text
+    console.get("/studies?accession=ACC0000001")
+    console.text_in("h1", "403")
     # A forged form post is refused by the role check (and would be by the CSRF check).
     status = console.driver.execute_async_script(
         "const done = arguments[0];"

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from axiom.services.recover_spool import message_for_spooled_file
-from axiom.services.retry_delivery import retry_delivery
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.pipeline.recover import message_for_spooled_file
+from axiom.pipeline.retry import retry_delivery
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.orthanc import Orthanc
 from tests.support.routing import apply_dict, fresh_runtime
-from tests.unit.services.test_route_instance import _spool_dataset
+from tests.unit.pipeline.test_route import _spool_dataset
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,11 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from api.main import create_app
+from axiom.admin.accounts import create_api_key, create_user
 from axiom.config import Settings
 from axiom.db.models import ExceptionLog, ExceptionStatus
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.domain.auth import ApiKeyCreate, Role, UserCreate
-from axiom.services.accounts import create_api_key, create_user
 from cli.main import app as cli_app
 from tests.support.app_server import AppServer
 

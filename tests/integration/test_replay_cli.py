@@ -17,9 +17,9 @@ from pydicom.filereader import read_file_meta_info
 from axiom.config import Settings
 from axiom.dicom.spool import Spool
 from axiom.domain.instances import InstanceStatus
-from axiom.services.recover_spool import message_for_spooled_file
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.pipeline.recover import message_for_spooled_file
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset, write_instance
 from tests.integration.stack import AxiomStack
 

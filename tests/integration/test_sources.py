@@ -4,6 +4,8 @@ Each retrieved instance goes through the real ingest path (spool + publish) into
 routing service (published inline, as one worker would run it) and lands in a filesystem destination
 through the normal rules: every instance arrives exactly once, a study that grows is pulled again for
 its new instances only, and a peer that is down gives a recorded failure, backoff and a later catch-up.
+What each source kind does alone against its peer (queries, filters, retrieval into the ingest sink,
+refusals) is the source contract's: ``tests/contract/test_sources.py``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,15 @@ from pydicom.uid import generate_uid
 
 from axiom.db.base import utcnow
 from axiom.db.repositories import sources as sources_repo
-from axiom.dicom.scp import StoreHandler, make_listener
 from axiom.dicom.spool import Spool
 from axiom.domain.messages import InstanceMessage
-from axiom.services.events import RECEIVED, events_file
-from axiom.services.ingest import RefusalLog
-from axiom.services.move_origin import MoveSources
-from axiom.services.poll_source import PollOutcome, poll_source, source_status
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.infra.events import RECEIVED, events_file
+from axiom.pipeline.ingest import RefusalLog
+from axiom.pipeline.listener import StoreHandler, make_listener
+from axiom.pipeline.move_origin import MoveSources
+from axiom.pipeline.poll import PollOutcome, poll_source, source_status
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.dcmtk import free_port
 from tests.support.orthanc import Orthanc, dicomweb_plugin, orthanc_available
@@ -199,28 +201,6 @@ def test_dicomweb_pulls_every_instance_once_then_only_new_ones(
         assert status["polling"] is False
 
 
-def test_dicomweb_query_filter_by_modality_and_accession(
-    runtime: Runtime, web_orthanc: Orthanc, tmp_path: Path
-) -> None:
-    ct = _load_study(web_orthanc, 2, modality="CT")
-    mr = _load_study(web_orthanc, 1, modality="MR")
-    source = _web_source(web_orthanc, query={"study_date_window_days": None, "modalities": ["MR"]})
-    apply_dict(runtime, _config(tmp_path / "archive", source, only_source=None), tmp_path)
-    publisher = InlinePublisher(runtime)
-    assert _poll(runtime, publisher, "web-pacs").retrieved == 1
-    assert set(publisher.arrivals()) == set(mr)
-
-    accession = web_orthanc.instance_tags(ct[0])["AccessionNumber"]
-    by_accession = _web_source(
-        web_orthanc,
-        name="by-acc",
-        query={"study_date_window_days": None, "accession_pattern": accession[:-1] + "*"},
-    )
-    apply_dict(runtime, {"sources": [by_accession]}, tmp_path)
-    assert _poll(runtime, publisher, "by-acc").retrieved == 2
-    assert set(publisher.arrivals()) == set(mr + ct)
-
-
 def test_study_date_window_counts_back_from_the_watermark(
     runtime: Runtime, web_orthanc: Orthanc, tmp_path: Path
 ) -> None:
@@ -370,37 +350,3 @@ def test_dimse_pulls_each_instance_once_and_a_grown_study_only_for_the_new(
             assert (grown.status, grown.found, grown.retrieved) == ("ok", 2, 2), grown
             assert publisher.arrivals() == Counter(first + second + added)
             assert _archived(archive) == set(first + second + added)
-
-
-# ---------------------------------------------------------------- Google Healthcare API
-
-
-def test_healthcare_source_reads_the_store_path_with_a_bearer_token(
-    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Orthanc's DICOMweb root set to a Healthcare API store path stands in for Google's API."""
-    _require_orthanc(dicomweb=True)
-    root = "/v1/projects/proj/locations/eu/datasets/ds/dicomStores/store/dicomWeb/"
-    plugin = dicomweb_plugin()
-    overrides = {"DicomWeb": {"Enable": True, "Root": root}, "Plugins": [str(plugin)]}
-    with Orthanc(tmp_path / "orthanc", config_overrides=overrides) as store:
-        loaded = _load_study(store, 2)
-        source = {
-            "name": "gcp-store",
-            "type": "healthcare",
-            "project": "proj",
-            "location": "eu",
-            "dataset": "ds",
-            "dicom_store": "store",
-            "base_url": f"{store.url}/v1",
-            "token_env": "AXIOM_TEST_GCP_TOKEN",
-            "schedule": {"every_minutes": 1},
-        }
-        archive = tmp_path / "archive"
-        apply_dict(runtime, _config(archive, source, only_source="gcp-store"), tmp_path)
-        monkeypatch.setenv("AXIOM_TEST_GCP_TOKEN", "ya29.test-token")
-        publisher = InlinePublisher(runtime)
-        outcome = _poll(runtime, publisher, "gcp-store")
-        assert (outcome.status, outcome.retrieved) == ("ok", 2), outcome
-        assert publisher.arrivals() == Counter(loaded)
-        assert _archived(archive) == set(loaded)

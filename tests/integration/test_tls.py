@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from axiom.services.recover_spool import message_for_spooled_file
-from axiom.services.route_instance import route_instance
+from axiom.pipeline.recover import message_for_spooled_file
+from axiom.pipeline.route import route_instance
 from tests.factories import Corpus
 from tests.integration.stack import AxiomStack, running_stack, wait_for
 from tests.support.dcmtk import StoreSCP, storescu
 from tests.support.pki import Pki, make_pki
 from tests.support.routing import apply_dict, fresh_runtime
-from tests.unit.services.test_route_instance import _spool_dataset
+from tests.unit.pipeline.test_route import _spool_dataset
 
 pytestmark = pytest.mark.integration
 

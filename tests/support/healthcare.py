@@ -1,9 +1,10 @@
 """A stand-in for the Google Cloud Healthcare API's DICOMweb endpoint, on loopback.
 
-A small FastAPI app (served by uvicorn in a thread) that answers STOW-RS at
-``/v1/projects/P/locations/L/datasets/D/dicomStores/S/dicomWeb/studies`` only with
-``Authorization: Bearer <token>`` (401 otherwise, as Google does) and passes the request body on to a
-real Orthanc's ``/dicom-web/studies``, returning Orthanc's answer. It is also an OAuth token endpoint
+A small FastAPI app (served by uvicorn in a thread) that answers DICOMweb under
+``/v1/projects/P/locations/L/datasets/D/dicomStores/S/dicomWeb/`` only with
+``Authorization: Bearer <token>`` (401 otherwise, as Google does): STOW-RS (``POST .../studies``) and
+QIDO-RS/WADO-RS (``GET``) are passed on to a real Orthanc's ``/dicom-web/`` (with Orthanc's own
+login, when it has one), returning Orthanc's answer. It is also an OAuth token endpoint
 (``/token``) for service-account credentials: the JWT assertion must verify against the key's public
 certificate, then it hands out the token.
 """
@@ -24,9 +25,8 @@ from tests.support.dcmtk import LOOPBACK, free_port
 from tests.support.orthanc import Orthanc
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
-STOW_PATH = (
-    "/v1/projects/{project}/locations/{location}/datasets/{dataset}/dicomStores/{store}/dicomWeb/studies"
-)
+DICOMWEB_ROOT = "/v1/projects/{project}/locations/{location}/datasets/{dataset}/dicomStores/{store}/dicomWeb"
+STOW_PATH = DICOMWEB_ROOT + "/studies"
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Seen:
     """What the fake received: the stores addressed and the token requests."""
 
     stores: list[tuple[str, str, str, str]] = field(default_factory=list)
+    reads: list[tuple[str, str, str, str]] = field(default_factory=list)
     unauthorized: int = 0
     token_requests: int = 0
 
@@ -62,11 +63,10 @@ class FakeHealthcareAPI:
         @app.post(STOW_PATH)
         async def stow(project: str, location: str, dataset: str, store: str, request: Request) -> Response:
             if request.headers.get("authorization") != f"Bearer {self.token}":
-                self.seen.unauthorized += 1
-                return JSONResponse({"error": {"code": 401, "status": "UNAUTHENTICATED"}}, status_code=401)
+                return self._unauthorized()
             self.seen.stores.append((project, location, dataset, store))
             body = await request.body()
-            async with httpx.AsyncClient(trust_env=False, timeout=60) as client:
+            async with self._client() as client:
                 answer = await client.post(
                     f"{self.orthanc.dicomweb_url}/studies",
                     content=body,
@@ -74,6 +74,25 @@ class FakeHealthcareAPI:
                 )
             return Response(
                 answer.content, status_code=answer.status_code, media_type="application/dicom+json"
+            )
+
+        @app.get(DICOMWEB_ROOT + "/{path:path}")
+        async def read(
+            project: str, location: str, dataset: str, store: str, path: str, request: Request
+        ) -> Response:
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                return self._unauthorized()
+            self.seen.reads.append((project, location, dataset, store))
+            async with self._client() as client:
+                answer = await client.get(
+                    f"{self.orthanc.dicomweb_url}/{path}",
+                    params=request.query_params.multi_items(),
+                    headers={"Accept": request.headers.get("accept", "*/*")},
+                )
+            return Response(
+                answer.content,
+                status_code=answer.status_code,
+                headers={"Content-Type": answer.headers.get("content-type", "application/octet-stream")},
             )
 
         @app.post("/token")
@@ -97,6 +116,15 @@ class FakeHealthcareAPI:
             return JSONResponse({"access_token": self.token, "expires_in": 3600, "token_type": "Bearer"})
 
         return app
+
+    def _unauthorized(self) -> Response:
+        self.seen.unauthorized += 1
+        return JSONResponse({"error": {"code": 401, "status": "UNAUTHENTICATED"}}, status_code=401)
+
+    def _client(self) -> httpx.AsyncClient:
+        login = self.orthanc.session.auth
+        auth = httpx.BasicAuth(*login) if isinstance(login, tuple) else None
+        return httpx.AsyncClient(trust_env=False, timeout=60, auth=auth)
 
     def start(self) -> FakeHealthcareAPI:
         config = uvicorn.Config(

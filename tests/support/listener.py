@@ -21,11 +21,11 @@ from pynetdicom import AE, _config, evt
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.destinations.cstore import _no_delay as no_delay
-from axiom.dicom.scp import ReusePortAssociationServer, StoreHandler, make_listener
 from axiom.dicom.spool import PREAMBLE, encode_file_meta, ingest_spool
 from axiom.domain.messages import InstanceMessage
-from axiom.services.ingest import RefusalLog
-from axiom.services.known_peers import KnownPeers
+from axiom.pipeline.ingest import RefusalLog
+from axiom.pipeline.known_peers import KnownPeers
+from axiom.pipeline.listener import ReusePortAssociationServer, StoreHandler, make_listener
 from workers.celery_app import create_app
 from workers.publisher import CeleryPublisher
 

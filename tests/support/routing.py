@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
+from axiom.admin.apply_config import apply_config, load_config_file
 from axiom.config import Settings
 from axiom.db.session import upgrade_database
-from axiom.services.apply_config import apply_config, load_config_file
-from axiom.services.runtime import Runtime
+from axiom.pipeline.runtime import Runtime
 
 
 @contextmanager

@@ -265,6 +265,7 @@ def test_compose_roles_are_cli_commands(compose: dict) -> None:
 
 def test_compose_demo_config_is_a_valid_apply_file(compose: dict) -> None:
     from axiom.domain.config_file import ConfigFile
+    from axiom.plugins import validation_context
 
     svc = compose["services"]["demo-config"]
     assert svc["profiles"] == ["demo"]
@@ -273,7 +274,7 @@ def test_compose_demo_config_is_a_valid_apply_file(compose: dict) -> None:
     script = svc["command"][0]
     body = re.search(r"<<'YAML'\n(.*?)\nYAML\n", script, re.S)
     assert body, "demo-config: no heredoc"
-    config = ConfigFile.model_validate(yaml.safe_load(body.group(1)))
+    config = ConfigFile.model_validate(yaml.safe_load(body.group(1)), context=validation_context())
     assert not config.undefined_destinations()
     (orthanc,) = [d for d in config.destinations if d.name == "orthanc"]
     orthanc_env = compose["services"]["orthanc"]["environment"]

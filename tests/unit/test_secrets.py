@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from axiom.config import Settings
-from axiom.domain.destinations import STOWRSDestinationConfig
+from axiom.destinations.stowrs import STOWRSDestinationConfig
 from axiom.domain.secrets import SecretRef
 from axiom.secrets import SecretError, resolve_secret
 

@@ -6,15 +6,14 @@ from datetime import UTC, datetime
 
 from celery import Task, shared_task
 
-from axiom.services.completion import (
+from axiom.pipeline.completion import (
     claim_complete_groups,
     fire_group,
     purge_fired_groups,
     refresh_expected_counts,
 )
-from beat.schedule import TASK_CHECK_COMPLETIONS
-from workers.celery_app import TASK_FIRE_GROUP
 from workers.runtime import runtime_for
+from workers.task_names import TASK_CHECK_COMPLETIONS, TASK_FIRE_GROUP
 from workers.tasks.retry import RETRY_ON_ANY_ERROR, schedule_retry
 
 

@@ -6,9 +6,9 @@ import logging
 
 from celery import Task, shared_task
 
-from axiom.services.crosswalks import sync_crosswalks
-from beat.schedule import TASK_SYNC_CROSSWALKS
+from axiom.admin.crosswalks import sync_crosswalks
 from workers.runtime import runtime_for
+from workers.task_names import TASK_SYNC_CROSSWALKS
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from axiom.ai.infer_and_route import infer_and_route
 from axiom.domain.messages import InstanceMessage
-from axiom.services.infer_and_route import infer_and_route
-from workers.celery_app import TASK_INFER
 from workers.runtime import runtime_for
+from workers.task_names import TASK_INFER
 from workers.tasks.retry import RETRY_ON_ANY_ERROR
 
 

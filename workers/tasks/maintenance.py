@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 from celery import Task, shared_task
 
-from axiom.services.header_retention import delete_expired_headers
-from axiom.services.quarantine_budget import prune_quarantine
-from axiom.services.recover_spool import recover_spool
-from axiom.services.retry_delivery import due_retries
-from beat.schedule import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
+from axiom.pipeline.header_retention import delete_expired_headers
+from axiom.pipeline.quarantine_budget import prune_quarantine
+from axiom.pipeline.recover import recover_spool
+from axiom.pipeline.retry import due_retries
 from workers.celery_app import settings_of
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
+from workers.task_names import TASK_PURGE_HEADERS, TASK_RECOVER_SPOOL, TASK_RETRY_SWEEP
 from workers.tasks.retry import schedule_retry
 
 
@@ -35,7 +35,8 @@ def recover_spool_task(self: Task) -> int:
     prune_quarantine(
         runtime.sessions, settings.quarantine_dir, settings.quarantine_max_bytes, settings.quarantine_max_days
     )
-    return recover_spool(settings_of(self.app), CeleryPublisher(self.app))
+    publisher = CeleryPublisher(self.app)
+    return recover_spool(settings_of(self.app), publisher, publisher.queued_instances)
 
 
 @shared_task(name=TASK_PURGE_HEADERS, bind=True)

@@ -4,9 +4,9 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from axiom.services.retry_delivery import retry_delivery
-from workers.celery_app import TASK_RETRY_DELIVERY
+from axiom.pipeline.retry import retry_delivery
 from workers.runtime import runtime_for
+from workers.task_names import TASK_RETRY_DELIVERY
 
 
 @shared_task(name=TASK_RETRY_DELIVERY, bind=True, max_retries=None)

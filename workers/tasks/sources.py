@@ -6,10 +6,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from axiom.services.poll_source import poll_source
-from beat.schedule import TASK_POLL_SOURCE
+from axiom.pipeline.poll import poll_source
 from workers.publisher import CeleryPublisher
 from workers.runtime import runtime_for
+from workers.task_names import TASK_POLL_SOURCE
 
 
 @shared_task(name=TASK_POLL_SOURCE, bind=True)

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
-from axiom.services import config_edit
-from axiom.services.crosswalks import sync_crosswalk
+from axiom.admin import config_edit
+from axiom.admin.crosswalks import sync_crosswalk
 
 router = APIRouter(include_in_schema=False)
 

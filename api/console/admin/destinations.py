@@ -15,11 +15,11 @@ from api.console import yaml_lines
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
+from axiom.admin import config_edit
+from axiom.admin.apply_config import ConfigFileError
+from axiom.admin.config_dump import dump_destinations
+from axiom.admin.destination_check import check_destination
 from axiom.db.repositories import config as config_repo
-from axiom.services import config_edit
-from axiom.services.apply_config import ConfigFileError
-from axiom.services.config_dump import dump_destinations
-from axiom.services.destination_check import check_destination
 
 router = APIRouter(include_in_schema=False)
 NAME = Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

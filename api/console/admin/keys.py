@@ -11,9 +11,9 @@ from starlette.responses import Response
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
+from axiom.admin import accounts
 from axiom.db.repositories import auth as auth_repo
 from axiom.domain.auth import ApiKeyCreate
-from axiom.services import accounts
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,14 +16,14 @@ from api.console.completion import keys_at
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
+from axiom.admin import config_edit, ruleset_versions
+from axiom.admin.apply_config import ConfigFileError, parse_config
+from axiom.admin.config_dump import dump_destinations, dump_rulesets
+from axiom.admin.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
+from axiom.admin.dry_run_candidate import dry_run_candidate, dry_run_stored, recent_headers
+from axiom.admin.replay import ReplayInputError, replay
 from axiom.db.repositories import config as config_repo
-from axiom.services import config_edit, ruleset_versions
-from axiom.services.anon_secret import deployment_secret
-from axiom.services.apply_config import ConfigFileError, parse_config
-from axiom.services.config_dump import dump_destinations, dump_rulesets
-from axiom.services.dry_run import UnknownRuleset, UnreadableFile, dry_run_files
-from axiom.services.dry_run_candidate import dry_run_candidate, dry_run_stored, recent_headers
-from axiom.services.replay import ReplayInputError, replay
+from axiom.infra.anon_secret import deployment_secret
 
 router = APIRouter(include_in_schema=False)
 TEXT = Annotated[str, Form(max_length=500_000)]

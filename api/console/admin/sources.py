@@ -13,8 +13,8 @@ from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
 from axiom.db.repositories import audit as audit_repo
-from axiom.services.poll_source import source_status
-from beat.schedule import TASK_POLL_SOURCE
+from axiom.pipeline.poll import source_status
+from workers.task_names import TASK_POLL_SOURCE
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from axiom.db.base import utcnow
 from axiom.db.models import CONFIG_STATE_ID, ConfigState, RuleRow, RulesetRow, StorageBackend
 from axiom.domain.destinations import DestinationConfig
+from axiom.plugins import validation_context
 from rules.model import Ruleset
 
 DESTINATION_ADAPTER: TypeAdapter[DestinationConfig] = TypeAdapter(DestinationConfig)
@@ -48,7 +49,7 @@ def typed_row_values(config: Any) -> dict[str, Any]:
 
 
 def destination_from_row(row: StorageBackend) -> DestinationConfig:
-    return DESTINATION_ADAPTER.validate_python(typed_row_data(row))
+    return DESTINATION_ADAPTER.validate_python(typed_row_data(row), context=validation_context())
 
 
 def destination_row_values(config: DestinationConfig) -> dict[str, Any]:

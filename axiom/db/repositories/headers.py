@@ -15,14 +15,21 @@ from sqlalchemy.orm import Session
 from axiom.db.models import DicomInstance, DicomSeries, InstanceHeader
 
 
-def store_header(session: Session, instance_id: int, header: dict[str, Any], received_at: datetime) -> None:
-    """Keep ``header`` for the instance, replacing what an earlier receipt stored: one statement."""
+def store_header(session: Session, instance_id: int, encoded: bytes, received_at: datetime) -> None:
+    """Keep the encoded header for the instance, replacing what an earlier receipt stored: one
+    statement."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(InstanceHeader).values(instance_id=instance_id, header=header, received_at=received_at)
+    stmt = insert(InstanceHeader).values(
+        instance_id=instance_id, header=None, encoded=encoded, received_at=received_at
+    )
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[InstanceHeader.instance_id],
-            set_={"header": stmt.excluded.header, "received_at": stmt.excluded.received_at},
+            set_={
+                "header": stmt.excluded.header,
+                "encoded": stmt.excluded.encoded,
+                "received_at": stmt.excluded.received_at,
+            },
         )
     )
 
@@ -37,7 +44,7 @@ class StoredHeader:
     """A kept header with what the instance row says happened to it."""
 
     instance_id: int
-    header: dict[str, Any]
+    header: dict[str, Any] | None
     received_at: datetime
     sop_instance_uid: str
     series_instance_uid: str
@@ -46,6 +53,7 @@ class StoredHeader:
     source: str
     matched_rules: list[str]
     destinations: list[str]
+    encoded: bytes | None = None
 
 
 def _window(since: datetime, until: datetime) -> Any:
@@ -81,6 +89,7 @@ def iter_headers(
             yield StoredHeader(
                 instance_id=instance.id,
                 header=kept.header,
+                encoded=kept.encoded,
                 received_at=kept.received_at,
                 sop_instance_uid=instance.sop_instance_uid,
                 series_instance_uid=series_uid,

@@ -48,6 +48,7 @@ def upsert_instance(
     destinations: list[str] | None = None,
     error: str | None = None,
     raw_values: dict[str, str] | None = None,
+    accession_number: str | None = None,
 ) -> DicomInstance:
     """Record the receipt of one instance; a second receipt of a SOP Instance UID updates its row.
 
@@ -69,6 +70,7 @@ def upsert_instance(
         "destinations": destinations,
         "error": error,
         "raw_values": raw_values,
+        "accession_number": accession_number,
         "processed_at": utcnow() if status in FINAL_STATUSES else None,
     }
     existing = _record_rereceipt(session, sop_instance_uid, receipt)

@@ -18,6 +18,7 @@ from axiom.db.base import utcnow
 from axiom.db.models import SCHEDULE_STATE_ID, PulledInstance, ScheduleState, SourceRow, SourceState
 from axiom.db.repositories.config import typed_row_data, typed_row_values
 from axiom.domain.sources import SourceConfig
+from axiom.plugins import validation_context
 
 SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
 
@@ -26,7 +27,7 @@ SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
 
 
 def source_from_row(row: SourceRow) -> SourceConfig:
-    return SOURCE_ADAPTER.validate_python(typed_row_data(row))
+    return SOURCE_ADAPTER.validate_python(typed_row_data(row), context=validation_context())
 
 
 def source_row_values(config: SourceConfig) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import text
 
 from axiom.config import Settings
-from axiom.services.route_instance import route_instance
+from axiom.pipeline.route import route_instance
 from tests.factories import make_dataset
 from tests.support.dcmtk import free_port
 from tests.support.listener import (

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from pynetdicom import AE
 
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
-from axiom.services.apply_config import apply_config, parse_config
 from tests.support.dcmtk import free_port
 from tests.support.listener import running_listener
 

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 from axiom.config import Settings
 from axiom.db.session import upgrade_database
 from axiom.domain.messages import InstanceMessage
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.dcmtk import free_port
 from tests.support.listener import (

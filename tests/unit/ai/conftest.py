@@ -17,4 +17,4 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 # The one local Redis fixture (database 9, emptied around the test), shared with the services tests.
-from tests.unit.services.conftest import redis_url  # noqa: E402, F401
+from tests.unit.conftest import redis_url  # noqa: E402, F401

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from axiom.admin.accounts import create_api_key, create_user
 from axiom.config import Settings
 from axiom.db.models import AuditLog
 from axiom.domain.auth import ApiKeyCreate, Role, UserCreate
-from axiom.services.accounts import create_api_key, create_user
 from tests.unit.db.databases import empty_db_url, engine, migrated_db_url, session, sessions
 
 __all__ = ["empty_db_url", "engine", "migrated_db_url", "session", "sessions"]

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from api.main import create_app
+from axiom.admin.auth import create_access_token, verify_password
 from axiom.config import Settings
 from axiom.db.models import ApiKey, User
 from axiom.db.repositories import auth as auth_repo
-from axiom.services.auth import create_access_token, verify_password
 from cli.main import app as cli_app
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows, audit_text
 

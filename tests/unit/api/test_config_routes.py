@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from axiom.admin.config_edit import mask_secrets
 from axiom.config import Settings
 from axiom.db.models import CrosswalkRow, RulesetVersion
 from axiom.db.repositories.config import config_version, load_rulesets
-from axiom.services.config_edit import mask_secrets
 from cli.main import app as cli_app
 from tests.unit.api.conftest import Credentials, audit_rows, audit_text
 

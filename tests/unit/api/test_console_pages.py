@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.console.completion import keys_at
 from api.console.yaml_lines import line_of
-from axiom.services.runtime import Runtime
+from axiom.pipeline.runtime import Runtime
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
 from tests.unit.api.test_console_session import _sign_in
 from tests.unit.api.test_exception_routes import _held, runtime

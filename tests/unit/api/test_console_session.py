@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from axiom.admin.accounts import create_user
 from axiom.config import Settings
 from axiom.domain.auth import Role, UserCreate
-from axiom.services.accounts import create_user
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
 
 

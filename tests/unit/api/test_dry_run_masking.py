@@ -9,9 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.admin.dry_run import REVEAL_ACTION
+from axiom.admin.dry_run_masking import MASKED
 from axiom.config import Settings
-from axiom.services.dry_run import REVEAL_ACTION
-from axiom.services.dry_run_masking import MASKED
 from tests.factories import make_dataset, write_instance
 from tests.unit.api.conftest import Credentials, audit_rows
 

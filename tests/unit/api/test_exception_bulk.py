@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from axiom.services.runtime import Runtime
+from axiom.pipeline.runtime import Runtime
 from tests.support.routing import apply_dict
 from tests.unit.api.conftest import Credentials, audit_rows
 from tests.unit.api.test_exception_routes import ARCHIVE, _held, runtime

@@ -8,11 +8,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from axiom.admin.accounts import create_user
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.domain.auth import Role, UserCreate
-from axiom.services.accounts import create_user
-from tests.unit.services.conftest import redis_url
+from tests.unit.conftest import redis_url
 
 __all__ = ["redis_url"]
 

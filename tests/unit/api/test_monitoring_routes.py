@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.main import create_app
 from axiom.config import Settings
-from axiom.services.events import FileEvents, events_file
+from axiom.infra.events import FileEvents, events_file
 from tests.support.dcmtk import free_port
 from tests.unit.api.conftest import Credentials
 

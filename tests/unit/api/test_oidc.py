@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from axiom.admin.accounts import create_user
 from axiom.config import Settings
 from axiom.db.repositories import auth as auth_repo
 from axiom.domain.auth import Role, UserCreate
-from axiom.services.accounts import create_user
 from tests.support.oidc_provider import FakeOidcProvider, Spoil
 from tests.unit.api.conftest import audit_rows, audit_text
 

@@ -10,13 +10,13 @@ from pydicom import dcmread
 from sqlalchemy.orm import Session, sessionmaker
 
 from axiom.config import Settings
-from axiom.services.recover_spool import message_for_spooled_file
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.pipeline.recover import message_for_spooled_file
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.routing import apply_dict
 from tests.unit.api.conftest import Credentials, audit_rows
-from tests.unit.services.test_route_instance import _spool_dataset
+from tests.unit.pipeline.test_route import _spool_dataset
 
 
 def _anonymized_pseudonym(settings: Settings, tmp_path: Path) -> tuple[str, str]:

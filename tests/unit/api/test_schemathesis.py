@@ -13,11 +13,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from api.main import create_app
+from axiom.admin.accounts import create_api_key
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.domain.auth import ApiKeyCreate, Role
 from axiom.domain.messages import InstanceMessage
-from axiom.services.accounts import create_api_key
 
 
 @schemathesis.serializer("multipart/related")

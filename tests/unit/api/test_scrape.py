@@ -11,15 +11,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.models import ExceptionLog, ExceptionStatus
 from axiom.db.repositories import config as config_repo
-from axiom.services.apply_config import apply_config, parse_config
-from axiom.services.delivery_guard import RedisGuard
+from axiom.infra.delivery_guard import RedisGuard
 from tests.unit.api.conftest import Credentials
-from tests.unit.services.conftest import redis_url
-
-__all__ = ["redis_url"]
 
 CONFIG = {
     "destinations": [

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from axiom.admin.accounts import create_api_key
 from axiom.config import Settings
 from axiom.db.models import ExceptionLog
 from axiom.domain.auth import ApiKeyCreate, Role
 from axiom.domain.messages import InstanceMessage
-from axiom.services.accounts import create_api_key
 from tests.factories import make_dataset, write_instance, write_truncated
 from tests.unit.api.conftest import Credentials
 

@@ -16,13 +16,13 @@ from celery.schedules import crontab
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from axiom.admin.apply_config import apply_config, parse_config
 from axiom.config import Settings
 from axiom.db.models import SourceRow
-from axiom.services.apply_config import apply_config, parse_config
 from beat.heartbeat import heartbeat_path
-from beat.schedule import TASK_POLL_SOURCE
 from beat.scheduler import DatabaseScheduler
 from workers.celery_app import create_app
+from workers.task_names import TASK_POLL_SOURCE
 
 STATIC = {"retry-sweep", "recover-spool", "crosswalk-sync", "completion-check", "header-cleanup"}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from axiom.db.models import InstanceStatus
 from axiom.db.repositories.instances import upsert_instance
+from axiom.domain.instances import InstanceStatus
 from cli.up_report import QUIET_SECONDS, StudyReport
 
 

@@ -17,7 +17,8 @@ from axiom.db.repositories.config import (
     rule_rows,
     ruleset_row_values,
 )
-from axiom.domain.destinations import CStoreDestinationConfig, FilesystemDestinationConfig
+from axiom.destinations.cstore import CStoreDestinationConfig
+from axiom.destinations.filesystem import FilesystemDestinationConfig
 from rules.model import Rule, Ruleset, TagCondition
 
 

@@ -62,7 +62,7 @@ def test_upgrade_from_empty_builds_every_table_and_seeds_config_state(empty_db_u
 
     upgrade_database(empty_db_url)
 
-    assert current_revision(empty_db_url) == head_revision() == "0012"
+    assert current_revision(empty_db_url) == head_revision() == "0014"
     engine = create_db_engine(empty_db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES

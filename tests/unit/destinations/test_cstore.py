@@ -21,8 +21,12 @@ from pynetdicom import AE
 
 from axiom.config import Settings
 from axiom.destinations import DeliveryError
-from axiom.destinations.cstore import CStoreDestination, proposed_syntaxes, status_outcome
-from axiom.domain.destinations import CStoreDestinationConfig
+from axiom.destinations.cstore import (
+    CStoreDestination,
+    CStoreDestinationConfig,
+    proposed_syntaxes,
+    status_outcome,
+)
 from axiom.domain.instances import OutgoingInstance
 from tests.factories import make_dataset, outgoing_instance, write_instance
 from tests.support.dcmtk import free_port

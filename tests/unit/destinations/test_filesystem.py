@@ -16,9 +16,13 @@ from pydicom.dataset import Dataset
 
 from axiom.config import Settings
 from axiom.destinations import DeliveryError
-from axiom.destinations.filesystem import FilesystemDestination, disk_error, filesystem_root
+from axiom.destinations.filesystem import (
+    FilesystemDestination,
+    FilesystemDestinationConfig,
+    disk_error,
+    filesystem_root,
+)
 from axiom.dicom.paths import PathTemplateError
-from axiom.domain.destinations import FilesystemDestinationConfig
 from axiom.domain.instances import OutgoingInstance
 from tests.factories import make_dataset, outgoing_instance, write_instance
 

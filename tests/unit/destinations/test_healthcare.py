@@ -3,8 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from axiom.destinations.healthcare import dicomweb_root
-from axiom.domain.destinations import HealthcareDestinationConfig
+from axiom.destinations.healthcare import HealthcareDestinationConfig, dicomweb_root
 
 
 def test_dicomweb_root_is_composed_from_the_store_path() -> None:

@@ -12,15 +12,15 @@ from pydantic import ValidationError
 from pydicom import dcmread
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, RLELossless
 
-from axiom.domain.destinations import FilesystemDestinationConfig
-from axiom.services.recover_spool import message_for_spooled_file
-from axiom.services.route_instance import route_instance
-from axiom.services.runtime import Runtime
+from axiom.destinations.filesystem import FilesystemDestinationConfig
+from axiom.pipeline.recover import message_for_spooled_file
+from axiom.pipeline.route import route_instance
+from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.dcmtk import StoreSCP, dcmtk_available
 from tests.support.routing import apply_dict, fresh_runtime
 from tests.support.services import require
-from tests.unit.services.test_route_instance import _spool_dataset
+from tests.unit.pipeline.test_route import _spool_dataset
 
 
 @pytest.fixture

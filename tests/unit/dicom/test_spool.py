@@ -9,7 +9,7 @@ from pydicom import dcmread
 from pydicom.filereader import read_file_meta_info
 
 from axiom.dicom.spool import ForeignSpoolPath, Spool
-from axiom.services.recover_spool import message_for_spooled_file
+from axiom.pipeline.recover import message_for_spooled_file
 from tests.factories import Corpus
 
 

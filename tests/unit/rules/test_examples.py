@@ -5,22 +5,22 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import TypeAdapter
 from pydicom import Dataset
 
-from axiom.domain.destinations import CStoreDestinationConfig, DestinationConfig, FilesystemDestinationConfig
+from axiom.destinations import validate_config
+from axiom.destinations.cstore import CStoreDestinationConfig
+from axiom.destinations.filesystem import FilesystemDestinationConfig
 from rules.engine import evaluate
 from rules.model import IngestContext, Ruleset
 from rules.morph import apply_actions
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "rules" / "examples"
-_destinations: TypeAdapter[DestinationConfig] = TypeAdapter(DestinationConfig)
 
 
 def load(name: str) -> tuple[list[Any], list[Ruleset]]:
     document = yaml.safe_load((EXAMPLES / name).read_text())
     assert set(document) == {"destinations", "rulesets"}
-    destinations = [_destinations.validate_python(item) for item in document["destinations"]]
+    destinations = [validate_config(item) for item in document["destinations"]]
     rulesets = [Ruleset.model_validate(item) for item in document["rulesets"]]
     return destinations, rulesets
 

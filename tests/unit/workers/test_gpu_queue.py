@@ -6,7 +6,8 @@ from pathlib import Path
 
 from axiom.config import Settings
 from cli.roles import worker_pool
-from workers.celery_app import GPU_QUEUE, QUEUES, TASK_INFER, create_app
+from workers.celery_app import create_app
+from workers.task_names import GPU_QUEUE, QUEUES, TASK_INFER
 
 
 def test_inference_task_goes_to_the_gpu_queue(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ import pytest
 from pydicom import Dataset
 from pydicom.dataelem import DataElement
 
+from rules.anonymize.content import CONTENT_ITEM_SEQUENCES
 from rules.anonymize.keys import Keys
+from rules.anonymize.narrow import iod_types, single_code
 from rules.anonymize.plan import AnonymizeSpec
 from rules.anonymize.profiles import resolve
 from rules.anonymize.run import anonymize
-from rules.anonymize.walker import single_code
 from tests.factories import FakePatient, make_dataset
 from tests.unit.rules.anonymize.phi import (
     NESTED_PATH,
@@ -26,12 +27,23 @@ from tests.unit.rules.anonymize.phi import (
 )
 
 KEYS = Keys(SECRET.encode())
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+NESTED_PARENT = 0x00540410  # PatientOrientationCodeSequence: the sequence the nested copies sit in
 
 
-def _check(original: DataElement, result: Dataset, code: str) -> str | None:
+CT_TYPES = iod_types(CT_IMAGE_STORAGE)
+
+
+def _check(original: DataElement, result: Dataset, code: str, parent: int) -> str | None:
     """None when ``result`` shows ``original`` handled per ``code``, else what is wrong."""
     got = element(result, int(original.tag))
-    action = single_code(code, original)
+    assert CT_TYPES is not None
+    attr_type = CT_TYPES.get((parent, int(original.tag)), "3")
+    if int(original.tag) in CONTENT_ITEM_SEQUENCES:
+        # Content trees are not walked without the option: removed (Type 3) or emptied.
+        action = "X" if attr_type == "3" else "Z"
+    else:
+        action = single_code(code, original, attr_type)
     if action == "X":
         return None if got is None else "not removed"
     if got is None:
@@ -59,16 +71,16 @@ def test_every_listed_attribute_is_handled_per_its_code(result: tuple[Dataset, D
     _, out, planted = result
     profile = resolve("basic")
     wrong = {}
-    for level, where, elements in (
-        ("top", out, planted.top),
-        ("nested", at(out, NESTED_PATH), planted.nested),
+    for level, where, elements, parent in (
+        ("top", out, planted.top, 0),
+        ("nested", at(out, NESTED_PATH), planted.nested, NESTED_PARENT),
     ):
         for tag, original in elements.items():
             if level == "top" and tag in SET_AFTERWARDS:
                 continue
             code = profile.code(tag)
             assert code is not None
-            problem = _check(original, where, code)
+            problem = _check(original, where, code, parent)
             if problem:
                 wrong[f"{level} {original.tag} {original.keyword or ''} {code}"] = problem
     assert wrong == {}

@@ -15,6 +15,7 @@ from rules.anonymize.plan import AnonymizeSpec
 from rules.anonymize.profiles import profile_names
 from rules.anonymize.run import anonymize
 from tests.factories import make_dataset
+from tests.unit.rules.anonymize.corpus import corpus
 from tests.unit.rules.anonymize.phi import SECRET
 
 DCIODVFY = shutil.which("dciodvfy")
@@ -72,3 +73,40 @@ def test_no_new_errors(tmp_path: Path, modality: str, profile: str) -> None:
     ds.save_as(before, enforce_file_format=True)
     anonymize(ds, AnonymizeSpec(profile=profile), SECRET).dataset.save_as(after, enforce_file_format=True)
     assert _errors(binary, after) - _errors(binary, before) == set()
+
+
+# Every shipped profile and the two options that change structure, over real IODs (tests corpus).
+CONFIGS = [(name, ()) for name in profile_names()] + [
+    ("basic", ("clean-graphics",)),
+    ("basic", ("clean-structured-content",)),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    """dciodvfy's errors on each input of the corpus, once per module."""
+    binary = _require_dciodvfy()
+    folder = tmp_path_factory.mktemp("corpus-in")
+    found = {}
+    for name, ds in corpus().items():
+        path = folder / f"{name}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        found[name] = _errors(binary, path)
+    return found
+
+
+@pytest.mark.parametrize(("profile", "options"), CONFIGS, ids=["+".join((p, *o)) for p, o in CONFIGS])
+def test_no_new_errors_on_ct_mr_us_sr_ko_seg_rtstruct(
+    tmp_path: Path, corpus_errors: dict[str, set[str]], profile: str, options: tuple[str, ...]
+) -> None:
+    binary = _require_dciodvfy()
+    spec = AnonymizeSpec(profile=profile, options=list(options), allow_burned_in=True)
+    new = {}
+    for name, ds in corpus().items():
+        path = tmp_path / f"{name}.dcm"
+        out = anonymize(ds, spec, SECRET).dataset
+        out.save_as(path, enforce_file_format=True)
+        assert out.PatientIdentityRemoved == "YES"
+        new[name] = _errors(binary, path) - corpus_errors[name]
+    assert new == {name: set() for name in corpus()}
+    assert set(corpus()) == {"CT", "MR", "US", "SR", "KO", "SEG", "RTSTRUCT"}

@@ -1,0 +1,239 @@
+"""The C-STORE SCP: spool atomically, publish with confirms, and only then answer Success
+(``axiom.pipeline.ingest.ingest_instance``, shared with STOW-RS).
+
+The handler stays short and returns statuses; pynetdicom turns an unexpected exception into 0xC211.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import structlog
+from pydicom.uid import UID
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import Event
+from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from axiom.config import Settings
+from axiom.dicom.admission import Admission, AssociationLimits, Connection
+from axiom.dicom.reactor import (
+    message_received,
+    polling_handlers,
+    shorten_association_polling,
+    size_limit_handler,
+)
+from axiom.dicom.spool import Spool
+from axiom.dicom.tls import server_context
+from axiom.domain.peers import PeerConfig
+from axiom.infra.events import EventSink
+from axiom.pipeline.ingest import (
+    OUT_OF_RESOURCES_QUEUE,
+    OUT_OF_RESOURCES_SPOOL,
+    SUCCESS,
+    Ingestor,
+    Received,
+    RefusalRecorder,
+)
+from axiom.pipeline.move_origin import MoveSources
+from axiom.pipeline.ports import TaskPublisher
+
+log = structlog.get_logger("axiom.listener")
+
+
+class StoreHandler:
+    """Handles EVT_C_STORE for one listener process: the shared ``Ingestor`` does the work."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        publisher: TaskPublisher,
+        record_refusal: RefusalRecorder,
+        source: str = "listener",
+        events: EventSink | None = None,
+        move_sources: MoveSources | None = None,
+    ) -> None:
+        self.ingest = Ingestor(spool, publisher, record_refusal, source, events)
+        self.move_sources = move_sources
+
+    @property
+    def spool(self) -> Spool:
+        return self.ingest.ports.spool
+
+    def __call__(self, event: Event) -> int:
+        message_received(event.assoc)
+        request = cast(C_STORE, event.request)
+        calling_ae = str(event.assoc.requestor.ae_title).strip()
+        source = None
+        if self.move_sources is not None:
+            originator = request.MoveOriginatorApplicationEntityTitle
+            source = self.move_sources.source_for(str(originator or ""), calling_ae)
+        return self.ingest(
+            Received(
+                meta=event.file_meta,
+                data=request.DataSet.getbuffer(),  # type: ignore[union-attr]
+                sop_instance_uid=str(request.AffectedSOPInstanceUID),
+                sop_class_uid=str(request.AffectedSOPClassUID),
+                transfer_syntax=UID(event.context.transfer_syntax),
+                calling_ae=calling_ae,
+                called_ae=str(event.assoc.acceptor.ae_title).strip(),
+                source=source,
+            )
+        )
+
+
+def build_ae(settings: Settings) -> AE:
+    ae = AE(ae_title=settings.ae_title)
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(cast(str, context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification)
+    # Large PDUs mean fewer round trips per instance; 0 = no limit on what we accept.
+    ae.maximum_pdu_size = 0
+    # Admission enforces the association limits (per peer too); pynetdicom's own cap would count
+    # silent connections that have not asked for an association yet.
+    ae.maximum_associations = settings.dicom_max_connections
+    ae.acse_timeout = settings.dicom_acse_timeout
+    ae.dimse_timeout = settings.dicom_dimse_timeout
+    ae.network_timeout = settings.dicom_network_timeout
+    if settings.allowed_calling_aes:
+        ae.require_calling_aet = list(settings.allowed_calling_aes)
+    return ae
+
+
+class ReusePortAssociationServer(ThreadedAssociationServer):
+    """Lets several listener processes share one port (the kernel spreads associations among them),
+    admits connections through ``Admission``, and does TLS handshakes in the connection's own thread
+    with a deadline, so one silent TCP connection cannot hold up the accept loop."""
+
+    admission: Admission
+    handshake_timeout: float = 10.0
+    # socketserver's default backlog of 5 drops the SYNs of a burst of senders (a 1 s retransmit each).
+    request_queue_size = 128
+
+    def server_bind(self) -> None:
+        # pynetdicom's server_bind sets only SO_REUSEADDR, so the option goes on before it binds.
+        cast(socket.socket, self.socket).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = cast(socket.socket, self.socket).accept()
+        if self.ssl_context:
+            # pynetdicom would handshake here, in the accept thread; it is done per connection instead.
+            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        return client, address
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.admission.connection_opened(str(client_address[0]))
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Runs in the connection's own thread; pynetdicom's part starts the association and returns.
+        if isinstance(request, ssl.SSLSocket) and not self._handshake(request, str(client_address[0])):
+            self.shutdown_request(request)
+            return
+        super().process_request_thread(request, client_address)
+
+    def _handshake(self, request: ssl.SSLSocket, host: str) -> bool:
+        request.settimeout(self.handshake_timeout)
+        try:
+            with self.admission.handshaking(host):
+                request.do_handshake()
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("TLS handshake failed", host=host, error=type(exc).__name__)
+            return False
+        request.settimeout(None)
+        return True
+
+
+def open_connections(ae: AE) -> Any:
+    """The listener's connections as admission sees them, from the associations pynetdicom runs."""
+
+    def snapshot(leave_out: object | None) -> list[Connection]:
+        found = []
+        for assoc in ae.active_associations:
+            if not assoc.is_acceptor or assoc is leave_out:
+                continue
+            request = assoc.requestor.primitive
+            if request is None:
+                found.append(Connection(str(assoc.requestor.address), None))
+            elif not (assoc.is_rejected or assoc.is_aborted or assoc.is_released):
+                found.append(Connection(str(assoc.requestor.address), str(request.calling_ae_title).strip()))
+        return found
+
+    return snapshot
+
+
+def _client_common_name(sock: object) -> str | None:
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    subject: Any = (sock.getpeercert() or {}).get("subject", ())
+    return next((str(value) for rdn in subject for key, value in rdn if key == "commonName"), None)
+
+
+def admission_handler(admission: Admission) -> Any:
+    """EVT_REQUESTED: admit or reject the A-ASSOCIATE-RQ (pynetdicom skips negotiation once rejected)."""
+
+    def on_requested(event: Event) -> None:
+        assoc = event.assoc
+        request = cast(A_ASSOCIATE, assoc.requestor.primitive)
+        rejection = admission.association_requested(
+            assoc,
+            str(request.calling_ae_title).strip(),
+            str(request.called_ae_title).strip(),
+            str(assoc.requestor.address),
+            _client_common_name(assoc.dul.socket.socket if assoc.dul.socket else None),
+        )
+        if rejection is not None:
+            assoc.acse.send_reject(*rejection)
+            assoc.kill()
+
+    return on_requested
+
+
+def association_limits(settings: Settings) -> AssociationLimits:
+    return AssociationLimits(
+        max_associations=settings.dicom_max_associations,
+        max_associations_per_peer=settings.dicom_max_associations_per_peer,
+        max_pending_per_host=settings.dicom_max_pending_per_host,
+        max_connections=settings.dicom_max_connections,
+    )
+
+
+def make_listener(
+    settings: Settings, handler: StoreHandler, known_peers: Callable[[], Sequence[PeerConfig]] = tuple
+) -> ReusePortAssociationServer:
+    """Bind the SCP socket; the caller runs ``serve_forever`` (blocking) or in a thread."""
+    ae = build_ae(settings)
+    admission = Admission(association_limits(settings), open_connections(ae), known_peers)
+    handlers: list[Any] = [
+        (evt.EVT_C_STORE, handler),
+        (evt.EVT_REQUESTED, admission_handler(admission)),
+        # The limit is the dataset's; the command set and PDU headers ride on top of it.
+        size_limit_handler(settings.max_instance_bytes + 64 * 1024),
+    ]
+    if settings.dicom_poll_interval > 0:
+        shorten_association_polling(settings.dicom_poll_interval)
+        handlers += polling_handlers(settings.dicom_poll_interval)
+    tls = (
+        server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)
+        if settings.dicom_tls_cert and settings.dicom_tls_key
+        else None
+    )
+    server = ae.make_server(
+        (settings.dicom_host, settings.dicom_port),
+        ssl_context=tls,
+        evt_handlers=handlers,
+        server_class=ReusePortAssociationServer,
+    )
+    listener = cast(ReusePortAssociationServer, server)
+    listener.admission = admission
+    listener.handshake_timeout = settings.dicom_acse_timeout
+    ae._servers.append(server)
+    return listener
+
+
+__all__ = ["OUT_OF_RESOURCES_QUEUE", "OUT_OF_RESOURCES_SPOOL", "SUCCESS", "StoreHandler", "make_listener"]
