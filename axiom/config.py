@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     spool_fsync: bool = True
     # Seconds pynetdicom's reactor loops sleep when idle (its default is 1 ms); 0 keeps pynetdicom's.
     dicom_poll_interval: float = 0.0002
-    # Extra listener processes sharing the DICOM port (SO_REUSEPORT); 1 = the listener alone.
-    listener_processes: int = 1
+    # Listener processes sharing the DICOM port (SO_REUSEPORT), so several associations use several
+    # cores; 0 (the default) = one per CPU, 1 = the listener alone.
+    listener_processes: int = Field(default=0, ge=0)
     # Association limits (docs/security.md): established or negotiating associations in all and
     # per peer (calling AE title + address); connections per host that have not yet asked for an
     # association (or are in their TLS handshake); open connections in all.
@@ -112,7 +113,7 @@ class Settings(BaseSettings):
     # this many instances per task, or what arrived within publish_batch_delay_seconds of the first.
     # 1: one confirmed publish per instance before answering (the behaviour before batching).
     publish_batch_size: int = Field(default=64, ge=1)
-    publish_batch_delay_seconds: float = Field(default=0.005, ge=0)
+    publish_batch_delay_seconds: float = Field(default=0.02, ge=0)
     # Instances acknowledged but not yet confirmed by the broker before the listener refuses more.
     publish_max_pending: int = Field(default=10_000, ge=1)
     # How often Beat sweeps for overdue retries and stale spooled files.

@@ -29,6 +29,7 @@ from typing import Any
 from pydicom.uid import ExplicitVRLittleEndian
 from rich.console import Console
 
+from bench import targets as targets_module
 from bench.procs import sigterm_as_keyboard_interrupt
 from bench.report import cpu_table, environment, load, rates_table, summarize
 from bench.targets import (
@@ -60,6 +61,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--repeat", type=int, default=1, help="runs of every target (fresh receiver each); medians"
     )
     p.add_argument("--corpora", default="small,ct", help="comma-separated: small, ct")
+    p.add_argument(
+        "--senders", type=int, default=1, help="concurrent storescu associations, each with its share"
+    )
     p.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated: {', '.join(TARGETS)}")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     p.add_argument("--workdir", type=Path, help="parent folder for the run (default: a new temp folder)")
@@ -217,6 +221,7 @@ def _summary(r: Result) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sigterm_as_keyboard_interrupt()
+    targets_module.SENDERS = max(1, args.senders)
     root = Path(tempfile.mkdtemp(prefix="axiom-bench-", dir=args.workdir))
     try:
         if args.profile:
@@ -226,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = environment(root)
         console.print(
             f"{env['cpus']} CPUs, load average {load(env['load_average_start'])}; "
-            f"work folder {root} ({env['workdir_filesystem']}); commit {env['git_commit']}"
+            f"work folder {root} ({env['workdir_filesystem']}); commit {env['git_commit']}; "
+            f"{targets_module.SENDERS} association(s) at once"
         )
         results = run_all(args, root)
         env["load_average_end"] = os.getloadavg()

@@ -100,20 +100,59 @@ class Sent:
     output: str
 
 
-def send(paths: Sequence[Path], profile: Path, port: int, called_ae: str, *, timeout: float) -> Sent:
-    """One storescu run, one association; folders are walked by storescu itself (+sd +r)."""
+# Concurrent storescu associations for the whole-corpus sends (``--senders``); 1: one association.
+SENDERS = 1
+
+
+def _storescu_args(profile: Path, port: int, called_ae: str, paths: Sequence[Path]) -> list[str]:
     args = [STORESCU, "-aet", CALLING_AE, "-aec", called_ae, "-xf", str(profile), "Axiom", "-nh"]
     if any(p.is_dir() for p in paths):
         args += ["+sd", "+r"]
-    args += [LOOPBACK, str(port), *map(str, paths)]
+    return [*args, LOOPBACK, str(port), *map(str, paths)]
+
+
+def _split(paths: Sequence[Path], parts: int) -> list[list[Path]]:
+    """The files under ``paths`` in ``parts`` contiguous runs (a series stays with one sender)."""
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*.dcm")))
+    size = -(-len(files) // parts)
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def send(
+    paths: Sequence[Path],
+    profile: Path,
+    port: int,
+    called_ae: str,
+    *,
+    timeout: float,
+    senders: int | None = None,
+) -> Sent:
+    """storescu over ``paths``: one association, or ``senders`` (default ``SENDERS``) storescu
+    processes at once, each with its share of the files; wall time until the last one is done."""
+    senders = SENDERS if senders is None else senders
+    shares = [list(paths)] if senders <= 1 else _split(paths, senders)
     started_at = time.time()
     t0 = time.perf_counter()
-    done = subprocess.run(args, env=dcmtk_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    procs = [
+        subprocess.Popen(
+            _storescu_args(profile, port, called_ae, share),
+            env=dcmtk_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for share in shares
+    ]
+    outputs, codes = [], []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=timeout)
+        outputs.append(out or "")
+        codes.append(proc.returncode)
     seconds = time.perf_counter() - t0
-    output = (done.stdout + done.stderr)[-2000:]
-    if done.returncode != 0:
-        raise BenchError(f"storescu exited with {done.returncode}:\n{output}")
-    return Sent(started_at, seconds, done.returncode, output)
+    output = "".join(outputs)[-2000:]
+    if any(codes):
+        raise BenchError(f"storescu exited with {codes}:\n{output}")
+    return Sent(started_at, seconds, 0, output)
 
 
 def write_profile(files: Sequence[Path], target: Path) -> Path:
@@ -127,7 +166,7 @@ def write_profile(files: Sequence[Path], target: Path) -> Path:
 def run_storescp(corpus: BenchCorpus, workdir: Path, *, timeout: float) -> Result:
     result = Result(corpus.name, "storescp", corpus.count)
     with StoreSCP(workdir / "received", ae_title="STORESCP") as scp:
-        send([corpus.warmup], corpus.profile, scp.port, scp.ae_title, timeout=timeout)
+        send([corpus.warmup], corpus.profile, scp.port, scp.ae_title, timeout=timeout, senders=1)
         wait_until(lambda: len(scp.received_files()) >= 1, 30, "storescp to write the warm-up instance")
         assert scp.process is not None
         roots = {"storescp": scp.process.pid}
@@ -143,7 +182,9 @@ def run_storescp(corpus: BenchCorpus, workdir: Path, *, timeout: float) -> Resul
 def run_orthanc(corpus: BenchCorpus, workdir: Path, *, timeout: float) -> Result:
     result = Result(corpus.name, "orthanc", corpus.count)
     with Orthanc(workdir / "orthanc", dicomweb=False) as orthanc:
-        send([corpus.warmup], corpus.profile, orthanc.dicom_port, orthanc.ae_title, timeout=timeout)
+        send(
+            [corpus.warmup], corpus.profile, orthanc.dicom_port, orthanc.ae_title, timeout=timeout, senders=1
+        )
         orthanc.wait_for_instances(1, timeout=30)
         assert orthanc.process is not None
         roots = {"orthanc": orthanc.process.pid}
@@ -236,7 +277,7 @@ class AxiomRun:
     def warm_up(self, corpus: BenchCorpus, *, timeout: float) -> None:
         """One instance through the whole path: the worker is up and every module is imported."""
         self.sent_uids |= corpus.warmup_uids
-        send([corpus.warmup], corpus.profile, self.dicom_port, "AXIOM", timeout=timeout)
+        send([corpus.warmup], corpus.profile, self.dicom_port, "AXIOM", timeout=timeout, senders=1)
         wait_until(
             lambda: destination_files(self.archive, corpus.warmup_uids),
             120,

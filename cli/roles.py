@@ -89,11 +89,33 @@ def _serve_listener(settings: Settings) -> None:
             publisher.close()
 
 
+def _publish_unconfirmed(settings: Settings) -> None:
+    """What a listener acknowledged but had not published when it stopped is in the spool: publish
+    it now (not what a worker holds, nothing while instance tasks are queued; see recover_spool)."""
+    from axiom.pipeline.recover import recover_spool
+    from workers.celery_app import create_app
+    from workers.publisher import CeleryPublisher
+
+    publisher = CeleryPublisher(create_app(settings))
+    try:
+        count = recover_spool(
+            settings.model_copy(update={"spool_recover_after_seconds": 0.0}),
+            publisher,
+            publisher.queued_instances,
+        )
+    except Exception as exc:  # the broker may not be up yet: the sweep catches up later
+        log.warning("spooled instances not republished at start", error=type(exc).__name__)
+        return
+    if count:
+        log.info("republished spooled instances at start", count=count)
+
+
 def run_listener(settings: Settings) -> None:
     prepare(settings, "listen")
+    _publish_unconfirmed(settings)
     extra = [
         multiprocessing.get_context("spawn").Process(target=_listener_child, args=(settings,), daemon=True)
-        for _ in range(max(0, settings.listener_processes - 1))
+        for _ in range(max(0, (settings.listener_processes or os.cpu_count() or 1) - 1))
     ]
     for proc in extra:
         proc.start()

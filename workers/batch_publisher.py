@@ -33,7 +33,7 @@ class BatchingPublisher:
         *,
         queue: str = "default",
         max_batch: int = 64,
-        max_delay: float = 0.005,
+        max_delay: float = 0.02,
         max_pending: int = 10_000,
         retry_seconds: float = 1.0,
     ) -> None:
