@@ -37,7 +37,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, corpus_small: Corpus) -> Ite
     isolated = pid_namespaces_work()
     base = tmp_path_factory.mktemp("containers")
     archive = base / "archive"
-    with running_stack("embedded", base / "axiom", {"AXIOM_LOG_JSON": "true"}) as stack:
+    # One listener process: the PID 1 that counts (more would share its folder under other PIDs).
+    env = {"AXIOM_LOG_JSON": "true", "AXIOM_LISTENER_PROCESSES": "1"}
+    with running_stack("embedded", base / "axiom", env) as stack:
         stack.apply(
             {
                 "destinations": [{"name": "archive", "type": "filesystem", "root": str(archive)}],
