@@ -64,6 +64,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--senders", type=int, default=1, help="concurrent storescu associations, each with its share"
     )
+    p.add_argument("--anonymize", action="store_true", help="Axiom's rule also anonymizes (profile basic)")
     p.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated: {', '.join(TARGETS)}")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     p.add_argument("--workdir", type=Path, help="parent folder for the run (default: a new temp folder)")
@@ -222,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sigterm_as_keyboard_interrupt()
     targets_module.SENDERS = max(1, args.senders)
+    targets_module.ANONYMIZE = args.anonymize
     root = Path(tempfile.mkdtemp(prefix="axiom-bench-", dir=args.workdir))
     try:
         if args.profile:
@@ -233,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{env['cpus']} CPUs, load average {load(env['load_average_start'])}; "
             f"work folder {root} ({env['workdir_filesystem']}); commit {env['git_commit']}; "
             f"{targets_module.SENDERS} association(s) at once"
+            + ("; Axiom anonymizes (basic)" if args.anonymize else "")
         )
         results = run_all(args, root)
         env["load_average_end"] = os.getloadavg()

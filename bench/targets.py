@@ -102,6 +102,9 @@ class Sent:
 
 # Concurrent storescu associations for the whole-corpus sends (``--senders``); 1: one association.
 SENDERS = 1
+# ``--anonymize``: the rule also anonymizes (Basic Profile); instances arrive under new UIDs, so the
+# destination is counted by its files that are not temporary, less those there before the send.
+ANONYMIZE = False
 
 
 def _storescu_args(profile: Path, port: int, called_ae: str, paths: Sequence[Path]) -> list[str]:
@@ -200,6 +203,23 @@ def run_orthanc(corpus: BenchCorpus, workdir: Path, *, timeout: float) -> Result
 # --- Axiom ----------------------------------------------------------------------------------------
 
 
+def _all_files(root: Path) -> list[os.DirEntry[str]]:
+    """Every finished ``.dcm`` file under ``root`` (atomic writes' temporary names left out)."""
+    found: list[os.DirEntry[str]] = []
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.endswith(".dcm") and not entry.name.startswith("."):
+                found.append(entry)
+    return found
+
+
 def destination_files(root: Path, uids: frozenset[str]) -> list[os.DirEntry[str]]:
     """Finished files under the destination root named ``<SOP Instance UID>.dcm`` for one of ``uids``.
 
@@ -256,6 +276,8 @@ class AxiomRun:
             ],
             "rulesets": [{"name": "bench", "rules": [{"name": "everything", "destinations": [DESTINATION]}]}],
         }
+        if ANONYMIZE:
+            config["rulesets"][0]["rules"][0]["actions"] = [{"anonymize": {"profile": "basic"}}]
         path = self.data_dir.parent / "bench-config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         done = self.procs.run_axiom("apply", "-f", str(path))
@@ -288,6 +310,14 @@ class AxiomRun:
 
     def measure(self, corpus: BenchCorpus, result: Result, *, timeout: float, stall: float) -> None:
         self.sent_uids |= corpus.uids
+        before = _all_files(self.archive) if ANONYMIZE else []
+
+        def arrived() -> list[os.DirEntry[str]]:
+            if not ANONYMIZE:
+                return destination_files(self.archive, corpus.uids)
+            known = {entry.path for entry in before}
+            return [entry for entry in _all_files(self.archive) if entry.path not in known]
+
         roots = self.role_pids()
         cpu_before = tree_cpu_seconds(roots)
         sent = send([corpus.folder], corpus.profile, self.dicom_port, "AXIOM", timeout=timeout)
@@ -295,7 +325,7 @@ class AxiomRun:
         last_count, last_change = -1, time.monotonic()
         deadline = time.monotonic() + timeout
         while True:
-            count = len(destination_files(self.archive, corpus.uids))
+            count = len(arrived())
             now = time.monotonic()
             if count != last_count:
                 last_count, last_change = count, now
@@ -307,13 +337,13 @@ class AxiomRun:
             self.procs.check_alive()
             time.sleep(0.2)
         result.cpu_s = _cpu_delta(cpu_before, tree_cpu_seconds(roots))
-        files = destination_files(self.archive, corpus.uids)
+        files = arrived()
         result.received = len(files)
         if files:
             # The rename that publishes a file sets its ctime: the newest one is when the last arrived.
             result.e2e_s = max(entry.stat().st_ctime for entry in files) - sent.started_at
         foreign = sum(1 for p in self.archive.rglob("*.dcm") if p.name[:-4] not in self.sent_uids)
-        if foreign > 0:
+        if foreign > 0 and not ANONYMIZE:
             result.notes.append(
                 f"{foreign} instance(s) that were not sent by this run reached the destination"
             )

@@ -50,6 +50,47 @@ class Channel(filesystem.Channel):
         self._claims: dict[str, Path] = {}
         self._lease_checked = 0.0
 
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        """kombu's bind creates the exchange table with ``open("wb")`` and locks it only after,
+        so a second process (two listener processes starting together) can lock and read it empty
+        (``JSONDecodeError``). Here the file is created without truncating and read under the lock;
+        an empty table is an empty list."""
+        file = self._exchange_file(exchange)
+        self.control_folder.mkdir(exist_ok=True)
+        entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        try:
+            fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        with os.fdopen(fd, "rb+", buffering=0) as f_obj:
+            filesystem.lock(f_obj, filesystem.LOCK_EX)
+            try:
+                text = f_obj.read().decode()
+                queues = [filesystem.exchange_queue_t(*q) for q in (loads(text) if text.strip() else [])]
+                if entry not in queues:
+                    queues.insert(0, entry)
+                    f_obj.seek(0)
+                    f_obj.truncate()
+                    f_obj.write(dumps(queues).encode())
+            finally:
+                filesystem.unlock(f_obj)
+
+    def get_table(self, exchange: str) -> list[Any]:
+        """As kombu's, with a table created but not yet written (see ``_queue_bind``) read as empty."""
+        file = self._exchange_file(exchange)
+        try:
+            with file.open("rb") as f_obj:
+                filesystem.lock(f_obj, filesystem.LOCK_SH)
+                try:
+                    text = f_obj.read().decode()
+                finally:
+                    filesystem.unlock(f_obj)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        return [filesystem.exchange_queue_t(*q) for q in (loads(text) if text.strip() else [])]
+
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = Path(self.data_folder_out) / name

@@ -1,6 +1,9 @@
 """Faults during a real send, each ending with every instance delivered exactly once: PostgreSQL
 restarted while workers process, RabbitMQ stopped and started while storescu sends. Both servers
-are private to the test (tests/support/private_services.py), so the shared ones are never touched."""
+are private to the test (tests/support/private_services.py), so the shared ones are never touched.
+
+The destination is DCMTK's storescp writing every C-STORE to a file of its own (``+uf``): a second
+delivery of an instance is a second file, so a duplicate cannot hide behind an overwritten path."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from tests.integration.stack import (
     fresh_rabbitmq_vhost,
     wait_for,
 )
-from tests.support.dcmtk import storescu
+from tests.support.dcmtk import StoreSCP, storescu
 from tests.support.private_services import private_postgres, private_rabbitmq
 
 pytestmark = pytest.mark.integration
@@ -37,8 +40,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     )
 
 
-def _archived(archive: Path) -> set[str]:
-    return {p.stem for p in archive.rglob("*.dcm")} if archive.exists() else set()
+def _count(received: Path) -> int:
+    return len(list(received.glob("*.dcm"))) if received.exists() else 0
+
+
+def _uids(received: Path) -> list[str]:
+    """The SOP Instance UID of every file storescp wrote, one per delivery (duplicates kept)."""
+    return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in sorted(received.glob("*.dcm"))]
 
 
 @contextmanager
@@ -48,12 +56,21 @@ def _sending(
     """listen, worker and beat on ``env``, one rule to a filesystem archive, and storescu sending the
     corpus in the background once something has arrived; the roles are stopped afterwards."""
     stack = AxiomStack(tmp_path / "axiom", {**env, "AXIOM_RESULT_BACKEND": REDIS_URL})
-    archive = tmp_path / "archive"
+    pacs = StoreSCP(tmp_path / "pacs", extra_args=["+uf"]).start()
+    received = pacs.output_dir
     try:
         stack.apply(
             {
-                "destinations": [{"name": "archive", "type": "filesystem", "root": str(archive)}],
-                "rulesets": [{"name": "m", "rules": [{"name": "all", "destinations": ["archive"]}]}],
+                "destinations": [
+                    {
+                        "name": "pacs",
+                        "type": "cstore",
+                        "host": "127.0.0.1",
+                        "port": pacs.port,
+                        "ae_title": pacs.ae_title,
+                    }
+                ],
+                "rulesets": [{"name": "m", "rules": [{"name": "all", "destinations": ["pacs"]}]}],
             }
         )
         stack.start("listen", "worker", "beat")
@@ -61,10 +78,10 @@ def _sending(
             target=storescu, args=(corpus.paths, "127.0.0.1", stack.dicom_port, "AXIOM")
         )
         sender.start()
-        yield stack, archive, sender
+        yield stack, received, sender
         sender.join(180)
         try:
-            wait_for(lambda: len(_archived(archive)) == len(corpus), 180, "every instance delivered")
+            wait_for(lambda: _count(received) >= len(corpus), 180, "every instance delivered")
             wait_for(
                 lambda: (
                     stack.query("SELECT count(*) FROM dicom_instances WHERE status = 'delivered'")[0][0]
@@ -76,11 +93,12 @@ def _sending(
         except AssertionError:
             print(stack.log_tail())
             raise
-        files = list(archive.rglob("*.dcm"))
-        assert {
-            str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files
-        } == corpus.sop_instance_uids
-        assert len(files) == len(corpus)
+        time.sleep(2)  # a late duplicate would arrive now
+        delivered = _uids(received)
+        assert set(delivered) == corpus.sop_instance_uids
+        duplicates = len(delivered) - len(set(delivered))
+        print(f"deliveries: {len(delivered)} for {len(corpus)} instances, duplicates: {duplicates}")
+        assert duplicates == 0
         # One ledger row per instance and destination, each delivered: nothing was sent twice.
         counts = stack.query(
             "SELECT count(*), count(DISTINCT sop_instance_uid) FROM deliveries WHERE status = 'delivered'"
@@ -89,6 +107,7 @@ def _sending(
         assert list((stack.data_dir / "spool").glob("*.dcm")) == []
     finally:
         stack.stop_all()
+        pacs.stop()
 
 
 def test_postgres_restart_while_workers_process(tmp_path: Path, corpus: Corpus) -> None:
@@ -101,9 +120,9 @@ def test_postgres_restart_while_workers_process(tmp_path: Path, corpus: Corpus) 
             _,
         ),
     ):
-        wait_for(lambda: len(_archived(archive)) >= 20, 60, "the first deliveries")
+        wait_for(lambda: _count(archive) >= 20, 60, "the first deliveries")
         pg.restart()  # every worker's connection is cut mid-run
-        print(f"delivered before the restart finished: {len(_archived(archive))} of {len(corpus)}")
+        print(f"delivered before the restart finished: {_count(archive)} of {len(corpus)}")
 
 
 def test_rabbitmq_stopped_and_started_during_a_send(tmp_path: Path, corpus: Corpus) -> None:
@@ -116,9 +135,9 @@ def test_rabbitmq_stopped_and_started_during_a_send(tmp_path: Path, corpus: Corp
             sender,
         ),
     ):
-        wait_for(lambda: len(_archived(archive)) >= 1, 60, "the first delivery")
+        wait_for(lambda: _count(archive) >= 1, 60, "the first delivery")
         rabbit.stop_app()
-        print(f"broker stopped with {len(_archived(archive))} delivered, sender running: {sender.is_alive()}")
+        print(f"broker stopped with {_count(archive)} delivered, sender running: {sender.is_alive()}")
         time.sleep(2)
         rabbit.start_app()
         sender.join(180)
@@ -126,7 +145,7 @@ def test_rabbitmq_stopped_and_started_during_a_send(tmp_path: Path, corpus: Corp
         # the modality sends those again, as modalities do after a failed C-STORE.
         wait_for(lambda: not list((stack.data_dir / "spool").glob("*.dcm")), 120, "the spool to drain")
         by_uid = {info.sop_instance_uid: info.path for info in corpus}
-        missing = [by_uid[uid] for uid in corpus.sop_instance_uids - _archived(archive)]
+        missing = [by_uid[uid] for uid in corpus.sop_instance_uids - set(_uids(archive))]
         print(f"refused while the broker was down, sent again: {len(missing)}")
         if missing:
             storescu(missing, "127.0.0.1", stack.dicom_port, "AXIOM")
