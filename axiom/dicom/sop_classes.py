@@ -21,6 +21,8 @@ from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, bu
 from pynetdicom.service_class import ServiceClass, StorageServiceClass
 from pynetdicom.sop_class import Verification, uid_to_service_class  # type: ignore[attr-defined]
 
+from axiom.dicom.validate import is_valid_uid
+
 log = structlog.get_logger("axiom.listener")
 
 # Storage SOP classes pynetdicom knows, accepted by name.
@@ -47,9 +49,9 @@ _lock = threading.Lock()
 def is_unknown_storage_class(uid: str) -> bool:
     """A valid UID pynetdicom names no service for that may be a storage SOP class: a private UID, a
     UID newer than pydicom's dictionary, or one the dictionary calls a SOP class (a retired one)."""
-    value = UID(uid)
-    if not value.is_valid or value in _registered:
+    if not is_valid_uid(uid) or uid in _registered:
         return False
+    value = UID(uid)
     if uid_to_service_class(value) is not ServiceClass:
         return False  # verification, query/retrieve, storage commitment...: not storage
     if value.is_private:
