@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     dicom_tls_cert: str = ""
     dicom_tls_key: str = ""
     dicom_tls_client_ca: str = ""
+    # Accept storage SOP classes pynetdicom does not know (retired, newer, private) as storage.
+    dicom_accept_any_storage: bool = True
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

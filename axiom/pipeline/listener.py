@@ -13,11 +13,10 @@ from typing import Any, cast
 
 import structlog
 from pydicom.uid import UID
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom import AE, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import A_ASSOCIATE
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
@@ -27,6 +26,13 @@ from axiom.dicom.reactor import (
     polling_handlers,
     shorten_association_polling,
     size_limit_handler,
+)
+from axiom.dicom.sop_classes import (
+    ACCEPTED_TRANSFER_SYNTAXES,
+    KNOWN_STORAGE_CLASSES,
+    VERIFICATION,
+    VERIFICATION_TRANSFER_SYNTAXES,
+    unknown_storage_handler,
 )
 from axiom.dicom.spool import Spool
 from axiom.dicom.tls import server_context
@@ -89,9 +95,9 @@ class StoreHandler:
 
 def build_ae(settings: Settings) -> AE:
     ae = AE(ae_title=settings.ae_title)
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(cast(str, context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
-    ae.add_supported_context(Verification)
+    for sop_class in KNOWN_STORAGE_CLASSES:
+        ae.add_supported_context(sop_class, list(ACCEPTED_TRANSFER_SYNTAXES))
+    ae.add_supported_context(VERIFICATION, list(VERIFICATION_TRANSFER_SYNTAXES))
     # Large PDUs mean fewer round trips per instance; 0 = no limit on what we accept.
     ae.maximum_pdu_size = 0
     # Admission enforces the association limits (per peer too); pynetdicom's own cap would count
@@ -215,6 +221,9 @@ def make_listener(
         # The limit is the dataset's; the command set and PDU headers ride on top of it.
         size_limit_handler(settings.max_instance_bytes + 64 * 1024),
     ]
+    if settings.dicom_accept_any_storage:
+        # After admission: a rejected association negotiates nothing.
+        handlers.append((evt.EVT_REQUESTED, unknown_storage_handler()))
     if settings.dicom_poll_interval > 0:
         shorten_association_polling(settings.dicom_poll_interval)
         handlers += polling_handlers(settings.dicom_poll_interval)
