@@ -16,10 +16,17 @@ from pynetdicom.events import Event
 
 from axiom.config import Settings
 from axiom.db.models import PeerRow
+from axiom.db.repositories.instances import upsert_instance
 from axiom.db.repositories.peers import peer_row_values
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
+from axiom.domain.instances import InstanceStatus
 from axiom.domain.peers import PeerConfig
-from axiom.pipeline.storage_commitment import COMMITMENT_INSTANCE, STORAGE_COMMITMENT
+from axiom.pipeline.storage_commitment import (
+    COMMITMENT_INSTANCE,
+    STORAGE_COMMITMENT,
+    Request,
+    StorageCommitment,
+)
 from tests.factories import Corpus
 from tests.support.dcmtk import free_port
 from tests.support.listener import running_listener
@@ -42,7 +49,7 @@ def _commitment_request(transaction_uid: str, references: list[tuple[str, str]])
 
 def _modality(reports: queue.Queue[tuple[int, Dataset]]) -> tuple[AE, list[Any]]:
     def on_report(event: Event) -> tuple[int, None]:
-        reports.put((int(event.event_type), event.event_information))
+        reports.put((int(event.event_type or 0), event.event_information))
         return 0x0000, None
 
     ae = AE(ae_title=MODALITY)
@@ -51,7 +58,7 @@ def _modality(reports: queue.Queue[tuple[int, Dataset]]) -> tuple[AE, list[Any]]
 
 
 def _references(corpus: Corpus) -> tuple[list[Dataset], list[tuple[str, str]]]:
-    sent = [dcmread(info.path) for info in corpus.instances[:2]]
+    sent: list[Dataset] = [dcmread(info.path) for info in corpus.instances[:2]]
     never_sent = (str(sent[0].SOPClassUID), generate_uid())
     return sent, [(str(ds.SOPClassUID), str(ds.SOPInstanceUID)) for ds in sent] + [never_sent]
 
@@ -128,5 +135,52 @@ def test_report_on_a_new_association_to_the_known_peer(settings: Settings, corpu
             assert status.Status == 0x0000
             report = reports.get(timeout=5)
     finally:
-        scp.shutdown()
+        if scp is not None:
+            scp.shutdown()
     _assert_report(report, transaction_uid, refs)
+
+
+def test_database_rows_count_unless_quarantined(settings: Settings) -> None:
+    """Instances already routed (the spooled file gone) are held by their row; quarantined ones not."""
+    upgrade_database(settings.effective_database_url)
+    engine = create_db_engine(settings.effective_database_url)
+    sessions = make_session_factory(engine)
+    ct, mr = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
+    routed, quarantined, other_class = (str(generate_uid()) for _ in range(3))
+    with sessions() as session:
+        for uid, status in ((routed, InstanceStatus.DELIVERED), (quarantined, InstanceStatus.QUARANTINED)):
+            upsert_instance(session, **_receipt(uid, ct, status))
+        upsert_instance(session, **_receipt(other_class, mr, InstanceStatus.DELIVERED))
+        session.commit()
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    commitment = StorageCommitment(
+        settings.model_copy(update={"storage_commitment_timeout": 0.2}), sessions=sessions
+    )
+    refs = [(ct, routed), (ct, quarantined), (ct, other_class)]
+    info, event_type = commitment.outcome(Request(generate_uid(), refs, MODALITY, "127.0.0.1"))
+    engine.dispose()
+    assert event_type == 2
+    assert [i.ReferencedSOPInstanceUID for i in info.ReferencedSOPSequence] == [routed]
+    assert [(i.ReferencedSOPInstanceUID, i.FailureReason) for i in info.FailedSOPSequence] == [
+        (quarantined, 0x0112),
+        (other_class, 0x0119),
+    ]
+
+
+def _receipt(uid: str, sop_class: str, status: InstanceStatus) -> dict[str, Any]:
+    return dict(
+        study_instance_uid="1.2.3",
+        series_instance_uid="1.2.3.4",
+        sop_instance_uid=uid,
+        sop_class_uid=sop_class,
+        modality="CT",
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+        patient_id_hash=None,
+        study_date=None,
+        calling_ae=MODALITY,
+        called_ae="AXIOM",
+        source="dimse",
+        spool_path=None,
+        size_bytes=1,
+        status=status,
+    )
