@@ -44,7 +44,7 @@ STORAGE_COMMITMENT = UID(StorageCommitmentPushModel)
 COMMITMENT_INSTANCE = UID("1.2.840.10008.1.20.1.1")
 SUCCESS, NO_SUCH_ACTION, MISSING_ATTRIBUTE, RESOURCE_LIMITATION = 0x0000, 0x0123, 0x0120, 0x0213
 NO_SUCH_OBJECT_INSTANCE, CLASS_INSTANCE_CONFLICT = 0x0112, 0x0119
-MAX_PENDING = 64
+MAX_PENDING, POLL_SECONDS = 64, 0.5  # requests waiting at once per listener process; seconds
 _ANSWERED = "_axiom_commitment_answered"
 
 
@@ -64,12 +64,8 @@ class StorageCommitment:
         settings: Settings,
         known_peers: Callable[[], Sequence[PeerConfig]] = tuple,
         sessions: Callable[[], Session] | None = None,
-        poll_seconds: float = 0.25,
     ) -> None:
-        self.settings = settings
-        self.known_peers = known_peers
-        self._sessions = sessions
-        self.poll_seconds = poll_seconds
+        self.settings, self.known_peers, self._sessions = settings, known_peers, sessions
         self._pending = threading.BoundedSemaphore(MAX_PENDING)
         self._spool_uids: dict[str, str] = {}  # spool file name -> SOP Instance UID
         self._lock = threading.Lock()
@@ -80,17 +76,13 @@ class StorageCommitment:
     def on_n_action(self, event: Event) -> tuple[int, Dataset | None]:
         if cast(N_ACTION, event.request).ActionTypeID != 1:
             return NO_SUCH_ACTION, None
-        info = event.action_information
+        info, peer = event.action_information, event.assoc.requestor
         try:
-            request = Request(
-                str(info.TransactionUID),
-                [
-                    (str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
-                    for i in info.ReferencedSOPSequence
-                ],
-                str(event.assoc.requestor.ae_title).strip(),
-                str(event.assoc.requestor.address),
-            )
+            refs = [
+                (str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
+                for i in info.ReferencedSOPSequence
+            ]
+            request = Request(str(info.TransactionUID), refs, str(peer.ae_title).strip(), str(peer.address))
         except (AttributeError, KeyError, TypeError, ValueError):
             return MISSING_ATTRIBUTE, None
         if not self._pending.acquire(blocking=False):
@@ -102,10 +94,8 @@ class StorageCommitment:
 
     def on_sent(self, event: Event) -> None:
         # The report may use the association only once the N-ACTION response is on its way.
-        if isinstance(event.message, N_ACTION_RSP):
-            answered = getattr(event.assoc, _ANSWERED, None)
-            if answered is not None:
-                answered.set()
+        if isinstance(event.message, N_ACTION_RSP) and (answered := getattr(event.assoc, _ANSWERED, None)):
+            answered.set()
 
     def _run(self, assoc: Association, request: Request, answered: threading.Event) -> None:
         try:
@@ -126,7 +116,7 @@ class StorageCommitment:
             held.update(self.held(wanted - held.keys()))
             if held.keys() >= wanted or time.monotonic() >= deadline:
                 break
-            time.sleep(self.poll_seconds)
+            time.sleep(POLL_SECONDS)
         info = Dataset()
         info.TransactionUID = request.transaction_uid
         committed: list[Dataset] = []
@@ -186,22 +176,15 @@ class StorageCommitment:
     def report(self, assoc: Association, request: Request, info: Dataset, event_type: int) -> None:
         if assoc.is_established and self._send(assoc, info, event_type):
             return
-        peer = next(
-            (p for p in self.known_peers() if (p.ae_title, p.host) == (request.calling_ae, request.address)),
-            None,
-        )
+        caller = (request.calling_ae, request.address)
+        peer = next((p for p in self.known_peers() if (p.ae_title, p.host) == caller and p.port), None)
         if peer is None or peer.port is None:
-            log.warning(
-                "storage commitment report undeliverable: no known peer with a port", ae=request.calling_ae
-            )
+            log.warning("storage commitment report undeliverable: no known peer with a port", ae=caller[0])
             return
         ae = AE(ae_title=self.settings.ae_title)
         ae.add_requested_context(STORAGE_COMMITMENT, list(VERIFICATION_TRANSFER_SYNTAXES))
-        ae.acse_timeout, ae.dimse_timeout = (
-            self.settings.dicom_acse_timeout,
-            self.settings.dicom_dimse_timeout,
-        )
-        ae.network_timeout = self.settings.dicom_network_timeout
+        for kind in ("acse", "dimse", "network"):
+            setattr(ae, f"{kind}_timeout", getattr(self.settings, f"dicom_{kind}_timeout"))
         role = build_role(STORAGE_COMMITMENT, scu_role=False, scp_role=True)
         new = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=[role])
         if not new.is_established:
