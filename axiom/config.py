@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     dicom_tls_client_ca: str = ""
     # Accept storage SOP classes pynetdicom does not know (retired, newer, private) as storage.
     dicom_accept_any_storage: bool = True
+    # Storage Commitment Push Model SCP (N-ACTION / N-EVENT-REPORT): instances not held within the
+    # timeout (seconds) are reported failed.
+    storage_commitment: bool = True
+    storage_commitment_timeout: float = Field(default=30.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -21,6 +21,12 @@ from axiom.dicom.sop_classes import VERIFICATION, is_unknown_storage_class
 from axiom.dicom.validate import CANNOT_UNDERSTAND, DOES_NOT_MATCH_SOP_CLASS
 from axiom.pipeline.ingest import OUT_OF_RESOURCES_QUEUE, OUT_OF_RESOURCES_SPOOL, SUCCESS
 from axiom.pipeline.listener import build_ae
+from axiom.pipeline.storage_commitment import (
+    CLASS_INSTANCE_CONFLICT,
+    COMMITMENT_INSTANCE,
+    NO_SUCH_OBJECT_INSTANCE,
+    STORAGE_COMMITMENT,
+)
 from axiom.sources.dimse import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -62,7 +68,8 @@ def _status(code: int) -> str:
 
 def _scp_section(settings: Settings) -> list[str]:
     contexts = scp_contexts(settings)
-    storage = [c for c in contexts if c[1] != VERIFICATION]
+    storage = [c for c in contexts if c[1] not in (VERIFICATION, STORAGE_COMMITMENT)]
+    commitment = [c for c in contexts if c[1] == STORAGE_COMMITMENT]
     storage_syntaxes = {c[2] for c in storage}
     if len(storage_syntaxes) != 1 or not is_unknown_storage_class(RETIRED_US):
         raise ValueError(
@@ -77,6 +84,7 @@ def _scp_section(settings: Settings) -> list[str]:
         *_table(
             ["SOP class", "UID", "SCU", "SCP"],
             [(verification[0], f"`{verification[1]}`", "No", "Yes")]
+            + [(name, f"`{uid}`", "No", "Yes") for name, uid, _ in commitment]
             + [(name, f"`{uid}`", "No", "Yes") for name, uid, _ in storage],
         ),
         "With `AXIOM_DICOM_ACCEPT_ANY_STORAGE=true` (the default) the listener also accepts, as storage,"
@@ -113,7 +121,8 @@ def _scp_section(settings: Settings) -> list[str]:
                 ),
             ],
         ),
-        "The listener only accepts associations; it never initiates one. An A-ASSOCIATE-RQ is rejected"
+        "The listener accepts associations; it initiates one only to send a Storage Commitment report"
+        " whose requesting association has closed (4.2.1.5). An A-ASSOCIATE-RQ is rejected"
         " (PS3.8 9.3.4) when the calling AE title is not in `AXIOM_ALLOWED_CALLING_AES` (when set), when"
         " known peers are configured and the calling AE title, address (or TLS client certificate) or"
         " called AE title do not match one, or when an association limit is reached (transient,"
@@ -125,11 +134,16 @@ def _scp_section(settings: Settings) -> list[str]:
             ["abstract syntax", "transfer syntaxes", "role", "extended negotiation"],
             [
                 ("Verification", _syntaxes(verification[2]), "SCP", "None"),
+                *[
+                    (name, _syntaxes(syntaxes), "SCP", "SCP/SCU Role Selection (accepted as proposed)")
+                    for name, _, syntaxes in commitment
+                ],
                 ("every storage SOP class above", _syntaxes(next(iter(storage_syntaxes))), "SCP", "None"),
             ],
         ),
         "In each proposed context the first proposed transfer syntax the listener supports is accepted."
-        " SCP/SCU Role Selection is answered with pynetdicom's defaults (the listener acts only as SCP);"
+        " SCP/SCU Role Selection is answered with pynetdicom's defaults (the listener acts only as SCP),"
+        " except for Storage Commitment, where the roles the requester proposes are accepted;"
         " SOP Class (Common) Extended Negotiation is not supported.",
         "",
         "#### 4.2.1.4 C-STORE statuses returned",
@@ -169,8 +183,45 @@ def _scp_section(settings: Settings) -> list[str]:
         " received, but its own copy is transient: it forwards instances to destinations and does not"
         " archive them. Routing may change elements on the forwarded copies (rules).",
         "",
+        *_commitment_section(settings, bool(commitment)),
     ]
     return lines
+
+
+def _commitment_section(settings: Settings, enabled: bool) -> list[str]:
+    if not enabled:
+        return ["#### 4.2.1.5 Storage Commitment", "", "Off (`AXIOM_STORAGE_COMMITMENT=false`).", ""]
+    return [
+        "#### 4.2.1.5 Storage Commitment Push Model SCP",
+        "",
+        "With `AXIOM_STORAGE_COMMITMENT=true` (the default) the listener answers an N-ACTION (Action Type"
+        f" ID 1, SOP Instance `{COMMITMENT_INSTANCE}`) with a Transaction UID and a Referenced SOP Sequence"
+        " at once, then sends one N-EVENT-REPORT per request. An instance counts as committed once Axiom"
+        " safely holds it: spooled (fsync'd) by any listener process, or recorded in its database in any"
+        " status but quarantined. Instances not held within `AXIOM_STORAGE_COMMITMENT_TIMEOUT`"
+        f" ({settings.storage_commitment_timeout:g} s) are reported failed. Axiom's copy is transient"
+        " (it forwards and does not archive): commitment means the instance was received and will be"
+        " routed, not that Axiom will keep it.",
+        "",
+        *_table(
+            ["event type", "meaning", "Failure Reason (0008,1197) per failed instance"],
+            [
+                ("1", "all committed (Referenced SOP Sequence)", "none"),
+                (
+                    "2",
+                    "some failed (Failed SOP Sequence; the rest in Referenced SOP Sequence)",
+                    f"{_status(NO_SUCH_OBJECT_INSTANCE)} no such object instance,"
+                    f" {_status(CLASS_INSTANCE_CONFLICT)} class/instance conflict",
+                ),
+            ],
+        ),
+        "The report goes on the requester's association while it is still established. Once that is"
+        " released, Axiom opens a new association to the known peer (`peers:`) with the requester's"
+        " calling AE title and address, on that peer's `port`, proposing SCP/SCU Role Selection (SCP"
+        " role) for Storage Commitment; without a known peer with a port the report is not sent (logged)."
+        " Axiom neither sends Retrieve AE Title nor Storage Media File-Set information.",
+        "",
+    ]
 
 
 def _scu_section() -> list[str]:
@@ -240,14 +291,15 @@ def conformance_markdown(settings: Settings | None = None) -> str:
         "",
         "Axiom is a DICOM router: it receives instances (C-STORE SCP, STOW-RS), decides by rules where"
         " each goes, and forwards it (C-STORE SCU and other destinations). DIMSE sources query and"
-        " retrieve from peers (C-FIND, C-MOVE, C-GET SCU). It has no media interchange and no"
-        " storage commitment.",
+        " retrieve from peers (C-FIND, C-MOVE, C-GET SCU). It commits storage (Storage Commitment Push"
+        " Model SCP) and has no media interchange.",
         "",
         *_table(
             ["network service", "user of service (SCU)", "provider of service (SCP)"],
             [
                 ("Verification", "Yes (destination check)", "Yes"),
                 ("Storage", "Yes", "Yes"),
+                ("Storage Commitment Push Model", "No", "Yes"),
                 ("Study Root Query/Retrieve FIND", "Yes", "No"),
                 ("Study Root Query/Retrieve MOVE", "Yes", "No"),
                 ("Study Root Query/Retrieve GET", "Yes", "No"),

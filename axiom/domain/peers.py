@@ -29,6 +29,9 @@ class PeerConfig(BaseModel):
     called_ae_titles: list[str] = []
     # When set, the peer must present a TLS client certificate with this subject common name.
     tls_client_cn: str = ""
+    # The port the peer listens on: where a Storage Commitment report goes when the association that
+    # asked for it has closed (to ``host``, calling ``ae_title``).
+    port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("host")
     @classmethod

@@ -48,6 +48,7 @@ from axiom.pipeline.ingest import (
 )
 from axiom.pipeline.move_origin import MoveSources
 from axiom.pipeline.ports import TaskPublisher
+from axiom.pipeline.storage_commitment import STORAGE_COMMITMENT, StorageCommitment
 
 log = structlog.get_logger("axiom.listener")
 
@@ -98,6 +99,12 @@ def build_ae(settings: Settings) -> AE:
     for sop_class in KNOWN_STORAGE_CLASSES:
         ae.add_supported_context(sop_class, list(ACCEPTED_TRANSFER_SYNTAXES))
     ae.add_supported_context(VERIFICATION, list(VERIFICATION_TRANSFER_SYNTAXES))
+    if settings.storage_commitment:
+        # Whatever roles the requester proposes are accepted: it may take the SCP role to receive the
+        # N-EVENT-REPORT on this association (pynetdicom sends it there in either case).
+        ae.add_supported_context(
+            STORAGE_COMMITMENT, list(VERIFICATION_TRANSFER_SYNTAXES), scu_role=True, scp_role=True
+        )
     # Large PDUs mean fewer round trips per instance; 0 = no limit on what we accept.
     ae.maximum_pdu_size = 0
     # Admission enforces the association limits (per peer too); pynetdicom's own cap would count
@@ -221,6 +228,8 @@ def make_listener(
         # The limit is the dataset's; the command set and PDU headers ride on top of it.
         size_limit_handler(settings.max_instance_bytes + 64 * 1024),
     ]
+    if settings.storage_commitment:
+        handlers += StorageCommitment(settings, known_peers).handlers()
     if settings.dicom_accept_any_storage:
         # After admission: a rejected association negotiates nothing.
         handlers.append((evt.EVT_REQUESTED, unknown_storage_handler()))

@@ -34,3 +34,11 @@ def test_statement_follows_the_settings_it_is_given() -> None:
     text = conformance_markdown(Settings.model_construct(ae_title="ROUTER", dicom_max_associations=7))
     assert "(default `ROUTER`)" in text
     assert "| Associations at once | 7 (`AXIOM_DICOM_MAX_ASSOCIATIONS`) |" in text
+
+
+def test_storage_commitment_follows_its_setting() -> None:
+    commitment = "`1.2.840.10008.1.20.1`"
+    assert commitment in conformance_markdown()
+    off = Settings.model_construct(storage_commitment=False)
+    assert "Off (`AXIOM_STORAGE_COMMITMENT=false`)." in conformance_markdown(off)
+    assert all(str(cx.abstract_syntax) != "1.2.840.10008.1.20.1" for cx in build_ae(off).supported_contexts)
