@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 
@@ -17,6 +18,7 @@ from axiom import metrics
 from axiom.db.models import DeliveryStatus
 from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories.deliveries import Prior
+from axiom.db.retry import commit_through_blips
 from axiom.domain.instances import OutgoingInstance
 from axiom.pipeline.deliver import Failure, deliver_all, record_outcomes
 from axiom.pipeline.exception_copies import encode
@@ -83,16 +85,16 @@ def deliver_each(
             continue
         failures = deliver_all(runtime, snapshot, outgoing, [name])
         sent_hash = sent_digest(outgoing) if policy == "send_if_changed" and not failures else None
-        with runtime.sessions() as session:
-            result.retries += record_outcomes(
-                session,
-                outgoing,
-                [name],
-                failures,
-                instance_id=instance_id,
-                spool_path=spool_path,
-                sent_hash=sent_hash,
-            )
-            session.commit()
+        # The send happened: its ledger row must land, through a database restart too.
+        record = partial(
+            record_outcomes,
+            outgoing=outgoing,
+            names=[name],
+            failures=failures,
+            instance_id=instance_id,
+            spool_path=spool_path,
+            sent_hash=sent_hash,
+        )
+        result.retries += commit_through_blips(runtime.sessions, record)
         result.failures.update(failures)
     return result

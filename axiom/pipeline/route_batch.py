@@ -21,23 +21,26 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 
 import structlog
 from pydicom import Dataset, dcmread
+from sqlalchemy.orm import Session
 
 from axiom import metrics
 from axiom.admin.crosswalks import UnknownCrosswalk
-from axiom.db.repositories import deliveries as delivery_repo
 from axiom.db.repositories import instance_batches as batch_repo
+from axiom.db.retry import commit_through_blips
 from axiom.db.session import make_durable
 from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.dicom.spool_claim import InFlight, claim
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
 from axiom.domain.messages import InstanceMessage
-from axiom.pipeline.deliver import PRIORITY_RANK, Failure, by_priority, deliver_many, record_failure
-from axiom.pipeline.deliver_each import sent_digest, skips
+from axiom.pipeline.batch_ledger import record_pass
+from axiom.pipeline.deliver import PRIORITY_RANK, Failure, by_priority, deliver_many
+from axiom.pipeline.deliver_each import skips
 from axiom.pipeline.pseudonyms import record_pseudonyms
 from axiom.pipeline.route import announce, context_for, route_instance
 from axiom.pipeline.route_holds import RouteOutcome, drop, hold, quarantine_unreadable
@@ -305,44 +308,20 @@ def deliver_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
         sending = [item for item in going if item not in skipped]
         outgoings = [item.outgoing for item in sending if item.outgoing is not None]
         failures = deliver_many(runtime, snapshot, outgoings, [name]) if outgoings else []
-        ledger = []
-        with runtime.sessions() as session:
-            for item in skipped:
-                assert item.outgoing is not None
-                delivery_repo.count_skip(
-                    session,
-                    sop_instance_uid=item.outgoing.sop_instance_uid,
-                    content_hash=item.outgoing.content_hash,
-                    destination=name,
-                )
-                metrics.DUPLICATES_SKIPPED.labels(destination=name).inc()
-                item.skipped.append(name)
-            for item, failed in zip(sending, failures, strict=True):
-                assert item.outgoing is not None
-                failure = failed.get(name)
-                exception_id = None
-                if failure is not None:
-                    exception_id = record_failure(session, item.outgoing, name, item.instance_id, failure)
-                    item.failures[name] = failure
-                    if failure.retry_in is not None:
-                        item.retries.append((exception_id, failure.retry_in))
-                sent_hash = (
-                    sent_digest(item.outgoing) if policy == "send_if_changed" and not failure else None
-                )
-                ledger.append(
-                    {
-                        "sop_instance_uid": item.outgoing.sop_instance_uid,
-                        "content_hash": item.outgoing.content_hash,
-                        "destination": name,
-                        "status": "failed" if failure else "delivered",
-                        "instance_id": item.instance_id,
-                        "spool_path": item.message.spool_path,
-                        "exception_id": exception_id,
-                        "sent_hash": sent_hash,
-                    }
-                )
-            batch_repo.record_deliveries(session, ledger)
-            session.commit()
+        outcomes = list(zip(sending, failures, strict=True))
+
+        # The sends happened: their record must land, through a database restart too.
+        record = partial(record_pass, name=name, policy=policy, skipped=skipped, outcomes=outcomes)
+        exception_ids = commit_through_blips(runtime.sessions, record)
+        for item in skipped:
+            metrics.DUPLICATES_SKIPPED.labels(destination=name).inc()
+            item.skipped.append(name)
+        for (item, failed), exception_id in zip(outcomes, exception_ids, strict=True):
+            failure = failed.get(name)
+            if failure is not None and exception_id is not None:
+                item.failures[name] = failure
+                if failure.retry_in is not None:
+                    item.retries.append((exception_id, failure.retry_in))
 
 
 def settle_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
@@ -365,10 +344,12 @@ def settle_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
             routed_to=list(item.chosen),
             skipped=item.skipped,
         )
-    with batch.runtime.sessions() as session:
+
+    def settle(session: Session) -> None:
         make_durable(session)  # the last commit before the spooled files go
         batch_repo.set_statuses(session, statuses)
-        session.commit()
+
+    commit_through_blips(batch.runtime.sessions, settle)
     for item in list(batch.items):
         batch.spool.remove(item.path)
         batch.finish(item, item.outcome)
