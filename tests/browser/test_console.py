@@ -137,7 +137,12 @@ def test_destination_test_answers_success_then_connection_error(console: Console
             console.click("#new-destination")
             text = console.find("#yaml-text")
             text.clear()
-            text.send_keys(f"name: {name}\ntype: cstore\nhost: 127.0.0.1\nport: {port}\nae_title: ECHOSCP\n")
+            # Completion of values: on the `type:` line the editor offers the kinds of the schema.
+            text.send_keys(f"name: {name}\ntype: c")
+            console.text_in("#completion", "Values of type")
+            console.click("#completion button[data-complete-value='cstore']")
+            assert text.get_attribute("value") == f"name: {name}\ntype: cstore"
+            text.send_keys(f"\nhost: 127.0.0.1\nport: {port}\nae_title: ECHOSCP\n")
             console.click("#save")
             console.text_in("#message", f"destination {name}: created")
         console.click("#dest-echo-ok .test-button")
