@@ -6,6 +6,7 @@ lists for that key (its ``enum``, or each branch's ``const``, as a destination's
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from axiom.admin.config_schema import config_schema
@@ -16,6 +17,12 @@ _VALUE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*:[ \t]*([^\s#'\"\[
 # Which part of the configuration file each editor holds: one item of this top-level list.
 SECTIONS = ("rulesets", "destinations")
 Step = str | None  # a mapping key, or None for "an item of this list"
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    """The schema of this installation's kinds, built once per process (plugins load at start)."""
+    return config_schema()
 
 
 def path_at(text: str, line: int) -> list[Step]:
@@ -64,7 +71,7 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any
 
 def _nodes_at(text: str, line: int, section: str) -> list[dict[str, Any]]:
     """The object schemas the mapping at ``line`` may be."""
-    schema = config_schema()
+    schema = _schema()
     nodes = _resolve(schema, schema["properties"][section]["items"])
     for step in path_at(text, line):
         following: list[dict[str, Any]] = []
@@ -89,7 +96,7 @@ def values_at(text: str, line: int, section: str = "rulesets") -> tuple[str, lis
     if found is None:
         return "", []
     key, typed = found.groups()
-    schema = config_schema()
+    schema = _schema()
     values: list[str] = []
     for node in _nodes_at(text, line, section):
         prop = node.get("properties", {}).get(key)

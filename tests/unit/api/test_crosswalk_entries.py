@@ -55,11 +55,7 @@ def test_entries_paginated_searched_masked_and_audited(
     assert client.get(f"{BASE}/crosswalks/nope/entries", headers=creds.admin).status_code == 404
     assert client.get(URL).status_code == 401
 
-
-def test_console_lists_and_searches_entries(
-    client: TestClient, seeded: Credentials, sessions: sessionmaker[Session]
-) -> None:
-    _mrn_table(client, seeded, sessions)
+    # The console's page (admins only) shows the same, 50 a page.
     _sign_in(client, "root", ROOT_PASSWORD)
     listing = client.get("/admin/crosswalks")
     assert 'href="/admin/crosswalks/mrn/entries"' in listing.text
@@ -70,4 +66,4 @@ def test_console_lists_and_searches_entries(
     assert "<html" not in second.text and "100 found · page 2 of 2" in second.text
     assert "MRN0049" not in second.text and "MRN0050" in second.text and "MRN0099" in second.text
     assert client.get("/admin/crosswalks/nope/entries").status_code == 404
-    assert [r.actor for r in audit_rows(sessions, "crosswalk.entries_read")] == ["root", "root"]
+    assert [r.actor for r in audit_rows(sessions, "crosswalk.entries_read")][5:] == ["root", "root"]
