@@ -26,6 +26,7 @@ from api.routes import (
     rules,
     rulesets,
     sources,
+    study_search,
     users,
 )
 from api.routes.config_common import document_bodies
@@ -60,6 +61,7 @@ def create_app(settings: Settings, publisher: TaskPublisher | None = None) -> Fa
         api_keys,
         users,
         monitoring,
+        study_search,
         exception_bulk,
         exceptions,
         anonymize,

@@ -137,7 +137,12 @@ def test_destination_test_answers_success_then_connection_error(console: Console
             console.click("#new-destination")
             text = console.find("#yaml-text")
             text.clear()
-            text.send_keys(f"name: {name}\ntype: cstore\nhost: 127.0.0.1\nport: {port}\nae_title: ECHOSCP\n")
+            # Completion of values: on the `type:` line the editor offers the kinds of the schema.
+            text.send_keys(f"name: {name}\ntype: c")
+            console.text_in("#completion", "Values of type")
+            console.click("#completion button[data-complete-value='cstore']")
+            assert text.get_attribute("value") == f"name: {name}\ntype: cstore"
+            text.send_keys(f"\nhost: 127.0.0.1\nport: {port}\nae_title: ECHOSCP\n")
             console.click("#save")
             console.text_in("#message", f"destination {name}: created")
         console.click("#dest-echo-ok .test-button")
@@ -248,6 +253,30 @@ def test_apply_then_roll_back(console: Console) -> None:
     assert "AXIOM-ROUTED" in console.find("#ruleset-text").get_attribute("value")
 
 
+def test_crosswalk_entries_listed_and_searched(console: Console) -> None:
+    rows = "".join(f"MRN{n:03d},PSEUDO-{n}\n" for n in range(60))
+    (console.stack.data_dir / "mrn.csv").write_text("mrn,pseudo\n" + rows)
+    answer = requests.put(
+        f"{console.url}/api/v1/config/crosswalks/mrn",
+        json={"source": {"csv": "mrn.csv", "key_column": "mrn", "value_column": "pseudo"}},
+        headers=api_token(console, "root", ROOT_PASSWORD),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    console.get("/admin/crosswalks")
+    console.click("#crosswalk-mrn button")
+    console.text_in("#sync-result", "mrn: 60 rows")
+    console.click("#crosswalk-mrn a.entries-link")
+    console.text_in(".pager", "60 found · page 1 of 2")
+    assert console.find("#crosswalk-entries tbody tr td.value").text == "PSEUDO-0"
+    console.find("#e-prefix").send_keys("MRN05")
+    console.click("#entry-search button[type=submit]")
+    console.text_in(".pager", "10 found · page 1 of 1")
+    keys = [td.text for td in console.driver.find_elements(By.CSS_SELECTOR, "#crosswalk-entries td.key")]
+    assert keys == [f"MRN{n:03d}" for n in range(50, 60)]
+    console.shot("crosswalk-entries")
+
+
 def test_bulk_retry_delivers_after_the_pacs_is_back(console: Console, tmp_path: Path) -> None:
     headers = api_token(console, "root", ROOT_PASSWORD)
     uids = send(console, tmp_path, 20, generate_uid(), calling_ae="BULK")
@@ -297,7 +326,13 @@ def test_a_user_sees_no_admin_pages(console: Console) -> None:
     assert "Exceptions" in nav and "Destinations" not in nav and "Rulesets" not in nav
     console.get("/exceptions")
     assert not console.driver.find_elements(By.ID, "bulk-retry")
-    for path in ("/admin/destinations", "/admin/rulesets/main", "/admin/users", "/admin/api-keys"):
+    admin_pages = (
+        "/admin/destinations",
+        "/admin/rulesets/main",
+        "/admin/crosswalks/mrn/entries",
+        "/admin/users",
+    )
+    for path in (*admin_pages, "/admin/api-keys"):
         console.get(path)
         console.text_in("h1", "403")
     console.shot("user-forbidden")
@@ -314,6 +349,12 @@ def test_a_user_sees_no_admin_pages(console: Console) -> None:
     assert "Example General Hospital" not in console.find("#instance-changes").text
     console.get("/studies?accession=ACC0000001")
     console.text_in("h1", "403")
+    # Through the API a user gets crosswalk entries masked, and may not search them by key.
+    operator = api_token(console, "operator", OPERATOR_PASSWORD)
+    entries = f"{console.url}/api/v1/config/crosswalks/mrn/entries"
+    masked = requests.get(entries, headers=operator, timeout=10).json()
+    assert masked["total"] == 60 and {i["key"] for i in masked["items"]} == {"<masked>"}
+    assert requests.get(entries, params={"prefix": "MRN"}, headers=operator, timeout=10).status_code == 403
     # A forged form post is refused by the role check (and would be by the CSRF check).
     status = console.driver.execute_async_script(
         "const done = arguments[0];"

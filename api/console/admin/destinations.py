@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.console import yaml_lines
+from api.console.completion import completion_context
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
@@ -52,6 +53,17 @@ def edit_form(request: Request, _: AdminPage, session: SessionDep, name: str = "
             config_edit.mask_secrets(config_edit.get_destination(session, name)), sort_keys=False
         )
     return page(request, "admin/destination_edit.html", {"name": name, "text": text, "problems": []})
+
+
+@router.post("/admin/destinations/complete")
+def complete(
+    request: Request,
+    _: ConsoleAdmin,
+    text: Annotated[str, Form(max_length=500_000)],
+    line: Annotated[int, Form(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The values the configuration schema allows for the key on the cursor's line, or its keys."""
+    return page(request, "admin/completion.html", completion_context(text, line, "destinations"))
 
 
 @router.post("/admin/destinations/save")

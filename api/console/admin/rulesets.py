@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.console import yaml_lines
-from api.console.completion import keys_at
+from api.console.completion import completion_context
 from api.console.render import page
 from api.console.session import AdminPage, ConsoleAdmin
 from api.deps import SessionDep
@@ -79,8 +79,9 @@ def validate(request: Request, name: str, _: ConsoleAdmin, text: TEXT) -> Respon
 def complete(
     request: Request, name: str, _: ConsoleAdmin, text: TEXT, line: Annotated[int, Form(ge=1, le=100_000)] = 1
 ) -> Response:
-    """The keys the configuration schema allows at the cursor's line."""
-    return page(request, "admin/completion.html", {"keys": keys_at(text, line), "line": line})
+    """The values the configuration schema allows for the key on the cursor's line, or else the keys
+    it allows there."""
+    return page(request, "admin/completion.html", completion_context(text, line, "rulesets"))
 
 
 @router.post("/admin/rulesets/{name}/diff")

@@ -131,20 +131,32 @@
     });
   }
 
-  // The ruleset editor: which line the cursor is on (the server answers the keys allowed there),
-  // and a click on a suggested key types it at the cursor.
+  // The YAML editors (a ruleset, a destination): which line the cursor is on (the server answers the
+  // keys allowed there, or the values allowed for the line's key); a click on a suggested key types
+  // it at the cursor, a click on a value puts it after the line's colon in place of what was typed.
+  function editorArea() {
+    return document.querySelector("textarea.completes");
+  }
+
   window.axiomCursorLine = function () {
-    var area = document.getElementById("ruleset-text");
+    var area = editorArea();
     return area ? area.value.slice(0, area.selectionStart).split("\n").length : 1;
   };
 
   document.addEventListener("click", function (e) {
-    var key = e.target.closest && e.target.closest("button[data-complete]");
-    var area = document.getElementById("ruleset-text");
+    var key = e.target.closest && e.target.closest("button[data-complete], button[data-complete-value]");
+    var area = editorArea();
     if (!key || !area) return;
-    var at = area.selectionStart;
-    var text = key.dataset.complete + ": ";
-    area.setRangeText(text, at, area.selectionEnd, "end");
+    if (key.dataset.completeValue !== undefined) {
+      var start = area.value.lastIndexOf("\n", area.selectionStart - 1) + 1;
+      var end = area.value.indexOf("\n", area.selectionStart);
+      if (end < 0) end = area.value.length;
+      var colon = area.value.indexOf(":", start);
+      if (colon < 0 || colon >= end) return;
+      area.setRangeText(" " + key.dataset.completeValue, colon + 1, end, "end");
+    } else {
+      area.setRangeText(key.dataset.complete + ": ", area.selectionStart, area.selectionEnd, "end");
+    }
     area.focus();
     area.dispatchEvent(new Event("input", { bubbles: true }));
   });

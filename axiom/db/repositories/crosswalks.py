@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from axiom.db.models import CrosswalkEntry, CrosswalkRow
@@ -77,6 +77,32 @@ def replace_entries(session: Session, row: CrosswalkRow, new: Mapping[str, str],
     row.last_synced_at = now
 
 
+def page_entries(
+    session: Session, crosswalk_id: int, *, prefix: str = "", limit: int, offset: int = 0
+) -> tuple[int, list[tuple[str, str]]]:
+    """The entries whose key starts with ``prefix``, in key order, and how many there are.
+
+    Both queries walk the primary key (crosswalk_id, key): a key range narrows it to the prefix, and
+    the exact comparison of the key's first characters keeps the answer right whatever the collation.
+    """
+    where = [CrosswalkEntry.crosswalk_id == crosswalk_id]
+    if prefix:
+        where += [
+            CrosswalkEntry.key >= prefix,
+            CrosswalkEntry.key < prefix + "\U0010ffff",
+            func.substr(CrosswalkEntry.key, 1, len(prefix)) == prefix,
+        ]
+    total = session.scalar(select(func.count()).select_from(CrosswalkEntry).where(*where)) or 0
+    rows = session.execute(
+        select(CrosswalkEntry.key, CrosswalkEntry.value)
+        .where(*where)
+        .order_by(CrosswalkEntry.key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [(key, value) for key, value in rows]
+
+
 def lookup_entry(session: Session, name: str, key: str) -> str | None:
     stmt = (
         select(CrosswalkEntry.value)
@@ -100,6 +126,7 @@ __all__ = [
     "get_crosswalk_rows",
     "lock_crosswalk",
     "lookup_entry",
+    "page_entries",
     "replace_entries",
     "update_crosswalk",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.console.completion import keys_at
+from api.console.completion import keys_at, values_at
 from api.console.yaml_lines import line_of
 from axiom.pipeline.runtime import Runtime
 from tests.unit.api.conftest import ROOT_PASSWORD, Credentials, audit_rows
@@ -56,3 +56,32 @@ def test_completion_offers_the_keys_the_schema_allows_at_the_cursor() -> None:
     assert {"when", "actions", "destinations"} <= set(keys_at(text, 3))
     assert keys_at(text, 6) == ["tag", "value", "vr"]
     assert {"all", "any", "tag", "equals"} <= set(keys_at(text, 8))  # a condition
+
+
+def test_completion_offers_the_values_the_schema_lists_for_the_lines_key(
+    client: TestClient, creds: Credentials
+) -> None:
+    destination = "name: d\ntype: \non_duplicate: send\nport: 1\n"
+    key, kinds = values_at(destination, 2, "destinations")
+    assert key == "type" and {"filesystem", "cstore", "stowrs", "s3", "gcs", "healthcare"} <= set(kinds)
+    assert values_at("name: d\ntype: fi\n", 2, "destinations") == ("type", ["filesystem"])
+    assert values_at(destination, 3, "destinations") == ("on_duplicate", ["send_if_changed"])
+    assert values_at("on_duplicate: \n", 1, "destinations")[1] == ["skip", "send", "send_if_changed"]
+    assert values_at(destination, 4, "destinations")[1] == []  # an integer: nothing listed
+    ruleset = "name: m\nmode: \nrules:\n  - name: a\n    when:\n      context: \n"
+    assert values_at(ruleset, 2) == ("mode", ["all_matches", "first_match"])
+    assert "calling_ae" in values_at(ruleset, 6)[1]
+    assert values_at(ruleset, 3) == ("rules", [])
+    # Through the console: values when the line's key lists some, else the keys allowed there.
+    csrf = _sign_in(client, "root", ROOT_PASSWORD)
+    head = {"X-CSRF-Token": csrf}
+    answer = client.post("/admin/destinations/complete", data={"text": destination, "line": 2}, headers=head)
+    assert answer.status_code == 200 and 'data-complete-value="cstore"' in answer.text
+    assert "Values of type" in answer.text and "data-complete=" not in answer.text
+    keys = client.post("/admin/destinations/complete", data={"text": destination, "line": 4}, headers=head)
+    assert 'data-complete="ae_title"' in keys.text and "data-complete-value" not in keys.text
+    modes = client.post("/admin/rulesets/m/complete", data={"text": ruleset, "line": 2}, headers=head)
+    assert 'data-complete-value="first_match"' in modes.text
+    assert (
+        client.post("/admin/destinations/complete", data={"text": destination, "line": 2}).status_code == 403
+    )
