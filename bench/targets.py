@@ -226,19 +226,7 @@ def destination_files(root: Path, uids: frozenset[str]) -> list[os.DirEntry[str]
     Filtering by UID keeps atomic writes' temporary files out, and instances that are not ours: on
     a shared RabbitMQ another set-up's tasks can reach this worker (see ``Result.notes``).
     """
-    found: list[os.DirEntry[str]] = []
-    stack = [str(root)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(".dcm") and entry.name[:-4] in uids:
-                found.append(entry)
-    return found
+    return [entry for entry in _all_files(root) if entry.name[:-4] in uids]
 
 
 class AxiomRun:
@@ -301,7 +289,9 @@ class AxiomRun:
         self.sent_uids |= corpus.warmup_uids
         send([corpus.warmup], corpus.profile, self.dicom_port, "AXIOM", timeout=timeout, senders=1)
         wait_until(
-            lambda: destination_files(self.archive, corpus.warmup_uids),
+            lambda: (
+                _all_files(self.archive) if ANONYMIZE else destination_files(self.archive, corpus.warmup_uids)
+            ),
             120,
             "the warm-up instance in the destination",
             interval=0.1,
