@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.ports import PublishError
@@ -36,7 +39,16 @@ class CeleryPublisher:
         broker cannot be asked. The spool sweep republishes nothing while any wait."""
         try:
             with self.app.connection_for_write() as conn:
-                channel = conn.default_channel
-                return sum(channel.queue_declare(queue=q, passive=True).message_count for q in queues)
+                total = 0
+                for queue in queues:
+                    channel = conn.channel()
+                    try:
+                        total += channel.queue_declare(queue=queue, passive=True).message_count
+                    except ChannelError:
+                        pass  # not declared (no worker serves it yet): nothing waits there
+                    finally:
+                        with contextlib.suppress(Exception):
+                            channel.close()
+                return total
         except Exception:
             return None
