@@ -29,9 +29,11 @@ from typing import Any
 from pydicom.uid import ExplicitVRLittleEndian
 from rich.console import Console
 
+from bench import sender as sender_module
 from bench import targets as targets_module
 from bench.procs import sigterm_as_keyboard_interrupt
 from bench.report import cpu_table, environment, load, rates_table, summarize
+from bench.sender import write_profile
 from bench.targets import (
     BenchCorpus,
     Result,
@@ -39,7 +41,6 @@ from bench.targets import (
     run_axiom_embedded,
     run_orthanc,
     run_storescp,
-    write_profile,
 )
 from tests.factories import LARGE, SMALL, StudySpec, write_corpus
 
@@ -222,7 +223,7 @@ def _summary(r: Result) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sigterm_as_keyboard_interrupt()
-    targets_module.SENDERS = max(1, args.senders)
+    sender_module.SENDERS = max(1, args.senders)
     targets_module.ANONYMIZE = args.anonymize
     root = Path(tempfile.mkdtemp(prefix="axiom-bench-", dir=args.workdir))
     try:
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(
             f"{env['cpus']} CPUs, load average {load(env['load_average_start'])}; "
             f"work folder {root} ({env['workdir_filesystem']}); commit {env['git_commit']}; "
-            f"{targets_module.SENDERS} association(s) at once"
+            f"{sender_module.SENDERS} association(s) at once"
             + ("; Axiom anonymizes (basic)" if args.anonymize else "")
         )
         results = run_all(args, root)

@@ -8,9 +8,8 @@ counts at the receiver, stops everything it started and returns a ``Result``.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,18 +18,18 @@ from typing import Any
 import yaml
 
 from bench.procs import BenchError, Processes, child_roles, listening, tree_cpu_seconds, wait_until
+from bench.sender import send
 from tests.support.dcmtk import (
     LOOPBACK,
-    STORESCU,
     StoreSCP,
-    dcmtk_env,
     free_port,
-    storescu_profile,
 )
 from tests.support.orthanc import Orthanc
 from tests.support.postgres import fresh_postgres_database
 
-CALLING_AE = "AXIOMBENCH"
+# ``--anonymize``: the rule also anonymizes (Basic Profile); instances arrive under new UIDs, so the
+# destination is counted by its files that are not temporary, less those there before the send.
+ANONYMIZE = False
 QUEUES = ("high", "default", "low", "retry")
 DESTINATION = "bench-archive"
 TEMPLATE = "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm"
@@ -90,77 +89,6 @@ class Result:
             cpu_ms_per_instance=self.cpu_ms_per_instance(),
         )
         return data
-
-
-@dataclass(frozen=True)
-class Sent:
-    started_at: float  # time.time() just before storescu started (comparable with file ctimes)
-    seconds: float  # storescu wall time (perf_counter)
-    returncode: int
-    output: str
-
-
-# Concurrent storescu associations for the whole-corpus sends (``--senders``); 1: one association.
-SENDERS = 1
-# ``--anonymize``: the rule also anonymizes (Basic Profile); instances arrive under new UIDs, so the
-# destination is counted by its files that are not temporary, less those there before the send.
-ANONYMIZE = False
-
-
-def _storescu_args(profile: Path, port: int, called_ae: str, paths: Sequence[Path]) -> list[str]:
-    args = [STORESCU, "-aet", CALLING_AE, "-aec", called_ae, "-xf", str(profile), "Axiom", "-nh"]
-    if any(p.is_dir() for p in paths):
-        args += ["+sd", "+r"]
-    return [*args, LOOPBACK, str(port), *map(str, paths)]
-
-
-def _split(paths: Sequence[Path], parts: int) -> list[list[Path]]:
-    """The files under ``paths`` in ``parts`` contiguous runs (a series stays with one sender)."""
-    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*.dcm")))
-    size = -(-len(files) // parts)
-    return [files[i : i + size] for i in range(0, len(files), size)]
-
-
-def send(
-    paths: Sequence[Path],
-    profile: Path,
-    port: int,
-    called_ae: str,
-    *,
-    timeout: float,
-    senders: int | None = None,
-) -> Sent:
-    """storescu over ``paths``: one association, or ``senders`` (default ``SENDERS``) storescu
-    processes at once, each with its share of the files; wall time until the last one is done."""
-    senders = SENDERS if senders is None else senders
-    shares = [list(paths)] if senders <= 1 else _split(paths, senders)
-    started_at = time.time()
-    t0 = time.perf_counter()
-    procs = [
-        subprocess.Popen(
-            _storescu_args(profile, port, called_ae, share),
-            env=dcmtk_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for share in shares
-    ]
-    outputs, codes = [], []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=timeout)
-        outputs.append(out or "")
-        codes.append(proc.returncode)
-    seconds = time.perf_counter() - t0
-    output = "".join(outputs)[-2000:]
-    if any(codes):
-        raise BenchError(f"storescu exited with {codes}:\n{output}")
-    return Sent(started_at, seconds, 0, output)
-
-
-def write_profile(files: Sequence[Path], target: Path) -> Path:
-    target.write_text(storescu_profile(files))
-    return target
 
 
 # --- baselines ------------------------------------------------------------------------------------
