@@ -4,8 +4,10 @@ Opening an association costs a few round trips, so the destination keeps it and 
 every instance whose SOP class and transfer syntax it already covers. An instance that needs a new
 presentation context makes it release and associate again, proposing every context it has needed
 so far (so alternating SOP classes settle on one association). A dropped or aborted association is
-reopened on the next send; when a reused one dies under a send, that send is retried once on a
-fresh association (C-STORE of the same SOP Instance UID is idempotent at a conformant SCP).
+reopened on the next send; when a reused one dies under a send at once (the peer had closed it
+while idle), that send is retried once on a fresh association. One that dies after a wait is not
+retried here: the peer may have stored the instance and only the response was lost, and a second
+send would be a second copy at a peer that files every C-STORE (the task's retry decides later).
 
 Instances go in their received transfer syntax: the proposal is the syntax itself, plus Explicit
 and Implicit VR Little Endian for uncompressed data (pynetdicom converts between those).
@@ -13,8 +15,10 @@ and Implicit VR Little Endian for uncompressed data (pynetdicom converts between
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -35,6 +39,9 @@ from axiom.domain.instances import OutgoingInstance
 
 # The console's C-ECHO waits no longer than this, whatever the send timeout.
 ECHO_TIMEOUT_SECONDS = 5.0
+# A reused association that fails a send within this long was already gone (closed by the peer
+# while idle): the instance never reached it, so the send is retried at once on a fresh one.
+STALE_ASSOCIATION_SECONDS = 1.0
 
 
 class DicomTLS(BaseModel):
@@ -137,6 +144,8 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
         self._contexts: OrderedDict[ContextKey, None] = OrderedDict()
         self._proposed: frozenset[ContextKey] = frozenset()
         self._lock = threading.Lock()
+        # DIMSE message IDs are 16-bit; they only need to differ between requests in flight.
+        self._message_ids = itertools.cycle(range(1, 65536))
         # Established associations since construction: lets tests and metrics see reuse.
         self.associations_opened = 0
 
@@ -204,8 +213,10 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
     def _send_locked(self, dataset: Dataset, key: ContextKey, uid: str) -> str:
         for attempt in (1, 2):
             assoc, reused = self._association_for(key, uid)
+            started = time.monotonic()
             try:
-                status = assoc.send_c_store(dataset)
+                # A message ID of its own per request, so a late response is never taken for this one.
+                status = assoc.send_c_store(dataset, msg_id=next(self._message_ids))
             except RuntimeError:
                 # The association ended between our check and the send.
                 status = Dataset()
@@ -218,7 +229,8 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
                 return self._check_status(int(status.Status), uid)
             # No response: aborted, dropped or timed out. pynetdicom has aborted the association.
             self._drop_association(release=False)
-            if not (reused and attempt == 1):
+            stale = reused and time.monotonic() - started < STALE_ASSOCIATION_SECONDS
+            if not (stale and attempt == 1):
                 raise self._error(
                     "no C-STORE response (association aborted, dropped or timed out)",
                     uid,

@@ -27,8 +27,9 @@ from axiom.db.repositories import instances as instance_repo
 from axiom.db.session import make_durable
 from axiom.dicom.cfind import related_instance_count
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
-from axiom.pipeline.deliver import by_priority, deliver_many, record_outcomes
+from axiom.pipeline.deliver import by_priority
 from axiom.pipeline.exception_copies import keep_copy
+from axiom.pipeline.fire_chunk import Member, send_chunk
 from axiom.pipeline.runtime import Runtime
 from rules.engine import Deferred
 
@@ -303,9 +304,8 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
     """Send every unsent member of a claimed group to the group's destinations, then mark it fired.
 
     Members go in chunks of ``FIRE_CHUNK`` (batched requests for destinations that batch, such as
-    STOW-RS; memory stays bounded for large studies), each chunk committed as sent, so a rerun after a
-    crash resumes with the next chunk (deliveries are idempotent per SOP Instance UID, so the chunk in
-    flight at the crash is harmless).
+    STOW-RS; memory stays bounded for large studies), each destination's ledger committed after its
+    pass and each chunk marked sent, so a rerun after a crash resumes with the next chunk.
     """
     outcome = FireOutcome()
     with runtime.sessions() as session:
@@ -322,24 +322,26 @@ def fire_group(runtime: Runtime, group_id: int, now: datetime) -> FireOutcome:
     snapshot = runtime.config()
     for start in range(0, len(members), FIRE_CHUNK):
         chunk = members[start : start + FIRE_CHUNK]
-        outgoings = [
-            OutgoingInstance(
-                dataset=dcmread(file_path),
-                source_file=Path(file_path),
-                sop_instance_uid=sop_uid,
-                study_instance_uid=study_uid,
-                content_hash=content_hash,
+        sending = [
+            Member(
+                OutgoingInstance(
+                    dataset=dcmread(file_path),
+                    source_file=Path(file_path),
+                    sop_instance_uid=sop_uid,
+                    study_instance_uid=study_uid,
+                    content_hash=content_hash,
+                ),
+                instance_id,
+                file_path,
             )
-            for _, sop_uid, _, file_path, content_hash in chunk
+            for _, sop_uid, instance_id, file_path, content_hash in chunk
         ]
-        chunk_failures = deliver_many(runtime, snapshot, outgoings, order)
+        chunk_failures, retries = send_chunk(
+            runtime, snapshot, sending, order, apply_duplicate_policy=not keep_files
+        )
+        outcome.retries += retries
         with runtime.sessions() as session:
-            for (member_id, _, instance_id, _, _), outgoing, failures in zip(
-                chunk, outgoings, chunk_failures, strict=True
-            ):
-                outcome.retries += record_outcomes(
-                    session, outgoing, order, failures, instance_id=instance_id, spool_path=None
-                )
+            for (member_id, _, instance_id, _, _), failures in zip(chunk, chunk_failures, strict=True):
                 repo.mark_delivered(session, member_id, now)
                 if instance_id is not None:
                     status = InstanceStatus.DELIVERED

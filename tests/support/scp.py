@@ -44,7 +44,8 @@ class StorageSCP:
 
     ``status`` is an int or a callable ``(event) -> int`` evaluated per C-STORE. ``sop_classes``
     limits what is accepted (default: every storage class); ``transfer_syntaxes`` limits syntaxes
-    (default: any proposed). ``delay`` stalls each response; ``abort_on_store`` aborts the
+    (default: any proposed). ``delay`` stalls each response (seconds, or a callable of the 1-based
+    request number); ``abort_on_store`` aborts the
     association instead of answering (always, or when it returns True for the 1-based number of
     the C-STORE request). ``stop()`` aborts open associations, as a crashing peer would.
     """
@@ -56,7 +57,7 @@ class StorageSCP:
         status: int | Callable[[Any], int] = 0x0000,
         sop_classes: Sequence[str] | None = None,
         transfer_syntaxes: Sequence[str] = ALL_SYNTAXES,
-        delay: float = 0.0,
+        delay: float | Callable[[int], float] = 0.0,
         abort_on_store: bool | Callable[[int], bool] = False,
         maximum_associations: int = 10,
         require_called_aet: bool = True,
@@ -86,8 +87,9 @@ class StorageSCP:
         with self._lock:
             self.requests += 1
             number = self.requests
-        if self.delay:
-            time.sleep(self.delay)
+        delay = self.delay(number) if callable(self.delay) else self.delay
+        if delay:
+            time.sleep(delay)
         abort = self.abort_on_store(number) if callable(self.abort_on_store) else self.abort_on_store
         if abort:
             event.assoc.abort()

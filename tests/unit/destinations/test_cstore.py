@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -276,6 +277,24 @@ def test_reused_association_dying_under_a_send_is_retried_once_on_a_fresh_one(
         dest.send(second)
         assert scp.received_uids == [first.sop_instance_uid, second.sop_instance_uid]
         assert dest.associations_opened == 2
+
+
+def test_reused_association_timing_out_is_not_retried(
+    tmp_path: Path, make_destination: Callable[..., CStoreDestination]
+) -> None:
+    # The peer stores the 2nd instance but answers too late: a retry would be a second copy there.
+    with StorageSCP(delay=lambda n: 4.0 if n == 2 else 0.0) as scp:
+        dest = make_destination(scp, timeout_seconds=2.0)
+        first, second = instance(tmp_path), instance(tmp_path)
+        dest.send(first)
+        with pytest.raises(DeliveryError) as caught:
+            dest.send(second)
+        assert caught.value.transient
+        assert caught.value.code == "no-response"
+        time.sleep(2.5)  # the stalled store completes at the peer
+        assert scp.requests == 2
+        assert scp.received_uids == [first.sop_instance_uid, second.sop_instance_uid]
+        assert dest.associations_opened == 1
 
 
 def test_fresh_association_dying_under_a_send_is_not_retried(

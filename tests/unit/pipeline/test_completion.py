@@ -206,6 +206,32 @@ def test_lost_firing_task_is_claimed_again(runtime: Runtime, tmp_path: Path) -> 
     assert len(_files(runtime, "whole")) == 1
 
 
+def test_a_firing_cut_short_after_its_ledger_commit_does_not_send_again(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    for i in range(3):
+        _receive(runtime, _instance(i), tmp_path, T0)
+    (group_id,) = claim_complete_groups(runtime, T0 + timedelta(seconds=31))
+    held = {
+        Path(r[0]): Path(r[0]).read_bytes()
+        for r in _rows(runtime, "SELECT file_path FROM completion_members")
+    }
+    assert fire_group(runtime, group_id, T0 + timedelta(seconds=31)).sent == 3
+    sent = {p: p.stat().st_mtime_ns for p in _files(runtime, "whole")}
+    assert len(sent) == 3
+    # What a worker killed after the destination's ledger commit, before the chunk was marked sent,
+    # leaves behind: the group firing, its members unsent, their held copies in place. The task
+    # runs again.
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE completion_groups SET status = 'firing'"))
+        conn.execute(text("UPDATE completion_members SET delivered_at = NULL"))
+    for path, content in held.items():
+        path.write_bytes(content)
+    assert fire_group(runtime, group_id, T0 + timedelta(seconds=40)).state == "fired"
+    assert {p: p.stat().st_mtime_ns for p in _files(runtime, "whole")} == sent  # none written again
+    assert _rows(runtime, "SELECT DISTINCT status FROM dicom_instances") == [("delivered",)]
+
+
 def test_failed_group_delivery_becomes_a_retryable_exception(runtime: Runtime, tmp_path: Path) -> None:
     config = _config("study")
     config["destinations"][1] = {
