@@ -44,6 +44,26 @@ ECHO_TIMEOUT_SECONDS = 5.0
 STALE_ASSOCIATION_SECONDS = 1.0
 
 
+def _park_reactor(assoc: Association, wait_seconds: float = 1.0) -> None:
+    """Hold the association's reactor thread still before a request goes out.
+
+    pynetdicom pauses its reactor so that the response reaches ``send_c_store`` and not the reactor,
+    but its check races: the reactor flags itself paused just before it waits on the checkpoint, so
+    a reactor that passed the wait before the pause was asked for still looks paused, and when it
+    runs on it takes a quick peer's response as an "unexpected C-STORE service message". The send
+    then waits out its timeout although the peer stored the instance. Here the checkpoint is
+    cleared and the reactor seen waiting on it (a waiter of its condition) before the send.
+    """
+    checkpoint = assoc._reactor_checkpoint
+    checkpoint.clear()
+    waiters = getattr(getattr(checkpoint, "_cond", None), "_waiters", None)
+    if waiters is None:  # another threading implementation: pynetdicom's own check must do
+        return
+    deadline = time.monotonic() + wait_seconds
+    while not waiters and assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.0001)
+
+
 class DicomTLS(BaseModel):
     """TLS for a C-STORE peer: its certificate must chain to ``ca_file``; ``cert_file`` and
     ``key_file`` when the peer requires a client certificate. Paths to PEM files."""
@@ -214,6 +234,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
         for attempt in (1, 2):
             assoc, reused = self._association_for(key, uid)
             started = time.monotonic()
+            _park_reactor(assoc)
             try:
                 # A message ID of its own per request, so a late response is never taken for this one.
                 status = assoc.send_c_store(dataset, msg_id=next(self._message_ids))
@@ -225,6 +246,8 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
                 raise self._error(
                     "dataset cannot be encoded for the accepted context", uid, False, "unencodable"
                 ) from None
+            finally:
+                assoc._reactor_checkpoint.set()  # pynetdicom resumes it too, except when it raised
             if "Status" in status:
                 return self._check_status(int(status.Status), uid)
             # No response: aborted, dropped or timed out. pynetdicom has aborted the association.
