@@ -37,7 +37,7 @@ from bench.targets import AxiomRun, BenchCorpus, Result
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*):(?P<line>\d+)\)$")
 # Frames that wrap every sample of a thread: not informative as hotspots.
 _BOOTSTRAP = ("Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run", "<module>", "_run_code")
-FOCUS = {"listen": "StoreHandler.__call__", "worker": "process_instance"}
+FOCUS = {"listen": "StoreHandler.__call__", "worker": "process_batch"}
 RATE = 200  # samples per second
 
 
@@ -185,9 +185,9 @@ def run_profile(args: argparse.Namespace, root: Path, corpus: BenchCorpus, conso
         run.warm_up(corpus, timeout=args.timeout)
         pid = run.role_pids()[role]
         argv = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(raw)]
-        argv += ["--rate", str(RATE), "--idle", "--threads"] + (
-            ["--subprocesses"] if role == "worker" else []
-        )
+        # Both roles fork: the worker its pool, the listener one process per CPU (SO_REUSEPORT).
+        argv += ["--rate", str(RATE), "--threads", "--subprocesses"]
+        argv += [] if args.cpu_only else ["--idle"]
         with (root / "py-spy.log").open("wb") as log:
             spy = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         time.sleep(1.0)

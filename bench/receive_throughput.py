@@ -91,6 +91,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     prof.add_argument(
         "--profile-role", default="listen", choices=("listen", "worker"), help="role to profile"
     )
+    prof.add_argument(
+        "--cpu-only", action="store_true", help="sample only threads on a CPU (no time waiting counted)"
+    )
     prof.add_argument("--profiler", default="auto", choices=("auto", "py-spy", "cprofile"))
     prof.add_argument("--py-spy", default=None, metavar="PATH", help="py-spy binary (default: from PATH)")
     prof.add_argument("--top", type=int, default=25, help="functions to list")
