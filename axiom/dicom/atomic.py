@@ -95,3 +95,33 @@ def atomic_write(
     if fsync and fsync_folder:
         fsync_dir(directory)
     return written
+
+
+def atomic_link(source: Path, path: Path, *, fsync_folder: bool = True) -> int:
+    """Give the existing, already durable file ``source`` a second name ``path`` atomically (a hard
+    link to a temporary name, renamed over the target); return its size.
+
+    No byte is copied and no data fsync is needed: the caller vouches that ``source`` was fsynced.
+    Raises OSError (EXDEV, EPERM, ENOTSUP...) where the folders are on different filesystems or the
+    filesystem has no hard links: the caller copies instead.
+    """
+    path = Path(path)
+    directory = path.parent
+    for _ in range(_NAME_ATTEMPTS):
+        temp = directory / f"{TEMP_PREFIX}{path.name[:64]}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        try:
+            os.link(source, temp)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free temporary name in {directory}")
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    if fsync_folder:
+        fsync_dir(directory)
+    return os.stat(path).st_size

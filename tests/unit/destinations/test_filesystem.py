@@ -107,6 +107,43 @@ def test_symlink_planted_in_the_root_is_refused(
     assert files_under(outside) == []
 
 
+def test_unchanged_instance_is_hard_linked_from_the_spool(
+    settings: Settings, sample: OutgoingInstance
+) -> None:
+    where = Path(destination(settings).send(sample))
+    assert sample.source_file is not None
+    assert where.stat().st_ino == sample.source_file.stat().st_ino  # one file, two names
+    assert where.stat().st_nlink == 2
+    sample.source_file.unlink()  # the spool lets go after the record commit
+    assert dcmread(where).SOPInstanceUID == sample.sop_instance_uid
+    assert not [p for p in where.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("overrides", [{"link_unchanged": False}, {"spool_fsync": False}])
+def test_copied_when_linking_is_off_or_the_spool_not_durable(
+    settings_factory: Callable[..., Settings], sample: OutgoingInstance, overrides: dict[str, bool]
+) -> None:
+    config = {k: v for k, v in overrides.items() if k == "link_unchanged"}
+    settings = settings_factory(**{k: v for k, v in overrides.items() if k != "link_unchanged"})
+    where = Path(destination(settings, **config).send(sample))
+    assert sample.source_file is not None
+    assert where.stat().st_ino != sample.source_file.stat().st_ino
+    assert where.read_bytes() == sample.source_file.read_bytes()
+
+
+def test_root_on_another_filesystem_gets_a_copy(settings: Settings, sample: OutgoingInstance) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(sample.source_file).st_dev:  # type: ignore[arg-type]
+        pytest.skip("no second filesystem on this machine")
+    root = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        where = Path(destination(settings, root=str(root)).send(sample))
+        assert where.read_bytes() == sample.source_file.read_bytes()  # type: ignore[union-attr]
+        assert where.stat().st_nlink == 1
+    finally:
+        shutil.rmtree(root)
+
+
 def test_missing_spool_file_falls_back_to_encoding(settings: Settings, tmp_path: Path) -> None:
     source = write_instance(make_dataset(), tmp_path / "in" / "gone.dcm")
     item = outgoing_instance(source)
