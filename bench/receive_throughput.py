@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run_all(args, root)
         env["load_average_end"] = os.getloadavg()
         summaries = summarize(results)
-        console.print(rates_table(summaries))
+        console.print(rates_table(summaries, args.senders))
         console.print(cpu_table(summaries))
         console.print(f"load average at the end: {load(env['load_average_end'])}")
         if args.json:

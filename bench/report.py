@@ -84,9 +84,10 @@ def _ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}x" if value and base else "-"
 
 
-def rates_table(summaries: Sequence[Summary]) -> Table:
+def rates_table(summaries: Sequence[Summary], senders: int = 1) -> Table:
     repeats = max((len(s.runs) for s in summaries), default=1)
-    title = "Instances per second, one association (higher is better)"
+    associations = "one association" if senders == 1 else f"{senders} associations at once"
+    title = f"Instances per second, {associations} (higher is better)"
     table = Table(title=title + (f"; median of {repeats} runs" if repeats > 1 else ""))
     for column in ("corpus", "target", "N", "complete runs", "acknowledged/s", "end-to-end/s"):
         table.add_column(column, justify="left" if column in ("corpus", "target") else "right")
