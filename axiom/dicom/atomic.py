@@ -118,10 +118,11 @@ def atomic_link(source: Path, path: Path, *, fsync_folder: bool = True) -> int:
         raise FileExistsError(f"no free temporary name in {directory}")
     try:
         os.replace(temp, path)
-    except BaseException:
+    finally:
+        # rename(2) does nothing when both names are links to one file (the same instance linked
+        # again): the temporary name would stay behind.
         with suppress(FileNotFoundError):
             os.unlink(temp)
-        raise
     if fsync_folder:
         fsync_dir(directory)
     return os.stat(path).st_size

@@ -110,7 +110,9 @@ def test_symlink_planted_in_the_root_is_refused(
 def test_unchanged_instance_is_hard_linked_from_the_spool(
     settings: Settings, sample: OutgoingInstance
 ) -> None:
-    where = Path(destination(settings).send(sample))
+    dest = destination(settings)
+    where = Path(dest.send(sample))
+    assert dest.send(sample) == str(where)  # linked again: the same two names, nothing left over
     assert sample.source_file is not None
     assert where.stat().st_ino == sample.source_file.stat().st_ino  # one file, two names
     assert where.stat().st_nlink == 2
