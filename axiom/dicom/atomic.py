@@ -51,10 +51,14 @@ def make_dirs(directory: Path, *, fsync: bool = True) -> None:
             fsync_dir(new_dir.parent)
 
 
+def _temp_name(directory: Path, target_name: str) -> Path:
+    # Keep the name short: the target name may already be near the 255-byte limit.
+    return directory / f"{TEMP_PREFIX}{target_name[:64]}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+
+
 def _open_temp(directory: Path, target_name: str) -> tuple[int, Path]:
     for _ in range(_NAME_ATTEMPTS):
-        # Keep the name short: the target name may already be near the 255-byte limit.
-        temp = directory / f"{TEMP_PREFIX}{target_name[:64]}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        temp = _temp_name(directory, target_name)
         try:
             # 0o666 lets the process umask decide the final mode, as a plain open() would.
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -108,7 +112,7 @@ def atomic_link(source: Path, path: Path, *, fsync_folder: bool = True) -> int:
     path = Path(path)
     directory = path.parent
     for _ in range(_NAME_ATTEMPTS):
-        temp = directory / f"{TEMP_PREFIX}{path.name[:64]}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        temp = _temp_name(directory, path.name)
         try:
             os.link(source, temp)
         except FileExistsError:
