@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     allowed_calling_aes: list[str] = Field(default_factory=list)
     # fsync the spooled file (and its folder) before acknowledging: the durability promise.
     spool_fsync: bool = True
-    # Seconds pynetdicom's reactor loops sleep when idle (its default is 1 ms); 0 keeps pynetdicom's.
-    dicom_poll_interval: float = 0.0002
+    # The listener's associations wait for work in pynetdicom's reactor loops instead of polling
+    # every 1 ms (axiom/dicom/reactor.py); false keeps pynetdicom's polling.
+    dicom_reactor_wakeups: bool = True
     # Listener processes sharing the DICOM port (SO_REUSEPORT), so several associations use several
     # cores; 0 (the default) = one per CPU, 1 = the listener alone.
     listener_processes: int = Field(default=0, ge=0)

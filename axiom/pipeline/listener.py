@@ -22,10 +22,10 @@ from pynetdicom.transport import ThreadedAssociationServer
 from axiom.config import Settings
 from axiom.dicom.admission import Admission, AssociationLimits, Connection
 from axiom.dicom.reactor import (
+    install_reactor_wakeups,
     message_received,
-    polling_handlers,
-    shorten_association_polling,
     size_limit_handler,
+    wakeup_handlers,
 )
 from axiom.dicom.sop_classes import (
     ACCEPTED_TRANSFER_SYNTAXES,
@@ -233,9 +233,9 @@ def make_listener(
     if settings.dicom_accept_any_storage:
         # After admission: a rejected association negotiates nothing.
         handlers.append((evt.EVT_REQUESTED, unknown_storage_handler()))
-    if settings.dicom_poll_interval > 0:
-        shorten_association_polling(settings.dicom_poll_interval)
-        handlers += polling_handlers(settings.dicom_poll_interval)
+    if settings.dicom_reactor_wakeups:
+        install_reactor_wakeups()
+        handlers += wakeup_handlers()
     tls = (
         server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)
         if settings.dicom_tls_cert and settings.dicom_tls_key
