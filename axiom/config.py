@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     allowed_calling_aes: list[str] = Field(default_factory=list)
     # fsync the spooled file (and its folder) before acknowledging: the durability promise.
     spool_fsync: bool = True
+    # Empty spool files each ingesting process keeps made durable ahead, so storing an instance
+    # costs one flush instead of two (axiom/dicom/spool_slots.py); 0 writes each file the plain way.
+    spool_slots: int = Field(default=64, ge=0)
     # The listener's associations wait for work in pynetdicom's reactor loops instead of polling
     # every 1 ms (axiom/dicom/reactor.py); false keeps pynetdicom's polling.
     dicom_reactor_wakeups: bool = True

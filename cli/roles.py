@@ -63,8 +63,9 @@ def _serve_listener(settings: Settings) -> None:
             max_delay=settings.publish_batch_delay_seconds,
             max_pending=settings.publish_max_pending,
         )
+    spool = ingest_spool(settings)
     handler = StoreHandler(
-        ingest_spool(settings),
+        spool,
         publisher,
         RefusalLog(sessions),
         events=make_events(settings),
@@ -87,6 +88,7 @@ def _serve_listener(settings: Settings) -> None:
         server.server_close()
         if isinstance(publisher, BatchingPublisher):
             publisher.close()
+        spool.close()
 
 
 def _publish_unconfirmed(settings: Settings) -> None:

@@ -21,6 +21,7 @@ from pydicom.filewriter import write_file_meta_info
 from axiom.config import Settings
 from axiom.dicom.atomic import atomic_write
 from axiom.dicom.disk_room import DiskRoom
+from axiom.dicom.spool_slots import SlotPool, pool_for
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -48,6 +49,7 @@ class Spool:
         fsync: bool = True,
         room: DiskRoom | None = None,
         max_instance_bytes: int = 1 << 62,
+        slots: int = 0,
     ) -> None:
         self.spool_dir = spool_dir
         self.quarantine_dir = quarantine_dir
@@ -57,6 +59,14 @@ class Spool:
         self.max_instance_bytes = max_instance_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
+        # Ingest writes into slots made durable ahead (one flush per instance, spool_slots.py);
+        # without fsync there is nothing to save.
+        self._slots: SlotPool | None = pool_for(spool_dir, slots) if slots > 0 and fsync else None
+
+    def close(self) -> None:
+        """Remove this process's unused slots (a stopping listener; a crash leaves them to the sweep)."""
+        if self._slots is not None:
+            self._slots.release()
 
     def has_room(self) -> bool:
         return self.room is None or self.room.has_room()
@@ -68,6 +78,9 @@ class Spool:
         return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
 
     def write(self, meta: FileMetaDataset, dataset: bytes | memoryview) -> Path:
+        slot = self._slots.take() if self._slots is not None else None
+        if slot is not None:
+            return slot.store((encode_file_meta(meta), dataset))
         path = self.spool_dir / self._name()
         atomic_write(path, (PREAMBLE, encode_file_meta(meta), dataset), fsync=self.fsync)
         return path
@@ -135,6 +148,7 @@ def ingest_spool(settings: Settings) -> Spool:
         fsync=settings.spool_fsync,
         room=room,
         max_instance_bytes=settings.max_instance_bytes,
+        slots=settings.spool_slots,
     )
 
 

@@ -23,6 +23,7 @@ from pydicom.filereader import read_file_meta_info
 from axiom.config import Settings
 from axiom.dicom.spool import Spool
 from axiom.dicom.spool_claim import in_flight
+from axiom.dicom.spool_slots import recover_slots
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.ports import TaskPublisher
 
@@ -51,6 +52,9 @@ def recover_spool(
     """Republish the stale spooled files no task holds; ``queued`` counts the instance tasks waiting
     in the broker (None: the broker cannot say, and the claims alone keep a copy harmless)."""
     spool = Spool(settings.spool_dir, settings.quarantine_dir, fsync=settings.spool_fsync)
+    # First what a crash left in the slots: a complete one joins the spool (already old enough
+    # to count as stale), an empty or half-written one was never acknowledged.
+    recover_slots(settings.spool_dir)
     stale = spool.stale_files(settings.spool_recover_after_seconds)
     if not stale:
         return 0
