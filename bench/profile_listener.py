@@ -208,7 +208,7 @@ def run_profile(args: argparse.Namespace, root: Path, corpus: BenchCorpus, conso
     if not raw.exists():
         raise BenchError(f"py-spy wrote no samples: {(root / 'py-spy.log').read_text()[-800:]}")
     console.print(
-        f"{result.received}/{corpus.count} small instances under the profiler: send {result.send_s:.2f} s, "
+        f"{result.received}/{corpus.count} {corpus.name} instances under the profiler: send {result.send_s:.2f} s, "
         f"end-to-end {result.e2e_s or 0:.2f} s; the {role} used {cpu:.2f} s CPU "
         f"({1000 * cpu / corpus.count:.2f} ms per instance). Profiling slows the role down."
     )

@@ -233,7 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.profile:
             from bench.profile_listener import run_profile
 
-            return run_profile(args, root, make_corpus("small", args.small, root / "corpora"), console)
+            # The first corpus named (--corpora ct profiles the CT-size one).
+            name = args.corpora[0]
+            count = args.small if name == "small" else args.ct
+            return run_profile(args, root, make_corpus(name, count, root / "corpora"), console)
         env = environment(root)
         console.print(
             f"{env['cpus']} CPUs, load average {load(env['load_average_start'])}; "
