@@ -46,6 +46,7 @@ from axiom.pipeline.route import announce, context_for, route_instance
 from axiom.pipeline.route_holds import RouteOutcome, drop, hold, quarantine_unreadable
 from axiom.pipeline.route_record import InstanceRecord, RouteHistory
 from axiom.pipeline.runtime import ConfigSnapshot, Runtime
+from rules.anonymize.plan import Pseudonym
 from rules.engine import Plan, evaluate
 from rules.morph import MorphError, apply_actions
 
@@ -266,6 +267,8 @@ def record_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
         rows = [item.record.values(InstanceStatus.PROCESSING) for item in batch.items if item.record]
         ids = batch_repo.record_instances(session, rows)
         headers = []
+        # A batch is mostly one patient's series: each mapping is looked up and touched once.
+        pseudonyms: dict[Pseudonym, None] = {}
         for item, instance_id in zip(batch.items, ids, strict=True):
             item.instance_id = instance_id
             assert item.record is not None and item.plan is not None
@@ -274,7 +277,8 @@ def record_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
                 if received_at.tzinfo is None:
                     received_at = received_at.replace(tzinfo=UTC)
                 headers.append((instance_id, item.record.header(), received_at))
-            record_pseudonyms(session, item.plan.pseudonyms)
+            pseudonyms.update(dict.fromkeys(item.plan.pseudonyms))
+        record_pseudonyms(session, pseudonyms)
         batch_repo.store_headers(session, headers)
         session.commit()
 

@@ -207,3 +207,31 @@ def test_a_resend_in_the_same_batch_is_a_re_receipt_and_a_skipped_duplicate(
     assert len(_files(runtime, "archive")) == 1
     assert _rows(runtime, "SELECT received_count, status FROM dicom_instances") == [(2, "delivered")]
     assert _rows(runtime, "SELECT skipped_count FROM deliveries") == [(1,)]
+
+
+def test_a_batch_of_one_patient_records_its_pseudonym_once(runtime: Runtime, tmp_path: Path) -> None:
+    apply_dict(
+        runtime,
+        _config(
+            {"name": "all", "destinations": ["archive"], "actions": [{"anonymize": {"profile": "basic"}}]}
+        ),
+        tmp_path,
+    )
+    messages = _series(runtime, tmp_path, n=20, PatientID="PAT-1", PatientName="Doe^Jane")
+    touching: list[str] = []
+
+    def on_pseudonyms(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "pseudonyms" in statement:
+            touching.append(statement.split(None, 1)[0].upper())
+
+    event.listen(runtime.engine, "before_cursor_execute", on_pseudonyms)
+    try:
+        outcomes = route_batch(runtime, messages)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", on_pseudonyms)
+
+    assert [o.status if o else None for o in outcomes] == [InstanceStatus.DELIVERED] * 20
+    assert {str(dcmread(p).PatientID) for p in _files(runtime, "archive")} != {"PAT-1"}
+    assert _rows(runtime, "SELECT count(*), min(original_patient_id) FROM pseudonyms") == [(1, "PAT-1")]
+    # One look-up and one insert for the whole batch, not a look-up and an update per instance.
+    assert touching == ["SELECT", "INSERT"]
