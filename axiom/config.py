@@ -120,10 +120,12 @@ class Settings(BaseSettings):
     # Seconds after which a spooled file that no worker finished is published again.
     spool_recover_after_seconds: float = 600.0
     # The listener answers once an instance is fsync'd in the spool and publishes in batches: up to
-    # this many instances per task, or what arrived within publish_batch_delay_seconds of the first.
+    # this many instances per task, what arrived within publish_batch_delay_seconds of the first, or
+    # less when no instance arrived for publish_batch_idle_seconds (0: no such rule).
     # 1: one confirmed publish per instance before answering (the behaviour before batching).
     publish_batch_size: int = Field(default=64, ge=1)
-    publish_batch_delay_seconds: float = Field(default=0.02, ge=0)
+    publish_batch_delay_seconds: float = Field(default=0.05, ge=0)
+    publish_batch_idle_seconds: float = Field(default=0.01, ge=0)
     # Instances acknowledged but not yet confirmed by the broker before the listener refuses more.
     publish_max_pending: int = Field(default=10_000, ge=1)
     # How often Beat sweeps for overdue retries and stale spooled files.

@@ -61,6 +61,7 @@ def _serve_listener(settings: Settings) -> None:
             app,
             max_batch=settings.publish_batch_size,
             max_delay=settings.publish_batch_delay_seconds,
+            idle=settings.publish_batch_idle_seconds,
             max_pending=settings.publish_max_pending,
         )
     spool = ingest_spool(settings)

@@ -1,7 +1,9 @@
 """The listener's publisher (issue 17): the C-STORE is answered once the instance is fsync'd in the
 spool (the spool is the write-ahead log), and a thread publishes what arrived as batch tasks with
-publisher confirms, up to ``max_batch`` messages or ``max_delay`` seconds after the first, whichever
-comes first, so a lone instance is not held back.
+publisher confirms. A batch closes when it holds ``max_batch`` messages, when ``max_delay`` seconds
+have passed since its first, or when nothing new arrived for ``idle`` seconds, whichever comes
+first: a stream fills big batches (the worker's cost per instance falls with the batch size), while
+a lone instance, or the last of a burst, leaves after ``idle``.
 
 A publish that fails is tried again (the messages stay in order); while the broker cannot take them
 the backlog grows, and past ``max_pending`` the listener refuses new instances (0xA701) instead of
@@ -33,7 +35,8 @@ class BatchingPublisher:
         *,
         queue: str = "default",
         max_batch: int = 64,
-        max_delay: float = 0.02,
+        max_delay: float = 0.05,
+        idle: float = 0.01,
         max_pending: int = 10_000,
         retry_seconds: float = 1.0,
     ) -> None:
@@ -41,9 +44,11 @@ class BatchingPublisher:
         self.queue = queue
         self.max_batch = max_batch
         self.max_delay = max_delay
+        self.idle = idle
         self.max_pending = max_pending
         self.retry_seconds = retry_seconds
         self._pending: deque[InstanceMessage] = deque()
+        self._last_arrival = 0.0
         self._cond = threading.Condition()
         self._stopping = False
         self._broker_down_since: float | None = None
@@ -56,6 +61,7 @@ class BatchingPublisher:
             if len(self._pending) >= self.max_pending:
                 raise PublishError(f"{len(self._pending)} instances wait for the broker")
             self._pending.append(message)
+            self._last_arrival = time.monotonic()
             if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
                 self._cond.notify()
 
@@ -76,13 +82,15 @@ class BatchingPublisher:
                 self._cond.wait()
             if not self._pending:
                 return []
-            # Let a batch fill for max_delay after its first message (or until it is full).
+            # Let a batch fill until it is full, max_delay after its first message, or a pause of
+            # ``idle`` (0: no pause rule) in the arrivals.
             deadline = time.monotonic() + self.max_delay
             while len(self._pending) < self.max_batch and not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                close_at = min(deadline, self._last_arrival + self.idle) if self.idle > 0 else deadline
+                if close_at <= now:
                     break
-                self._cond.wait(left)
+                self._cond.wait(close_at - now)
             return [self._pending[i] for i in range(min(self.max_batch, len(self._pending)))]
 
     def _run(self) -> None:
