@@ -21,6 +21,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from axiom.config import Settings
 from axiom.dicom.admission import Admission, AssociationLimits, Connection
+from axiom.dicom.bulk_recv import bulk_recv_handlers
 from axiom.dicom.reactor import (
     install_reactor_wakeups,
     message_received,
@@ -236,6 +237,7 @@ def make_listener(
     if settings.dicom_reactor_wakeups:
         install_reactor_wakeups()
         handlers += wakeup_handlers()
+    handlers += bulk_recv_handlers()
     tls = (
         server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)
         if settings.dicom_tls_cert and settings.dicom_tls_key
