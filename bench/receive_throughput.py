@@ -187,6 +187,10 @@ def run_all(args: argparse.Namespace, root: Path) -> list[Result]:
             for target in args.targets:
                 workdir = root / "runs" / f"{name}-{target}-{rep}"
                 workdir.mkdir(parents=True)
+                # Each target starts with nothing dirty in the page cache: storescp and Orthanc do
+                # not fsync, and their writes flushed during the next target's run would slow that
+                # target's fsyncs (and the corpus just written, the first target's).
+                os.sync()
                 console.print(f"  {target}" + (f" (run {rep})" if args.repeat > 1 else "") + " ...", end="")
                 try:
                     result = run_target(target, corpus, workdir, args)
