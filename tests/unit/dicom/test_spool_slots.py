@@ -34,6 +34,13 @@ def _ready(pool: SlotPool, count: int) -> None:
         time.sleep(0.01)
 
 
+def _ready_spool(spool_dir: Path, quarantine_dir: Path, slots: int) -> Spool:
+    spool = Spool(spool_dir, quarantine_dir, slots=slots)
+    assert spool._slots is not None
+    _ready(spool._slots, slots)
+    return spool
+
+
 def _slot_names(spool_dir: Path) -> set[str]:
     return {p.name for p in slots_dir(spool_dir).glob("*.dcm")}
 
@@ -42,9 +49,7 @@ def test_an_instance_goes_into_a_ready_slot_and_lands_complete_in_the_spool(
     tmp_path: Path, corpus_small: Corpus
 ) -> None:
     spool_dir = tmp_path / "spool"
-    spool = Spool(spool_dir, tmp_path / "quarantine", slots=4)
-    assert spool._slots is not None
-    _ready(spool._slots, 4)
+    spool = _ready_spool(spool_dir, tmp_path / "quarantine", 4)
     ready = _slot_names(spool_dir)
     info = corpus_small.instances[0]
     meta, body = _meta_and_body(info.path)
@@ -83,9 +88,7 @@ def test_the_sweep_moves_a_complete_orphan_slot_removes_torn_and_empty_ones_and_
     tmp_path: Path, corpus_small: Corpus
 ) -> None:
     spool_dir = tmp_path / "spool"
-    spool = Spool(spool_dir, tmp_path / "quarantine", slots=3)
-    assert spool._slots is not None
-    _ready(spool._slots, 3)
+    _ready_spool(spool_dir, tmp_path / "quarantine", 3)  # its pool (per process) holds these slots
     live = _slot_names(spool_dir)  # this process holds their locks
     info = corpus_small.instances[0]
     whole = info.path.read_bytes()[132:]
@@ -121,9 +124,7 @@ def test_the_sweep_publishes_an_instance_recovered_from_a_slot(tmp_path: Path, c
 
 def test_a_forked_child_makes_its_own_slots(tmp_path: Path, corpus_small: Corpus) -> None:
     spool_dir = tmp_path / "spool"
-    spool = Spool(spool_dir, tmp_path / "quarantine", slots=2)
-    assert spool._slots is not None
-    _ready(spool._slots, 2)
+    spool = _ready_spool(spool_dir, tmp_path / "quarantine", 2)
     parents = _slot_names(spool_dir)
     meta, body = _meta_and_body(corpus_small.instances[0].path)
     read_end, write_end = os.pipe()
