@@ -14,6 +14,7 @@ from typing import Any, cast
 import structlog
 from pydicom.uid import UID
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import A_ASSOCIATE
@@ -96,6 +97,11 @@ class StoreHandler:
 
 
 def build_ae(settings: Settings) -> AE:
+    # pynetdicom's standard notification handlers format INFO/DEBUG lines for every PDU and DIMSE
+    # message (and copy each received dataset once, to say whether it is empty); axiom/logging.py
+    # keeps pynetdicom at WARNING, so that work is thrown away. Associations made after this bind
+    # none of them (process-wide; logging only).
+    pynetdicom_config.LOG_HANDLER_LEVEL = "none"
     ae = AE(ae_title=settings.ae_title)
     for sop_class in KNOWN_STORAGE_CLASSES:
         ae.add_supported_context(sop_class, list(ACCEPTED_TRANSFER_SYNTAXES))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pydicom import dcmread
-from pynetdicom import AE
+from pynetdicom import AE, evt
 
 from axiom.config import Settings
 from tests.factories import Corpus
@@ -78,3 +78,27 @@ def test_calling_ae_whitelist(make_settings: Callable[..., Settings], corpus_sma
         assert _store(port, corpus_small.instances[0].path, calling_ae="INTRUDER") is None
         assert _store(port, corpus_small.instances[0].path, calling_ae="MODALITY") == 0x0000
     assert len(list(settings.spool_dir.glob("*.dcm"))) == 1
+
+
+def test_accepted_associations_carry_no_logging_handlers_and_wait_for_work(
+    make_settings: Callable[..., Settings], corpus_small: Corpus
+) -> None:
+    """The listener's per-association hooks are in place on a real association: no pynetdicom
+    standard logging handler runs per PDU or message, the queues wake the other loop, and each PDU
+    is read into one buffer."""
+    settings = make_settings()
+    ds = dcmread(corpus_small.instances[0].path)
+    with running_listener(settings) as server:
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+        assoc = ae.associate("127.0.0.1", server.server_address[1], ae_title="AXIOM")
+        try:
+            assert int(assoc.send_c_store(ds).Status) == 0x0000
+            (acceptor,) = server.active_associations
+            for event in (evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT, evt.EVT_PDU_RECV, evt.EVT_PDU_SENT):
+                modules = {handler.__module__ for handler, _ in acceptor.get_handlers(event)}
+                assert "pynetdicom._handlers" not in modules, event
+            assert type(acceptor.dul.to_provider_queue).__name__ == "_WakingQueue"
+            assert acceptor.dul.socket.recv.__func__.__name__ == "_recv_whole"
+        finally:
+            assoc.release()
