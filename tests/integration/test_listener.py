@@ -84,8 +84,8 @@ def test_accepted_associations_carry_no_logging_handlers_and_wait_for_work(
     make_settings: Callable[..., Settings], corpus_small: Corpus
 ) -> None:
     """The listener's per-association hooks are in place on a real association: no pynetdicom
-    standard logging handler runs per PDU or message, the queues wake the other loop, and each PDU
-    is read into one buffer."""
+    standard logging handler runs per PDU or message, the queues wake the other loop, each PDU is
+    read into one buffer, and C-STORE responses are encoded directly."""
     settings = make_settings()
     ds = dcmread(corpus_small.instances[0].path)
     with running_listener(settings) as server:
@@ -100,5 +100,6 @@ def test_accepted_associations_carry_no_logging_handlers_and_wait_for_work(
                 assert "pynetdicom._handlers" not in modules, event
             assert type(acceptor.dul.to_provider_queue).__name__ == "_WakingQueue"
             assert acceptor.dul.socket.recv.__func__.__name__ == "_recv_whole"
+            assert acceptor.dimse.send_msg.__func__.__name__ == "_send_msg"
         finally:
             assoc.release()
