@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
@@ -37,7 +36,7 @@ def _response(status: int, message_id: int, sop_class: str | None, sop_instance:
 @pytest.mark.parametrize(
     ("status", "message_id", "sop_class", "sop_instance"),
     [
-        (0x0000, 1, CTImageStorage, generate_uid()),
+        (0x0000, 1, CTImageStorage, "1.2.826.0.1.3680043.8.498.1234567890123456789012345678901234"),
         (0xA700, 65535, "1.2.840.10008.5.1.4.1.1.4", "1.2.3"),  # odd and even UID lengths
         (0xC211, 7, "1.2.840.10008.5.1.4.1.1.7", "1.2.34"),
         (0xA701, 2, None, None),  # a failure answered without the UIDs
