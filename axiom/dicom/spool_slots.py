@@ -130,7 +130,6 @@ class SlotPool:
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self._pid = 0
-        self._broken = False
 
     def take(self) -> Slot | None:
         """A ready slot, or None (none ready yet, or slots cannot be made here)."""
@@ -154,8 +153,7 @@ class SlotPool:
                     os.close(inherited.fd)
             self._ready.clear()
             self._pid = os.getpid()
-            self._broken = not self._usable()
-            if not self._broken:
+            if self._usable():
                 self._wanted.set()
                 threading.Thread(target=self._fill_forever, name="axiom-spool-slots", daemon=True).start()
 
