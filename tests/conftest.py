@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 
 from axiom.config import Settings
+from axiom.dicom.scu_ae import close_response_race
 from tests.factories import Corpus, write_corpus
 from tests.support.orthanc import Orthanc, orthanc_available
 from tests.support.services import require
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The pynetdicom SCUs the tests drive talk to a listener that answers within a millisecond:
+    # without this, pynetdicom's requestor sometimes drops such a response (axiom/dicom/scu_ae.py).
+    close_response_race()
 
 
 @pytest.fixture(scope="session")

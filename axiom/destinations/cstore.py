@@ -26,12 +26,13 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, build_context, evt
+from pynetdicom import build_context, evt
 from pynetdicom.association import Association
 
 from axiom.config import Settings
 from axiom.destinations.base import CheckOutcome, DeliveryError, Destination
 from axiom.dicom.part10 import transfer_syntax_of, with_transfer_syntax
+from axiom.dicom.scu_ae import requestor_ae
 from axiom.dicom.tls import client_context
 from axiom.dicom.transcode import TranscodeError, transcode
 from axiom.domain.destinations import DestinationBase
@@ -144,7 +145,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
     def __init__(self, config: CStoreDestinationConfig, settings: Settings) -> None:
         super().__init__(config, settings)
         self.peer = f"{self.config.host}:{self.config.port}"
-        self._ae = AE(ae_title=self.config.calling_ae_title)
+        self._ae = requestor_ae(self.config.calling_ae_title)
         timeout = self.config.timeout_seconds
         self._ae.acse_timeout = timeout
         self._ae.dimse_timeout = timeout
@@ -176,7 +177,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
         from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
         config = self.config
-        ae = AE(ae_title=config.calling_ae_title)
+        ae = requestor_ae(config.calling_ae_title)
         ae.add_requested_context(Verification)
         timeout = min(config.timeout_seconds, ECHO_TIMEOUT_SECONDS)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import structlog
 from pydicom import Dataset
-from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
+
+from axiom.dicom.scu_ae import requestor_ae
 
 log = structlog.get_logger("axiom.cfind")
 
@@ -34,7 +35,7 @@ def related_instance_count(
         query.SeriesInstanceUID = series_uid
     setattr(query, keyword, "")
 
-    ae = AE(ae_title=calling_ae)
+    ae = requestor_ae(calling_ae)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout
     assoc = ae.associate(host, port, ae_title=called_ae)

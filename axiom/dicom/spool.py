@@ -12,24 +12,17 @@ import os
 import re
 import time
 import uuid
-from io import BytesIO
 from pathlib import Path
 
 from pydicom.dataset import FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
 
 from axiom.config import Settings
 from axiom.dicom.atomic import atomic_write
 from axiom.dicom.disk_room import DiskRoom
+from axiom.dicom.file_meta import encode_file_meta
 from axiom.dicom.spool_slots import SlotPool, pool_for
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
-
-
-def encode_file_meta(meta: FileMetaDataset) -> bytes:
-    buffer = BytesIO()
-    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
-    return buffer.getvalue()
 
 
 class ForeignSpoolPath(ValueError):

@@ -9,7 +9,8 @@ listener sends the bytes built here instead, and hands anything else (an error c
 offending element, a UID that is not plain ASCII, a peer whose PDU could not hold it) to pynetdicom
 as before. tests/unit/dicom/test_store_response.py checks the bytes against pynetdicom's own
 encoding. The EVT_DIMSE_SENT notification is not raised for a response sent this way (nothing in
-the listener listens for C-STORE responses).
+the listener listens for C-STORE responses), nor EVT_PDU_SENT for one the association thread wrote
+itself (axiom/dicom/direct_send.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import P_DATA
 
+from axiom.dicom.direct_send import direct_sender, encode_p_data_tf, install_direct_sender
+
 _C_STORE_RSP = 0x8001
 _NO_DATA_SET = 0x0101
 # PDV message control header: a command, and its last (only) fragment.
-_LAST_COMMAND_FRAGMENT = b"\x03"
+_LAST_COMMAND_FRAGMENT = 0x03
 # A PDV item's own header inside the PDU: item length (4) and context id (1), plus the control byte.
 _PDV_OVERHEAD = 6
 
@@ -79,17 +82,26 @@ def _send_msg(self: Any, primitive: Any, context_id: int) -> None:
         )
         limit = self.maximum_pdu_size
         if not limit or len(command) + _PDV_OVERHEAD <= limit:
+            sender = direct_sender(self.assoc)
+            if sender is not None and sender.send(
+                encode_p_data_tf(context_id, _LAST_COMMAND_FRAGMENT, command)
+            ):
+                return
             pdata = P_DATA()
-            pdata.presentation_data_value_list.append((context_id, _LAST_COMMAND_FRAGMENT + command))
+            pdata.presentation_data_value_list.append(
+                (context_id, bytes((_LAST_COMMAND_FRAGMENT,)) + command)
+            )
             self.dul.send_pdu(pdata)
             return
     type(self).send_msg(self, primitive, context_id)
 
 
 def store_response_handlers() -> list[tuple[Any, Any]]:
-    """EVT_CONN_OPEN: an accepted association sends its C-STORE responses through ``_send_msg``."""
+    """EVT_CONN_OPEN: an accepted association sends its C-STORE responses through ``_send_msg``,
+    written to the socket by the association thread itself where that is safe (direct_send.py)."""
 
     def on_open(event: Event) -> None:
+        install_direct_sender(event.assoc)
         dimse = event.assoc.dimse
         dimse.send_msg = types.MethodType(_send_msg, dimse)  # type: ignore[method-assign]
 

@@ -37,6 +37,7 @@ from axiom.dicom.sop_classes import (
     unknown_storage_handler,
 )
 from axiom.dicom.spool import Spool
+from axiom.dicom.store_request import store_request_handlers
 from axiom.dicom.store_response import store_response_handlers
 from axiom.dicom.tls import server_context
 from axiom.domain.peers import PeerConfig
@@ -245,6 +246,7 @@ def make_listener(
         install_reactor_wakeups()
         handlers += wakeup_handlers()
     handlers += bulk_recv_handlers()
+    handlers += store_request_handlers()
     handlers += store_response_handlers()
     tls = (
         server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)

@@ -21,7 +21,7 @@ import structlog
 from pydicom import Dataset
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID
-from pynetdicom import AE, build_role, evt
+from pynetdicom import build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_messages import N_ACTION_RSP
 from pynetdicom.dimse_primitives import N_ACTION
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from axiom.config import Settings
 from axiom.db.models import DicomInstance
 from axiom.db.session import create_db_engine, make_session_factory
+from axiom.dicom.scu_ae import requestor_ae
 from axiom.dicom.sop_classes import VERIFICATION_TRANSFER_SYNTAXES
 from axiom.domain.instances import InstanceStatus
 from axiom.domain.peers import PeerConfig
@@ -181,7 +182,7 @@ class StorageCommitment:
         if peer is None or peer.port is None:
             log.warning("storage commitment report undeliverable: no known peer with a port", ae=caller[0])
             return
-        ae = AE(ae_title=self.settings.ae_title)
+        ae = requestor_ae(self.settings.ae_title)
         ae.add_requested_context(STORAGE_COMMITMENT, list(VERIFICATION_TRANSFER_SYNTAXES))
         for kind in ("acse", "dimse", "network"):
             setattr(ae, f"{kind}_timeout", getattr(self.settings, f"dicom_{kind}_timeout"))

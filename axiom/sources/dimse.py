@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, cast
 from pydantic import Field
 from pydicom import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_role, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
@@ -25,6 +25,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from axiom.dicom.scu_ae import requestor_ae
 from axiom.domain.received import Received
 from axiom.domain.sources import SourceBase
 from axiom.sources.base import (
@@ -89,7 +90,7 @@ class DimseSource(Source[DimseSourceConfig]):
     def _association(
         self, contexts: list[Any], handlers: list[Any] | None = None, roles: Any = None
     ) -> Iterator[Association]:
-        ae = AE(ae_title=self.peer.calling_ae_title)
+        ae = requestor_ae(self.peer.calling_ae_title)
         for context in contexts:
             if isinstance(context, tuple):
                 ae.add_requested_context(*context)

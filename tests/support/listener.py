@@ -16,12 +16,14 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE, _config, evt
+from pynetdicom import _config, evt
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
 from axiom.destinations.cstore import _no_delay as no_delay
-from axiom.dicom.spool import PREAMBLE, encode_file_meta, ingest_spool
+from axiom.dicom.file_meta import encode_file_meta
+from axiom.dicom.scu_ae import requestor_ae
+from axiom.dicom.spool import PREAMBLE, ingest_spool
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.ingest import RefusalLog
 from axiom.pipeline.known_peers import KnownPeers
@@ -95,7 +97,7 @@ def send_raw(
     (with STORE_SEND_CHUNKED_DATASET) sends a file's encoded dataset as it is, undecoded: exactly what
     a hostile SCU would put on the wire.
     """
-    ae = AE(ae_title=calling_ae)
+    ae = requestor_ae(calling_ae)
     for sop_class in dict.fromkeys(s.sop_class_uid for s in stores):
         ae.add_requested_context(sop_class, transfer_syntax)
     ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 10

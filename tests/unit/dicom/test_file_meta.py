@@ -1,0 +1,76 @@
+"""The directly encoded File Meta Information (axiom/dicom/file_meta.py) is byte for byte what
+pydicom writes, and a meta it does not know is still written by pydicom."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
+from pynetdicom.dsutils import create_file_meta
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage
+
+from axiom.dicom.file_meta import _direct, encode_file_meta
+
+
+def _pydicom(meta: FileMetaDataset) -> bytes:
+    buffer = BytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _listener_meta(
+    sop_class: str, sop_instance: str, syntax: str, calling: str, called: str
+) -> FileMetaDataset:
+    meta = create_file_meta(sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax=syntax)
+    meta.SendingApplicationEntityTitle = calling
+    meta.ReceivingApplicationEntityTitle = called
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "sop_instance", "syntax", "calling", "called"),
+    [
+        (
+            CTImageStorage,
+            "1.2.826.0.1.3680043.8.498.1234567890123456789012345678901234",
+            ImplicitVRLittleEndian,
+            "STORESCU",
+            "AXIOM",
+        ),
+        (MRImageStorage, "1.2.3", ExplicitVRLittleEndian, "A", "AXIOM_RECEIVER16"),  # odd lengths
+        (CTImageStorage, "1.2.34", JPEG2000Lossless, "MODALITY 1", "AX"),
+    ],
+)
+def test_the_bytes_are_what_pydicom_writes(
+    sop_class: str, sop_instance: str, syntax: str, calling: str, called: str
+) -> None:
+    meta = _listener_meta(sop_class, sop_instance, syntax, calling, called)
+    assert _direct(meta) is not None
+    assert encode_file_meta(meta) == _pydicom(
+        _listener_meta(sop_class, sop_instance, syntax, calling, called)
+    )
+
+
+def test_a_meta_without_the_implementation_or_with_other_elements_goes_through_pydicom() -> None:
+    bare = FileMetaDataset()
+    bare.MediaStorageSOPClassUID = CTImageStorage
+    bare.MediaStorageSOPInstanceUID = "1.2.3"
+    bare.TransferSyntaxUID = ExplicitVRLittleEndian
+    assert _direct(bare) is None  # pydicom fills in the version and the implementation
+    expected = _pydicom(bare)
+    assert encode_file_meta(bare) == expected
+
+    odd = _listener_meta(CTImageStorage, "1.2.3", ExplicitVRLittleEndian, "A", "B")
+    odd.PrivateInformationCreatorUID = "1.2.3.4"
+    assert _direct(odd) is None
+    assert encode_file_meta(odd) == _pydicom(odd)
+
+
+def test_a_missing_instance_uid_is_refused_as_pydicom_refuses_it() -> None:
+    meta = _listener_meta(CTImageStorage, "1.2.3", ExplicitVRLittleEndian, "A", "B")
+    del meta.MediaStorageSOPInstanceUID
+    with pytest.raises(AttributeError):
+        encode_file_meta(meta)
