@@ -12,7 +12,9 @@ safe, and hands it to the DUL otherwise:
   between the fragments of a message another thread is sending (a storage commitment report on
   the same association) and messages keep their order;
 * under a per-association lock that every socket write takes, so the DUL's own PDUs (release,
-  abort) never interleave with it byte-wise.
+  abort) never interleave with it byte-wise;
+* never on a TLS connection: an OpenSSL connection must not be written by one thread while
+  another reads it, and the DUL thread reads whenever the peer sends.
 
 The PDU is written with the socket's own ``send`` (a failure is the DUL's Evt17 as before).
 EVT_PDU_SENT is not raised for a PDU sent this way; tests/unit/dicom/test_direct_send.py checks
@@ -21,6 +23,7 @@ the bytes equal pynetdicom's P-DATA-TF encoding and that a real association answ
 
 from __future__ import annotations
 
+import ssl
 import struct
 import threading
 import types
@@ -48,6 +51,7 @@ class DirectSender:
         self._dul = dul
         self._lock = threading.RLock()
         self.pending = 0
+        self._tls = isinstance(getattr(dul.socket, "socket", None), ssl.SSLSocket)
         send_pdu = dul.send_pdu
         dul_send = dul._send
 
@@ -83,6 +87,8 @@ class DirectSender:
 
     def send(self, pdu: bytes) -> bool:
         """Write ``pdu`` now if nothing the DUL holds must go first; False: the caller queues it."""
+        if self._tls:
+            return False
         dul = self._dul
         with self._lock:
             sock = dul.socket
