@@ -88,16 +88,12 @@ def _element(element: int, value: bytes) -> bytes:
     return struct.pack("<HHI", 0, element, len(value)) + value
 
 
-def _with(command: bytes, extra: bytes) -> bytes:
-    return command + extra
-
-
 @pytest.mark.parametrize(
     "command",
     [
-        _with(_command(1, "1.2.3"), _element(0x0120, b"\x01\x00")),  # an element a C-STORE-RQ has not
+        _command(1, "1.2.3") + _element(0x0120, b"\x01\x00"),  # an element a C-STORE-RQ has not
         _command(1, "1.2.3")[:-3],  # cut short
-        _with(_command(1, "1.2.3"), _element(0x0110, b"\x02\x00")),  # Message ID twice
+        _command(1, "1.2.3") + _element(0x0110, b"\x02\x00"),  # Message ID twice
         _command(1, "1.2.3").replace(_element(0x0100, b"\x01\x00"), _element(0x0100, b"\x30\x00")),
         _command(1, "1.2.3").replace(b"1.2.3\x00", b"1.2.\xe9\x00"),  # not ASCII
         _command(1, "1.2.3").replace(b"1.2.3\x00", b"\x00\x00\x00\x00\x00\x00"),  # empty UID
