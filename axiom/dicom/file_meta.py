@@ -32,8 +32,10 @@ _TEXT: dict[int, tuple[str, bytes]] = {
     0x00020017: ("AE", b" "),  # Sending Application Entity Title
     0x00020018: ("AE", b" "),  # Receiving Application Entity Title
 }
-# Type 1 for pydicom (it refuses a meta without them) and ImplementationClassUID (it fills one in).
-_REQUIRED = (0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+# Elements pydicom refuses a meta without (Type 1) or fills in when missing or empty (the version,
+# ImplementationClassUID); the version name it fills in only when missing.
+_NON_EMPTY = (_VERSION, 0x00020002, 0x00020003, 0x00020010, 0x00020012)
+_VERSION_NAME = 0x00020013
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2s2xI")
 
@@ -65,9 +67,7 @@ def _direct(meta: FileMetaDataset) -> bytes | None:
         parts.append(_SHORT.pack(0x0002, tag & 0xFFFF, vr_pad[0].encode(), len(encoded)) + encoded)
         if value:
             seen.add(tag)
-    if _VERSION not in seen or any(tag not in seen for tag in _REQUIRED[:4]):
-        return None
-    if _REQUIRED[4] not in meta:
+    if any(tag not in seen for tag in _NON_EMPTY) or _VERSION_NAME not in meta:
         return None
     body = b"".join(parts)
     return _SHORT.pack(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body)) + body
