@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Empty spool files each ingesting process keeps made durable ahead, so storing an instance
     # costs one flush instead of two (axiom/dicom/spool_slots.py); 0 writes each file the plain way.
     spool_slots: int = Field(default=64, ge=0)
+    # A C-STORE data set past this many bytes goes into a spool slot as it arrives instead of being
+    # gathered in memory (axiom/dicom/slot_stream.py); 0 gathers every one in memory.
+    spool_stream_after_bytes: int = Field(default=4 << 20, ge=0)
     # The listener's associations wait for work in pynetdicom's reactor loops instead of polling
     # every 1 ms (axiom/dicom/reactor.py); false keeps pynetdicom's polling.
     dicom_reactor_wakeups: bool = True

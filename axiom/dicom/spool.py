@@ -20,7 +20,9 @@ from axiom.config import Settings
 from axiom.dicom.atomic import atomic_write
 from axiom.dicom.disk_room import DiskRoom
 from axiom.dicom.file_meta import encode_file_meta
+from axiom.dicom.slot_stream import StreamedSlot
 from axiom.dicom.spool_slots import SlotPool, pool_for
+from axiom.domain.received import Prewritten
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -70,13 +72,28 @@ class Spool:
         # across listener processes.
         return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
 
-    def write(self, meta: FileMetaDataset, dataset: bytes | memoryview) -> Path:
+    def write(
+        self, meta: FileMetaDataset, dataset: bytes | memoryview, prewritten: Prewritten | None = None
+    ) -> Path:
+        encoded = encode_file_meta(meta)
+        if prewritten is not None:
+            path = prewritten.commit(encoded)
+            if path is not None:
+                return path
         slot = self._slots.take() if self._slots is not None else None
         if slot is not None:
-            return slot.store((encode_file_meta(meta), dataset))
+            return slot.store((encoded, dataset))
         path = self.spool_dir / self._name()
-        atomic_write(path, (PREAMBLE, encode_file_meta(meta), dataset), fsync=self.fsync)
+        atomic_write(path, (PREAMBLE, encoded, dataset), fsync=self.fsync)
         return path
+
+    def stream(self, meta: bytes) -> StreamedSlot | None:
+        """A slot to write a large instance into as it arrives, after the encoded File Meta ``meta``;
+        None when there is none ready or too little room (the instance is then gathered in memory)."""
+        if self._slots is None or not self.has_room():
+            return None
+        slot = self._slots.take()
+        return StreamedSlot(slot, meta) if slot is not None else None
 
     def quarantine_bytes(self, meta: FileMetaDataset | None, dataset: bytes | memoryview) -> Path:
         """Keep a refused payload exactly as received (with our meta when we could build one)."""

@@ -42,7 +42,7 @@ log = structlog.get_logger("axiom.spool")
 MARK = b"AXIOM-SPOOL-SLOT"
 _DICM = b"DICM"
 PREAMBLE_BYTES = 128
-_HEADER = PREAMBLE_BYTES + len(_DICM)
+HEADER_BYTES = PREAMBLE_BYTES + len(_DICM)
 # A slot is made under a temporary name, locked, then renamed to its slot name, so the sweep never
 # sees an unlocked slot of a live process; a temporary name a crash left is removed after this long.
 TEMP_AGE_SECONDS = 60.0
@@ -63,14 +63,14 @@ def preamble(length: int, crc: int) -> bytes:
 def holds_instance(fd: int) -> bool:
     """True when the open slot file is complete: marked, as long as its mark says, CRC matching."""
     size = os.fstat(fd).st_size
-    head = os.pread(fd, _HEADER, 0)
-    if size < _HEADER or len(head) < _HEADER or not head.startswith(MARK):
+    head = os.pread(fd, HEADER_BYTES, 0)
+    if size < HEADER_BYTES or len(head) < HEADER_BYTES or not head.startswith(MARK):
         return False
     length = int.from_bytes(head[len(MARK) : len(MARK) + 8], "little")
     expected = int.from_bytes(head[len(MARK) + 8 : len(MARK) + 12], "little")
-    if size != _HEADER + length:
+    if size != HEADER_BYTES + length:
         return False
-    crc, offset = 0, _HEADER
+    crc, offset = 0, HEADER_BYTES
     while offset < size:
         chunk = os.pread(fd, min(_READ_CHUNK, size - offset), offset)
         if not chunk:
@@ -108,6 +108,15 @@ class Slot:
                     pending.pop(0)
                 if pending and written:
                     pending[0] = pending[0][written:]
+        except BaseException:
+            self.discard()
+            raise
+        return self.seal()
+
+    def seal(self) -> Path:
+        """Flush what was written into the slot, move it into the spool and close it (an error
+        removes it): the caller has written a complete file, its preamble marked."""
+        try:
             os.fdatasync(self.fd)
             os.replace(self.path, self.target)
         except BaseException:
@@ -117,6 +126,13 @@ class Slot:
         finally:
             os.close(self.fd)  # releases the lock: the sweep may judge what is left
         return self.target
+
+    def discard(self) -> None:
+        """Remove the slot unwritten or half-written, and close it."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 class SlotPool:
@@ -200,7 +216,8 @@ class SlotPool:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
         path = self.directory / name
         temp = self.directory / f"{name}{_TEMP_SUFFIX}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        # Readable too: a streamed instance is read back through a map of its slot (slot_stream.py).
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.rename(temp, path)  # made durable by the batch's folder fsync

@@ -9,23 +9,31 @@ and fills the primitive through its own (validating) setters. Anything else goes
 as before, whole: a command set in several fragments, another command, an element outside the
 list, a value of an unexpected length or not plain ASCII, or anything the setters refuse.
 
-The data set's fragments are gathered as pynetdicom does (into the primitive's ``DataSet``); a
-command fragment arriving before the data set is complete is a protocol error, answered as
-pynetdicom answers an undecodable message (Evt19: the association is aborted). EVT_DIMSE_RECV is
-not raised for a request read this way (nothing in the listener listens for it).
+The data set's fragments are gathered as pynetdicom does (into the primitive's ``DataSet``), until
+they pass the stream threshold (``STREAM_AFTER`` unless told): then, where the listener gives a stream opener, the rest goes into
+a spool slot as it arrives (``slot_stream.py``) and the finished request carries that stream
+(:func:`streamed`) with an empty ``DataSet``. A write that fails there goes on in memory. A command
+fragment arriving before the data set is complete is a protocol error, answered as pynetdicom
+answers an undecodable message (Evt19: the association is aborted); a stream left unfinished when
+the connection closes is removed. EVT_DIMSE_RECV is not raised for a request read this way (nothing
+in the listener listens for it).
 tests/unit/dicom/test_store_request.py checks the primitive against pynetdicom's own decoding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import types
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
 from pynetdicom import evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
+
+from axiom.dicom.slot_stream import STREAM_AFTER, StreamedSlot
 
 _C_STORE_RQ = 0x0001
 _NO_DATA_SET = 0x0101
@@ -45,6 +53,11 @@ _ELEMENTS: dict[int, int | None] = {
 }
 _REQUIRED = (0x0002, 0x0100, 0x0110, 0x0700, 0x0800, 0x1000)
 _PENDING = "_axiom_store_request"
+_OPENER = "_axiom_stream_opener"
+_STREAMED = "_axiom_streamed"
+
+# (association, presentation context ID, request) -> a slot stream for its data set, or None.
+StreamOpener = Callable[[Any, int, C_STORE], StreamedSlot | None]
 
 
 def _text(value: bytes) -> str | None:
@@ -101,12 +114,57 @@ def decode_store_request(command: bytes | memoryview) -> C_STORE | None:
 class _Pending:
     """A C-STORE-RQ whose command set was read here, waiting for the rest of its data set."""
 
-    __slots__ = ("context_id", "data", "primitive")
+    __slots__ = ("context_id", "data", "opened", "primitive", "stream")
 
     def __init__(self, context_id: int, primitive: C_STORE) -> None:
         self.context_id = context_id
         self.primitive = primitive
         self.data = BytesIO()
+        self.stream: StreamedSlot | None = None
+        self.opened = False  # a stream was asked for (once per request)
+
+    def add(self, fragment: memoryview, opener: StreamOpener | None, after: int, assoc: Any) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.append(fragment)
+                return
+            except OSError:
+                self._back_to_memory()
+        self.data.write(fragment)
+        if opener is not None and not self.opened and self.data.tell() >= after:
+            self.opened = True
+            try:
+                self.stream = opener(assoc, self.context_id, self.primitive)
+                if self.stream is not None:
+                    self.stream.append(self.data.getbuffer())
+                    self.data = BytesIO()
+            except OSError:
+                self._back_to_memory()
+
+    def _back_to_memory(self) -> None:
+        """The slot could not take a write: go on with what it holds, in memory (raises when even
+        that cannot be read back: the caller aborts)."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        try:
+            data = BytesIO()
+            data.write(stream.read_back())
+            data.write(self.data.getbuffer())
+            self.data = data
+        finally:
+            stream.close()
+
+    def discard(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+
+def streamed(request: C_STORE) -> StreamedSlot | None:
+    """The slot stream holding a request's data set, when it was streamed (its ``DataSet`` is empty)."""
+    stream: StreamedSlot | None = getattr(request, _STREAMED, None)
+    return stream
 
 
 def _receive_primitive(self: Any, primitive: Any) -> None:
@@ -129,24 +187,51 @@ def _receive_primitive(self: Any, primitive: Any) -> None:
         control = data[0]
         if control & 1:
             # A command fragment inside a data set: not a message anyone can decode.
-            setattr(self, _PENDING, None)
-            self.dul.event_queue.put("Evt19")
+            _abort(self, pending)
             return
-        pending.data.write(memoryview(data)[1:])
+        try:
+            opener, after = getattr(self, _OPENER, (None, 0))
+            pending.add(memoryview(data)[1:], opener, after, self.assoc)
+        except OSError:
+            _abort(self, pending)  # the streamed part is lost: the sender must not wait for an answer
+            return
         if control & 2:
             setattr(self, _PENDING, None)
             request = pending.primitive
             request.DataSet = pending.data
+            if pending.stream is not None:
+                setattr(request, _STREAMED, pending.stream)
             request._context_id = pending.context_id
             self.msg_queue.put((pending.context_id, request))
             return
 
 
-def store_request_handlers() -> list[tuple[Any, Any]]:
-    """EVT_CONN_OPEN: an accepted association reads its C-STORE requests through ``_receive_primitive``."""
+def _abort(dimse: Any, pending: _Pending) -> None:
+    setattr(dimse, _PENDING, None)
+    pending.discard()
+    dimse.dul.event_queue.put("Evt19")
+
+
+def store_request_handlers(
+    opener: StreamOpener | None = None, stream_after: int = STREAM_AFTER
+) -> list[tuple[Any, Any]]:
+    """EVT_CONN_OPEN: an accepted association reads its C-STORE requests through ``_receive_primitive``;
+    with ``opener``, data sets past ``stream_after`` bytes go into spool slots as they arrive (0: none).
+    EVT_CONN_CLOSE: a data set still arriving when the connection ends is dropped (never acknowledged)."""
+    if stream_after <= 0:
+        opener = None
 
     def on_open(event: Event) -> None:
         dimse = event.assoc.dimse
         dimse.receive_primitive = types.MethodType(_receive_primitive, dimse)  # type: ignore[method-assign]
+        setattr(dimse, _OPENER, (opener, stream_after))
 
-    return [(evt.EVT_CONN_OPEN, on_open)]
+    def on_close(event: Event) -> None:
+        dimse = event.assoc.dimse
+        pending: _Pending | None = getattr(dimse, _PENDING, None)
+        if pending is not None:
+            setattr(dimse, _PENDING, None)
+            with contextlib.suppress(OSError):
+                pending.discard()
+
+    return [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_CONN_CLOSE, on_close)]

@@ -10,13 +10,14 @@ injection.
 from __future__ import annotations
 
 import hashlib
-from io import BytesIO
 from typing import cast
 
 from pydicom.dataelem import RawDataElement
 from pydicom.filereader import data_element_generator
 from pydicom.tag import Tag
 from pydicom.uid import UID
+
+from axiom.dicom.view_io import reader
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 SOP_CLASS_UID_TAG = Tag(0x0008, 0x0016)
@@ -77,7 +78,7 @@ def check_encoded_dataset(
     uids: dict[str, str | None] = {}
     try:
         elements = data_element_generator(
-            BytesIO(data),
+            reader(data),
             is_implicit_VR=transfer_syntax.is_implicit_VR,
             is_little_endian=transfer_syntax.is_little_endian,
             defer_size=256,

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID
 
 SUCCESS = 0x0000
+
+
+class Prewritten(Protocol):
+    """The data set already written where the spool keeps it, after a File Meta of its own (a large
+    C-STORE streamed into a spool slot as it arrived, ``axiom/dicom/slot_stream.py``)."""
+
+    def commit(self, meta: bytes) -> Path | None:
+        """Make it the spooled file, durable; None when ``meta`` (encoded) is not the one written."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,8 @@ class Received:
     called_ae: str
     # The source the arrival belongs to when not the role's own (a C-MOVE answered to the listener).
     source: str | None = None
+    # ``data`` already lies in a spool slot: the spool commits it instead of writing it again.
+    prewritten: Prewritten | None = None
 
 
 # Takes one received instance, returns the DICOM status of its ingest.

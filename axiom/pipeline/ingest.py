@@ -26,7 +26,7 @@ from axiom.db.repositories import exceptions as exception_repo
 from axiom.dicom.spool import Spool
 from axiom.dicom.validate import InvalidDataset, check_encoded_dataset, check_uid, is_valid_uid, safe_uid
 from axiom.domain.messages import InstanceMessage
-from axiom.domain.received import SUCCESS, Received  # noqa: F401 - the listener imports them from here
+from axiom.domain.received import SUCCESS, Prewritten, Received  # noqa: F401 - the listener imports them from here
 from axiom.infra import events as ev
 from axiom.pipeline.ports import TaskPublisher
 
@@ -106,13 +106,19 @@ def new_correlation_id() -> str:
 
 
 def ingest_instance(
-    ports: IngestPorts, meta: FileMetaDataset, data: bytes | memoryview, arrival: Arrival
+    ports: IngestPorts,
+    meta: FileMetaDataset,
+    data: bytes | memoryview,
+    arrival: Arrival,
+    prewritten: Prewritten | None = None,
 ) -> IngestResult:
-    """Validate, spool and publish one instance; answers how it went, never raises."""
+    """Validate, spool and publish one instance; answers how it went, never raises.
+
+    ``prewritten``: ``data`` already lies in a spool slot (a large C-STORE), committed if accepted."""
     correlation_id = new_correlation_id()
     logged_uid = safe_uid(arrival.sop_instance_uid)
     with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, sop_instance_uid=logged_uid):
-        result = _ingest(ports, meta, data, arrival, correlation_id)
+        result = _ingest(ports, meta, data, arrival, correlation_id, prewritten)
     metrics.RECEIVED.labels(source=arrival.source, status=str(result.outcome)).inc()
     if result.accepted:
         ports.events.emit(
@@ -140,6 +146,7 @@ def _ingest(
     data: bytes | memoryview,
     arrival: Arrival,
     correlation_id: str,
+    prewritten: Prewritten | None,
 ) -> IngestResult:
     if not ports.spool.has_room():
         # Before anything is written: what we cannot keep, we do not acknowledge (nor quarantine).
@@ -156,7 +163,7 @@ def _ingest(
         return refuse(ports, meta, data, str(exc), exc.status, arrival, correlation_id)
 
     try:
-        path = ports.spool.write(meta, data)
+        path = ports.spool.write(meta, data, prewritten)
     except OSError as exc:
         log.error("spool write failed", error=type(exc).__name__)
         return IngestResult(Outcome.ERROR, OUT_OF_RESOURCES_SPOOL, "spool write failed", correlation_id)
@@ -252,4 +259,4 @@ class Ingestor:
             called_ae=received.called_ae,
             source=received.source or self.source,
         )
-        return ingest_instance(self.ports, meta, received.data, arrival).status
+        return ingest_instance(self.ports, meta, received.data, arrival, received.prewritten).status

@@ -16,6 +16,7 @@ from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import create_file_meta
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.transport import ThreadedAssociationServer
@@ -23,12 +24,14 @@ from pynetdicom.transport import ThreadedAssociationServer
 from axiom.config import Settings
 from axiom.dicom.admission import Admission, AssociationLimits, Connection
 from axiom.dicom.bulk_recv import bulk_recv_handlers
+from axiom.dicom.file_meta import encode_file_meta
 from axiom.dicom.reactor import (
     install_reactor_wakeups,
     message_received,
     size_limit_handler,
     wakeup_handlers,
 )
+from axiom.dicom.slot_stream import StreamedSlot
 from axiom.dicom.sop_classes import (
     ACCEPTED_TRANSFER_SYNTAXES,
     KNOWN_STORAGE_CLASSES,
@@ -37,7 +40,7 @@ from axiom.dicom.sop_classes import (
     unknown_storage_handler,
 )
 from axiom.dicom.spool import Spool
-from axiom.dicom.store_request import store_request_handlers
+from axiom.dicom.store_request import store_request_handlers, streamed
 from axiom.dicom.store_response import store_response_handlers
 from axiom.dicom.tls import server_context
 from axiom.domain.peers import PeerConfig
@@ -79,23 +82,55 @@ class StoreHandler:
     def __call__(self, event: Event) -> int:
         message_received(event.assoc)
         request = cast(C_STORE, event.request)
-        calling_ae = str(event.assoc.requestor.ae_title).strip()
+        calling_ae, called_ae = _ae_titles(event.assoc)
         source = None
         if self.move_sources is not None:
             originator = request.MoveOriginatorApplicationEntityTitle
             source = self.move_sources.source_for(str(originator or ""), calling_ae)
-        return self.ingest(
-            Received(
-                meta=event.file_meta,
-                data=request.DataSet.getbuffer(),  # type: ignore[union-attr]
-                sop_instance_uid=str(request.AffectedSOPInstanceUID),
-                sop_class_uid=str(request.AffectedSOPClassUID),
-                transfer_syntax=UID(event.context.transfer_syntax),
-                calling_ae=calling_ae,
-                called_ae=str(event.assoc.acceptor.ae_title).strip(),
-                source=source,
+        stream = streamed(request)
+        try:
+            return self.ingest(
+                Received(
+                    meta=event.file_meta,
+                    data=stream.view() if stream is not None else request.DataSet.getbuffer(),  # type: ignore[union-attr]
+                    sop_instance_uid=str(request.AffectedSOPInstanceUID),
+                    sop_class_uid=str(request.AffectedSOPClassUID),
+                    transfer_syntax=UID(event.context.transfer_syntax),
+                    calling_ae=calling_ae,
+                    called_ae=called_ae,
+                    source=source,
+                    prewritten=stream,
+                )
             )
-        )
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def open_stream(self, assoc: Any, context_id: int, request: C_STORE) -> StreamedSlot | None:
+        """A spool slot for a large data set still arriving, after the File Meta ingest will give it
+        (the same as ``event.file_meta`` with the AE titles set; should it differ, ingest writes the
+        instance the usual way)."""
+        context = assoc._accepted_cx.get(context_id)
+        if context is None or not context.transfer_syntax:
+            return None
+        calling_ae, called_ae = _ae_titles(assoc)
+        try:
+            meta = create_file_meta(
+                sop_class_uid=UID(str(request.AffectedSOPClassUID)),
+                sop_instance_uid=UID(str(request.AffectedSOPInstanceUID)),
+                transfer_syntax=UID(context.transfer_syntax[0]),
+            )
+            meta.SendingApplicationEntityTitle = calling_ae
+            meta.ReceivingApplicationEntityTitle = called_ae
+            encoded = encode_file_meta(meta)
+        except (TypeError, ValueError):
+            return None  # ingest refuses or writes it the usual way
+        return self.spool.stream(encoded)
+
+
+def _ae_titles(assoc: Any) -> tuple[str, str]:
+    """(calling, called) AE titles of an accepted association, as ingest records them."""
+    return str(assoc.requestor.ae_title).strip(), str(assoc.acceptor.ae_title).strip()
 
 
 def build_ae(settings: Settings) -> AE:
@@ -246,7 +281,7 @@ def make_listener(
         install_reactor_wakeups()
         handlers += wakeup_handlers()
     handlers += bulk_recv_handlers()
-    handlers += store_request_handlers()
+    handlers += store_request_handlers(handler.open_stream, settings.spool_stream_after_bytes)
     handlers += store_response_handlers()
     tls = (
         server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_client_ca)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom import dcmread
+from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, evt
 
 from axiom.config import Settings
-from tests.factories import Corpus
+from axiom.dicom.slot_stream import STREAM_AFTER
+from axiom.dicom.spool_slots import holds_instance, slots_dir
+from tests.factories import Corpus, make_dataset, write_instance
 from tests.support.dcmtk import free_port
-from tests.support.listener import running_listener
+from tests.support.listener import RawStore, encode, running_listener, send_raw
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +108,48 @@ def test_accepted_associations_carry_no_logging_handlers_and_wait_for_work(
             assert acceptor.dimse.send_msg.__func__.__name__ == "_send_msg"
         finally:
             assoc.release()
+
+
+def _written_slots(settings: Settings) -> list[Path]:
+    return [p for p in slots_dir(settings.spool_dir).glob("*.dcm") if p.stat().st_size > 0]
+
+
+def test_a_large_instance_is_spooled_as_sent_and_a_refused_one_leaves_no_slot(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # 4.5 MiB, past STREAM_AFTER: written into a slot as it arrives, validated through a map of it.
+    settings = make_settings()
+    good = make_dataset(rows=1536, columns=1536)
+    sent = write_instance(good, tmp_path / "good.dcm")
+    other = make_dataset(rows=1536, columns=1536, sop_instance_uid="1.2.826.0.1.3680043.10.1.99")
+    with running_listener(settings) as server:
+        port = server.server_address[1]
+        # The listener's first instance starts its slot pool; the large one comes once slots are ready.
+        warm_up = write_instance(make_dataset(), tmp_path / "small.dcm")
+        assert _store(port, warm_up) == 0x0000
+        deadline = time.monotonic() + 10
+        while not list(slots_dir(settings.spool_dir).glob("*.dcm")):
+            assert time.monotonic() < deadline, "no spool slots made"
+            time.sleep(0.01)
+        assert _store(port, sent) == 0x0000
+        # The request names another instance than the data set holds: refused after it streamed.
+        [status] = send_raw(
+            port, [RawStore(str(good.SOPClassUID), "1.2.3.4.5", encode(other))], tmp_path / "raw"
+        )
+    assert status is not None and status != 0x0000
+
+    [spooled] = (
+        p for p in settings.spool_dir.glob("*.dcm") if dcmread(p, stop_before_pixels=True).Rows == 1536
+    )
+    meta = read_file_meta_info(spooled)
+    assert (meta.SendingApplicationEntityTitle, meta.ReceivingApplicationEntityTitle) == ("MODALITY", "AXIOM")
+    body = sent.read_bytes()[132 + 12 + int(read_file_meta_info(sent).FileMetaInformationGroupLength) :]
+    assert spooled.read_bytes().endswith(body) and len(body) > STREAM_AFTER
+    fd = os.open(spooled, os.O_RDONLY)
+    try:
+        assert holds_instance(fd)  # the slot's own mark, length and CRC
+    finally:
+        os.close(fd)
+    [kept] = settings.quarantine_dir.glob("*.dcm")
+    assert kept.read_bytes().endswith(encode(other))
+    assert _written_slots(settings) == []
