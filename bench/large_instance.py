@@ -26,7 +26,7 @@ from rich.table import Table
 
 from bench.procs import sigterm_as_keyboard_interrupt
 from bench.sender import write_profile
-from bench.targets import AxiomRun, BenchCorpus, Result, run_storescp
+from bench.targets import BenchCorpus, Result, run_axiom_embedded, run_storescp
 from tests.factories import make_dataset, write_instance
 
 VARIANTS = {"axiom, streamed": {}, "axiom, in memory": {"AXIOM_SPOOL_STREAM_AFTER_BYTES": "0"}}
@@ -67,16 +67,16 @@ def peak_rss_mib(pid: int) -> float:
 def run_axiom(
     corpus: BenchCorpus, workdir: Path, env: dict[str, str], timeout: float
 ) -> tuple[Result, float]:
-    result = Result(corpus.name, "axiom", corpus.count)
-    run = AxiomRun(workdir, env)
-    try:
-        run.apply_config()
-        run.start("up")
-        run.warm_up(corpus, timeout=timeout)
-        run.measure(corpus, result, timeout=timeout, stall=120)
-        return result, peak_rss_mib(run.role_pids()["listen"])
-    finally:
-        run.stop()
+    peaks: list[float] = []
+    result = run_axiom_embedded(
+        corpus,
+        workdir,
+        extra_env=env,
+        timeout=timeout,
+        stall=120,
+        observe=lambda run: peaks.append(peak_rss_mib(run.role_pids()["listen"])),
+    )
+    return result, peaks[0] if peaks else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -275,8 +275,15 @@ def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, f
 
 
 def run_axiom_embedded(
-    corpus: BenchCorpus, workdir: Path, *, extra_env: Mapping[str, str], timeout: float, stall: float
+    corpus: BenchCorpus,
+    workdir: Path,
+    *,
+    extra_env: Mapping[str, str],
+    timeout: float,
+    stall: float,
+    observe: Callable[[AxiomRun], None] | None = None,
 ) -> Result:
+    """``axiom up`` through one measured send; ``observe`` looks at the roles before they stop."""
     result = Result(corpus.name, "axiom-embedded", corpus.count)
     run = AxiomRun(workdir, extra_env)
     try:
@@ -284,6 +291,8 @@ def run_axiom_embedded(
         run.start("up")
         run.warm_up(corpus, timeout=timeout)
         run.measure(corpus, result, timeout=timeout, stall=stall)
+        if observe is not None:
+            observe(run)
     except BenchError:
         print(run.procs.log_tails(), flush=True)
         raise
