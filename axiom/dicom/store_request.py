@@ -10,9 +10,9 @@ as before, whole: a command set in several fragments, another command, an elemen
 list, a value of an unexpected length or not plain ASCII, or anything the setters refuse.
 
 The data set's fragments are gathered as pynetdicom does (into the primitive's ``DataSet``), until
-they pass the stream threshold (``STREAM_AFTER`` unless told): then, where the listener gives a stream opener, the rest goes into
-a spool slot as it arrives (``slot_stream.py``) and the finished request carries that stream
-(:func:`streamed`) with an empty ``DataSet``. A write that fails there goes on in memory. A command
+they pass the stream threshold (``STREAM_AFTER`` unless told): then, where the listener gives a
+stream opener, the rest goes into a spool slot as it arrives (``slot_stream.py``) and the finished
+request carries that stream (:func:`streamed`) with an empty ``DataSet``. A write that fails there goes on in memory. A command
 fragment arriving before the data set is complete is a protocol error, answered as pynetdicom
 answers an undecodable message (Evt19: the association is aborted); a stream left unfinished when
 the connection closes is removed. EVT_DIMSE_RECV is not raised for a request read this way (nothing
