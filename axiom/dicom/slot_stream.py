@@ -46,10 +46,6 @@ def _write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += written
 
 
-def _remove(slot: Slot) -> None:
-    slot.discard()
-
-
 class StreamedSlot:
     """One large instance on its way into the spool: our File Meta, then the data as it arrives."""
 
@@ -64,7 +60,7 @@ class StreamedSlot:
         self._views: list[memoryview] = []
         # Removes the slot if nobody commits or closes it (an association killed with the
         # request still queued); detached once committed.
-        self._finalizer = weakref.finalize(self, _remove, slot)
+        self._finalizer = weakref.finalize(self, slot.discard)
         try:
             self.append(meta)
         except BaseException:

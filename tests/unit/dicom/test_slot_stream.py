@@ -15,7 +15,6 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.pdu_primitives import P_DATA
 
 from axiom.dicom.file_meta import encode_file_meta
 from axiom.dicom.slot_stream import STREAM_AFTER, StreamedSlot
@@ -26,7 +25,7 @@ from axiom.dicom.writeback import start_writeback
 from tests.factories import make_dataset, write_instance
 from tests.unit.dicom.test_spool import _meta_and_body
 from tests.unit.dicom.test_spool_slots import _ready_spool
-from tests.unit.dicom.test_store_request import _command
+from tests.unit.dicom.test_store_request import _command, _pdata
 
 
 @pytest.fixture
@@ -138,12 +137,6 @@ def _provider(spool: Spool) -> Any:
     dimse.receive_primitive = types.MethodType(_receive_primitive, dimse)
     setattr(dimse, _OPENER, (opener, STREAM_AFTER))
     return dimse
-
-
-def _pdata(*pdvs: tuple[int, bytes]) -> P_DATA:
-    primitive = P_DATA()
-    primitive.presentation_data_value_list = [list(pdv) for pdv in pdvs]
-    return primitive
 
 
 def test_the_listener_writes_a_large_data_set_to_a_slot_before_it_is_complete(tmp_path: Path) -> None:
