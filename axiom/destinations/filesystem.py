@@ -24,7 +24,7 @@ from pydantic import Field
 from axiom.config import Settings
 from axiom.destinations.base import CheckOutcome, DeliveryError, DeliveryResult, Destination
 from axiom.dicom.atomic import atomic_link, atomic_write, fsync_dir, make_dirs
-from axiom.dicom.part10 import encode_part10
+from axiom.dicom.part10 import encode_part10_chunks
 from axiom.dicom.paths import PathTemplate, UnsafePathError, resolve_under
 from axiom.domain.destinations import DestinationBase
 from axiom.domain.instances import OutgoingInstance
@@ -170,7 +170,7 @@ class FilesystemDestination(Destination[FilesystemDestinationConfig]):
             source = self._open_source(instance)
             try:
                 # Encode before touching the target folder: an unencodable dataset leaves no trace.
-                chunks = _file_chunks(source) if source is not None else iter([self._encode(instance)])
+                chunks = _file_chunks(source) if source is not None else iter(self._encode(instance))
                 make_dirs(target.parent)
                 atomic_write(target, chunks, fsync_folder=fsync_folder)
             finally:
@@ -207,9 +207,9 @@ class FilesystemDestination(Destination[FilesystemDestinationConfig]):
             # The spooled copy is gone; the dataset in hand is the same instance, so encode it.
             return None
 
-    def _encode(self, instance: OutgoingInstance) -> bytes:
+    def _encode(self, instance: OutgoingInstance) -> list[bytes]:
         try:
-            return encode_part10(instance)
+            return encode_part10_chunks(instance)
         except Exception as exc:
             # pydicom's messages can quote element values: report the kind of failure only.
             raise DeliveryError(

@@ -6,8 +6,10 @@ association thread, while the sender waits. A spooled file's meta is a handful o
 elements (the SOP class and instance, the transfer syntax, the implementation, the AE titles), so
 those are packed here with ``struct``, Explicit VR Little Endian, in tag order. Anything else (an
 element outside the list, a value that is not a plain ASCII string, a missing required element
-that pydicom would fill in or refuse, an element not yet converted from a read file) goes through
-pydicom as before. tests/unit/dicom/test_file_meta.py checks the bytes equal pydicom's.
+that pydicom would fill in or refuse) goes through
+pydicom as before. A meta read from a spooled file (the worker re-encoding a changed instance) is
+taken as pydicom takes it: the elements its validation reads are converted, the others written as
+read. tests/unit/dicom/test_file_meta.py checks the bytes equal pydicom's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import struct
 from io import BytesIO
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
@@ -36,8 +38,22 @@ _TEXT: dict[int, tuple[str, bytes]] = {
 # ImplementationClassUID); the version name it fills in only when missing.
 _NON_EMPTY = (_VERSION, 0x00020002, 0x00020003, 0x00020010, 0x00020012)
 _VERSION_NAME = 0x00020013
+# Elements pydicom's validation reads (and so converts) before writing; the others it writes raw.
+_CONVERTED = frozenset((*_NON_EMPTY, 0x00020000))
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2s2xI")
+
+
+def _raw(element: RawDataElement, tag: int) -> bytes | None:
+    """A text element as read from a file, written as it was read (as pydicom writes one it has
+    not converted), when it is explicit VR little endian, of the expected VR and an even length."""
+    vr_pad = _TEXT.get(tag)
+    value = element.value
+    if vr_pad is None or element.is_implicit_VR or not element.is_little_endian:
+        return None
+    if vr_pad[0] != element.VR or not isinstance(value, bytes) or len(value) % 2 or len(value) > 0xFFFF:
+        return None
+    return _SHORT.pack(0x0002, tag & 0xFFFF, vr_pad[0].encode(), len(value)) + value
 
 
 def _direct(meta: FileMetaDataset) -> bytes | None:
@@ -48,7 +64,14 @@ def _direct(meta: FileMetaDataset) -> bytes | None:
         if tag == _GROUP_LENGTH:
             continue
         if not isinstance(element, DataElement):
-            return None
+            if tag not in _CONVERTED:
+                raw = _raw(element, tag)
+                if raw is None:
+                    return None
+                parts.append(raw)
+                continue
+            # pydicom's validation converts these before writing them: so do we.
+            element = meta[tag]
         value = element.value
         if tag == _VERSION:
             if not isinstance(value, bytes) or len(value) != 2 or element.VR != "OB":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
@@ -74,3 +75,25 @@ def test_a_missing_instance_uid_is_refused_as_pydicom_refuses_it() -> None:
     del meta.MediaStorageSOPInstanceUID
     with pytest.raises(AttributeError):
         encode_file_meta(meta)
+
+
+def _read_meta(meta_bytes: bytes) -> FileMetaDataset:
+    return dcmread(BytesIO(b"\0" * 128 + b"DICM" + meta_bytes)).file_meta
+
+
+def test_a_meta_read_from_a_file_is_written_as_pydicom_writes_it_even_when_partly_changed() -> None:
+    """The worker re-encodes a changed instance with the meta it read from the spool: the elements
+    pydicom's validation converts are converted, the others written as read, as pydicom does."""
+    written = _pydicom(
+        _listener_meta(MRImageStorage, "1.2.3", ExplicitVRLittleEndian, "A", "AXIOM_RECEIVER16")
+    )
+    read = _read_meta(written)
+    assert _direct(read) is not None
+    assert encode_file_meta(_read_meta(written)) == _pydicom(_read_meta(written)) == written
+
+    changed, expected = _read_meta(written), _read_meta(written)
+    for meta in (changed, expected):
+        meta.MediaStorageSOPInstanceUID = "2.25.1234567"  # an anonymized instance's new UID
+    assert _direct(changed) is not None
+    assert encode_file_meta(changed) == _pydicom(expected)
+    assert b"2.25.1234567" in encode_file_meta(changed)
