@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     spool_recover_after_seconds: float = 600.0
     # The listener answers once an instance is fsync'd in the spool and publishes in batches: up to
     # this many instances per task, what arrived within publish_batch_delay_seconds of the first, or
-    # less when no instance arrived for publish_batch_idle_seconds (0: no such rule).
+    # less when the arrivals pause: at least publish_batch_idle_seconds and four usual gaps between
+    # arrivals (0: no pause rule).
     # 1: one confirmed publish per instance before answering (the behaviour before batching).
     publish_batch_size: int = Field(default=64, ge=1)
     publish_batch_delay_seconds: float = Field(default=0.05, ge=0)

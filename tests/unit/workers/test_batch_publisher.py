@@ -1,6 +1,6 @@
 """The listener's batching publisher through the real embedded broker: a stream becomes one batch
-task, a lone instance leaves after the idle pause rather than the full delay, and the size cap
-splits a burst."""
+task, a lone instance leaves after the idle pause rather than the full delay, a steady stream is
+not split at every gap, and the size cap splits a burst."""
 
 from __future__ import annotations
 
@@ -75,6 +75,23 @@ def test_a_lone_instance_leaves_after_the_pause_not_the_full_delay(tmp_path: Pat
         publisher.close()
     assert waited < 5  # far below the 30 s delay: the 10 ms pause closed the batch
     assert _batches(settings) == [["1.2.3.1"]]
+
+
+def test_a_steady_stream_with_gaps_near_the_idle_pause_is_not_split_into_singles(tmp_path: Path) -> None:
+    """One association's CT images arrive every few milliseconds: a pause is measured against that
+    pace, so the stream is batched instead of leaving instance by instance."""
+    settings, publisher = _publisher(tmp_path, max_delay=5.0, idle=0.01)
+    try:
+        for n in range(20):  # 20 ms apart: each gap is twice the 10 ms idle pause
+            publisher.publish_instance(_message(n))
+            time.sleep(0.02)
+        time.sleep(0.5)
+    finally:
+        publisher.close()
+    batches = _batches(settings)
+    assert [uid for batch in batches for uid in batch] == [f"1.2.3.{n}" for n in range(20)]
+    # The first leaves alone (no pace known yet, so the idle pause); the rest go together.
+    assert len(batches) <= 3, [len(b) for b in batches]
 
 
 def test_the_size_cap_splits_a_burst(tmp_path: Path) -> None:
