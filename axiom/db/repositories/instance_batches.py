@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from axiom.db.base import utcnow
 from axiom.db.models import Delivery, DicomInstance, DicomSeries, DicomStudy, InstanceHeader, RouteAttempt
@@ -24,8 +26,82 @@ from axiom.domain.instances import InstanceStatus
 _PLACEMENT = ("study_instance_uid", "series_instance_uid", "modality", "patient_id_hash", "study_date")
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+@dataclass(frozen=True)
+class _Statements:
+    """The batch's statements, built once per dialect with bound parameters: building a statement
+    and its cache key on every batch cost more than running it (~0.2 ms each on SQLite)."""
+
+    known: Executable
+    series: Executable
+    insert_instances: Executable
+    series_counts: Executable
+    study_counts: Executable
+    store_headers: Executable
+    record_deliveries: Executable
+    status: Executable
+    final_status: Executable
+    priors: Executable
+    attempts: Executable
+
+
+def _upsert(dialect: str, model: Any, keys: Sequence[Any], changed: Sequence[str]) -> Executable:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in changed})
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _Statements(
+        known=select(DicomInstance.sop_instance_uid).where(
+            DicomInstance.sop_instance_uid.in_(bindparam("sops", expanding=True))
+        ),
+        series=select(DicomSeries.series_instance_uid, DicomSeries.id, DicomSeries.study_id).where(
+            DicomSeries.series_instance_uid.in_(bindparam("uids", expanding=True))
+        ),
+        insert_instances=insert(DicomInstance)
+        .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
+        .returning(DicomInstance.sop_instance_uid, DicomInstance.id),
+        series_counts=update(DicomSeries)
+        .where(DicomSeries.id == bindparam("b_id"))
+        .values(instance_count=DicomSeries.instance_count + bindparam("b_n")),
+        study_counts=update(DicomStudy)
+        .where(DicomStudy.id == bindparam("b_id"))
+        .values(instance_count=DicomStudy.instance_count + bindparam("b_n"), updated_at=bindparam("b_at")),
+        store_headers=_upsert(
+            dialect, InstanceHeader, [InstanceHeader.instance_id], ["header", "encoded", "received_at"]
+        ),
+        record_deliveries=_upsert(
+            dialect,
+            Delivery,
+            ["sop_instance_uid", "content_hash", "destination"],
+            ["status", "instance_id", "spool_path", "exception_id", "updated_at", "sent_hash"],
+        ),
+        status=update(DicomInstance)
+        .where(DicomInstance.id.in_(bindparam("ids", expanding=True)))
+        .values(status=bindparam("b_status")),
+        final_status=update(DicomInstance)
+        .where(DicomInstance.id.in_(bindparam("ids", expanding=True)))
+        .values(status=bindparam("b_status"), processed_at=bindparam("b_at")),
+        priors=select(
+            Delivery.sop_instance_uid,
+            Delivery.content_hash,
+            Delivery.destination,
+            Delivery.spool_path,
+            Delivery.status,
+            Delivery.sent_hash,
+        ).where(Delivery.sop_instance_uid.in_(bindparam("sops", expanding=True))),
+        attempts=select(RouteAttempt.spool_path, RouteAttempt.attempts).where(
+            RouteAttempt.spool_path.in_(bindparam("paths", expanding=True))
+        ),
+    )
+
+
+def _hot(session: Session) -> tuple[Any, _Statements]:
+    """The session's connection (Core: no ORM bookkeeping for these bulk statements) and the
+    statements for its dialect."""
+    connection = session.connection()
+    return connection, _statements(connection.dialect.name)
 
 
 def _same(row: _Row) -> _Row:
@@ -34,14 +110,11 @@ def _same(row: _Row) -> _Row:
 
 def _series_ids(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """(series id, study id) of every series in ``rows``, creating the ones not seen before."""
-    uids = {r["series_instance_uid"] for r in rows}
+    connection, statements = _hot(session)
+    uids = sorted({r["series_instance_uid"] for r in rows})
     found = {
         uid: (series_id, study_id)
-        for uid, series_id, study_id in session.execute(
-            select(DicomSeries.series_instance_uid, DicomSeries.id, DicomSeries.study_id).where(
-                DicomSeries.series_instance_uid.in_(uids)
-            )
-        )
+        for uid, series_id, study_id in connection.execute(statements.series, {"uids": uids})
     }
     for row in rows:
         uid = row["series_instance_uid"]
@@ -79,12 +152,9 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
     and study; a SOP Instance UID already recorded (or recorded by another worker meanwhile, or twice
     in this batch) is a re-receipt, recorded as ``upsert_instance`` does.
     """
+    connection, statements = _hot(session)
     sops = [r["sop_instance_uid"] for r in rows]
-    known = set(
-        session.scalars(
-            select(DicomInstance.sop_instance_uid).where(DicomInstance.sop_instance_uid.in_(sops))
-        )
-    )
+    known = set(connection.execute(statements.known, {"sops": sops}).scalars())
     ids: dict[int, int] = {}
     fresh: dict[str, int] = {}  # SOP Instance UID -> index of its first new row
     later: list[int] = []
@@ -114,13 +184,8 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
                     "raw_values": row.get("raw_values"),
                 }
             )
-        stmt = (
-            _insert(session)(DicomInstance)
-            .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
-            .returning(DicomInstance.sop_instance_uid, DicomInstance.id)
-        )
         # executemany: SQLAlchemy sends it as multi-row INSERTs, compiled once for every batch size.
-        inserted = {sop: id_ for sop, id_ in session.connection().execute(stmt, values)}
+        inserted = {sop: id_ for sop, id_ in connection.execute(statements.insert_instances, values)}
         series_counts: Counter[int] = Counter()
         study_counts: Counter[int] = Counter()
         for sop, index in fresh.items():
@@ -131,19 +196,13 @@ def record_instances(session: Session, rows: Sequence[dict[str, Any]]) -> list[i
                 study_counts[study_id] += 1
             else:
                 later.append(index)  # another worker recorded it since our look-up
-        for series_id, n in series_counts.items():
-            session.execute(
-                update(DicomSeries)
-                .where(DicomSeries.id == series_id)
-                .values(instance_count=DicomSeries.instance_count + n)
-                .execution_options(synchronize_session=False)
+        if series_counts:
+            connection.execute(
+                statements.series_counts, [{"b_id": i, "b_n": n} for i, n in series_counts.items()]
             )
-        for study_id, n in study_counts.items():
-            session.execute(
-                update(DicomStudy)
-                .where(DicomStudy.id == study_id)
-                .values(instance_count=DicomStudy.instance_count + n, updated_at=now)
-                .execution_options(synchronize_session=False)
+            connection.execute(
+                statements.study_counts,
+                [{"b_id": i, "b_n": n, "b_at": now} for i, n in study_counts.items()],
             )
     for index in sorted(later):
         ids[index] = upsert_instance(session, **rows[index]).id
@@ -155,17 +214,9 @@ def store_headers(session: Session, headers: Sequence[tuple[int, bytes, datetime
     statement."""
     if not headers:
         return
-    stmt = _insert(session)(InstanceHeader)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[InstanceHeader.instance_id],
-        set_={
-            "header": stmt.excluded.header,
-            "encoded": stmt.excluded.encoded,
-            "received_at": stmt.excluded.received_at,
-        },
-    )
+    connection, statements = _hot(session)
     rows = [{"instance_id": i, "header": None, "encoded": e, "received_at": at} for i, e, at in headers]
-    session.connection().execute(stmt, rows)
+    connection.execute(statements.store_headers, rows)
 
 
 def record_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -173,15 +224,8 @@ def record_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    stmt = _insert(session)(Delivery)
-    changed = {
-        k: stmt.excluded[k]
-        for k in ("status", "instance_id", "spool_path", "exception_id", "updated_at", "sent_hash")
-    }
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["sop_instance_uid", "content_hash", "destination"], set_=changed
-    )
-    session.connection().execute(stmt, [{**r, "updated_at": now} for r in rows])
+    connection, statements = _hot(session)
+    connection.execute(statements.record_deliveries, [{**r, "updated_at": now} for r in rows])
 
 
 def set_statuses(session: Session, statuses: dict[int, InstanceStatus]) -> None:
@@ -190,32 +234,20 @@ def set_statuses(session: Session, statuses: dict[int, InstanceStatus]) -> None:
     for instance_id, status in statuses.items():
         by_status.setdefault(status, []).append(instance_id)
     now = utcnow()
+    connection, statements = _hot(session)
     for status, ids in by_status.items():
-        values: dict[str, Any] = {"status": status}
         if status in FINAL_STATUSES:
-            values["processed_at"] = now
-        session.execute(
-            update(DicomInstance)
-            .where(DicomInstance.id.in_(ids))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+            connection.execute(statements.final_status, {"ids": ids, "b_status": status, "b_at": now})
+        else:
+            connection.execute(statements.status, {"ids": ids, "b_status": status})
 
 
 def priors_of(session: Session, contents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Prior]]:
     """The ledger rows of each (SOP Instance UID, content hash): one query for the batch."""
     wanted = set(contents)
     found: dict[tuple[str, str], list[Prior]] = {key: [] for key in wanted}
-    rows = session.execute(
-        select(
-            Delivery.sop_instance_uid,
-            Delivery.content_hash,
-            Delivery.destination,
-            Delivery.spool_path,
-            Delivery.status,
-            Delivery.sent_hash,
-        ).where(Delivery.sop_instance_uid.in_({sop for sop, _ in wanted}))
-    )
+    connection, statements = _hot(session)
+    rows = connection.execute(statements.priors, {"sops": sorted({sop for sop, _ in wanted})})
     for sop, content_hash, destination, spool_path, status, sent_hash in rows:
         if (sop, content_hash) in wanted:
             found[(sop, content_hash)].append(Prior(destination, spool_path, status, sent_hash))
@@ -224,7 +256,6 @@ def priors_of(session: Session, contents: Sequence[tuple[str, str]]) -> dict[tup
 
 def failed_attempts_of(session: Session, spool_paths: Sequence[str]) -> dict[str, int]:
     """Failed routing attempts of each arrival that has any: one query for the batch."""
-    rows = session.execute(
-        select(RouteAttempt.spool_path, RouteAttempt.attempts).where(RouteAttempt.spool_path.in_(spool_paths))
-    )
+    connection, statements = _hot(session)
+    rows = connection.execute(statements.attempts, {"paths": list(spool_paths)})
     return {path: int(attempts) for path, attempts in rows}

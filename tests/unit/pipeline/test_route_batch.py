@@ -24,6 +24,7 @@ from axiom.pipeline.route_batch import route_batch
 from axiom.pipeline.runtime import Runtime
 from tests.factories import make_dataset
 from tests.support.routing import apply_dict, fresh_runtime
+from tests.unit.db.databases import BACKENDS, fresh_database
 from tests.unit.pipeline.test_route import _spool_dataset
 
 N = 50
@@ -40,9 +41,17 @@ def _config(*rules: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    with fresh_runtime(tmp_path / "data") as rt:
+@pytest.fixture(params=BACKENDS)
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """The batch's statements are built once per dialect: each test runs on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        with fresh_runtime(tmp_path / "data") as rt:
+            yield rt
+        return
+    with (
+        fresh_database("postgresql", tmp_path) as url,
+        fresh_runtime(tmp_path / "data", database_url=url) as rt,
+    ):
         yield rt
 
 
@@ -160,27 +169,40 @@ def test_holds_and_reroutes_in_a_batch_end_as_they_would_alone(runtime: Runtime,
     ]
 
 
+_FAILING_STATUS_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER fail_status BEFORE UPDATE OF status ON dicom_instances "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION fail_status() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk I/O error (test)'; END $$",
+        "CREATE TRIGGER fail_status BEFORE UPDATE OF status ON dicom_instances "
+        "FOR EACH ROW EXECUTE FUNCTION fail_status()",
+    ],
+}
+
+
 def test_a_batch_that_fails_before_its_statuses_replays_without_a_second_delivery(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     apply_dict(runtime, _config({"name": "both", "destinations": ["archive", "second"]}), tmp_path)
     messages = _series(runtime, tmp_path, n=10)
-    # The last transaction of the batch fails inside the database (a real SQLite error), as a crash
-    # or a database blip after the sends would leave it: delivered, ledger committed, statuses not.
+    # The last transaction of the batch fails inside the database (a real database error), as a
+    # crash or a database blip after the sends would leave it: delivered, ledger committed, statuses not.
     with runtime.engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TRIGGER fail_status BEFORE UPDATE OF status ON dicom_instances "
-                "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END"
-            )
-        )
+        for statement in _FAILING_STATUS_TRIGGER[conn.dialect.name]:
+            conn.execute(text(statement))
     failed: list[InstanceMessage] = []
     outcomes = route_batch(runtime, messages, on_error=failed.append)
     assert outcomes == [None] * 10 and failed == messages  # each handed on for a retry of its own
     written = {p: p.stat().st_mtime_ns for p in _files(runtime, "archive") + _files(runtime, "second")}
     assert len(written) == 20
     with runtime.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER fail_status"))
+        drop = "DROP TRIGGER fail_status" + (
+            " ON dicom_instances" if conn.dialect.name == "postgresql" else ""
+        )
+        conn.execute(text(drop))
 
     again = route_batch(runtime, messages)
 
