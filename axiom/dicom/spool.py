@@ -54,6 +54,9 @@ class Spool:
         self.max_instance_bytes = max_instance_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
+        # Resolved once: own() runs for every instance a worker routes.
+        self._resolved_dir = spool_dir.resolve()
+        self._dir_texts = frozenset({str(spool_dir), str(self._resolved_dir)})
         # Ingest writes into slots made durable ahead (one flush per instance, spool_slots.py);
         # without fsync there is nothing to save.
         self._slots: SlotPool | None = pool_for(spool_dir, slots) if slots > 0 and fsync else None
@@ -129,11 +132,15 @@ class Spool:
         A message is data from the broker: a forged or corrupted one must not make a worker read,
         move or delete another file (``../destinations/...``, an absolute path, a symlink out)."""
         path = Path(path_text)
-        if not _SPOOL_NAME.fullmatch(path.name) or path.parent.resolve() != self.spool_dir.resolve():
+        if not _SPOOL_NAME.fullmatch(path.name):
+            raise ForeignSpoolPath("the task names a file outside the spool")
+        # The folder exactly as this spool names it needs no resolving (what our listener writes);
+        # any other spelling is resolved and compared.
+        if str(path.parent) not in self._dir_texts and path.parent.resolve() != self._resolved_dir:
             raise ForeignSpoolPath("the task names a file outside the spool")
         if path.is_symlink():
             raise ForeignSpoolPath("the task names a symbolic link in the spool")
-        return self.spool_dir.resolve() / path.name
+        return self._resolved_dir / path.name
 
     def remove(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

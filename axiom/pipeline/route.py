@@ -13,11 +13,10 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from io import BytesIO
 from pathlib import Path
 
 import structlog
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 
 from axiom import metrics
 from axiom.admin.crosswalks import UnknownCrosswalk
@@ -30,6 +29,7 @@ from axiom.db.repositories import completions as completion_repo
 from axiom.db.repositories import instances as instance_repo
 from axiom.db.repositories import route_attempts as attempt_repo
 from axiom.db.session import make_durable
+from axiom.dicom.fast_read import read_part10
 from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.dicom.spool_claim import InFlight, claim
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
@@ -148,7 +148,7 @@ def _route_claimed(
 ) -> RouteOutcome | None:
     settings = runtime.settings
     try:
-        dataset = dcmread(BytesIO(part10))
+        dataset = read_part10(part10)
     except Exception as exc:
         return quarantine_unreadable(runtime, spool, path, message, exc)
 

@@ -22,11 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from io import BytesIO
 from pathlib import Path
 
 import structlog
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 from sqlalchemy.orm import Session
 
 from axiom import metrics
@@ -34,6 +33,7 @@ from axiom.admin.crosswalks import UnknownCrosswalk
 from axiom.db.repositories import instance_batches as batch_repo
 from axiom.db.retry import commit_through_blips
 from axiom.db.session import make_durable
+from axiom.dicom.fast_read import read_part10
 from axiom.dicom.spool import ForeignSpoolPath, Spool, dataset_digest
 from axiom.dicom.spool_claim import InFlight, claim
 from axiom.domain.instances import InstanceStatus, OutgoingInstance
@@ -157,7 +157,7 @@ def claim_stage(batch: Batch, claims: contextlib.ExitStack) -> None:
             batch.alone.append(index)
             continue
         try:
-            dataset = dcmread(BytesIO(part10))
+            dataset = read_part10(part10)
         except Exception as exc:
             batch.outcomes[index] = quarantine_unreadable(batch.runtime, batch.spool, path, message, exc)
             continue

@@ -25,11 +25,11 @@ def _varied(syntax: str) -> FileDataset:
     ds.ReferencedImageSequence = Sequence([Dataset(), Dataset()])
     ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3.4"
     ds.ReferencedImageSequence[1].ReferencedSOPInstanceUID = "1.2.3.45"
-    ds.ReferencedImageSequence.is_undefined_length = False
+    ds["ReferencedImageSequence"].is_undefined_length = False
     ds.ProcedureCodeSequence = Sequence([Dataset()])
     ds.ProcedureCodeSequence[0].CodeValue = "ABC"
     ds.ProcedureCodeSequence[0].CodeMeaning = "odd"
-    ds.ProcedureCodeSequence.is_undefined_length = True
+    ds["ProcedureCodeSequence"].is_undefined_length = True
     block = ds.private_block(0x0011, "AXIOM TEST", create=True)
     block.add_new(0x01, "LO", "private value")
     block.add_new(0x02, "UN", b"\x01\x02\x03")

@@ -68,6 +68,10 @@ def test_own_confines_task_paths_to_the_spool(tmp_path: Path, corpus_small: Corp
     spool = Spool(tmp_path / "spool", tmp_path / "quarantine", fsync=False)
     good = spool.write(*_meta_and_body(corpus_small.instances[0].path))
     assert spool.own(str(good)) == good.resolve()
+    # Another spelling of the spool folder (through a symbolic link to it) is resolved, not refused.
+    alias = tmp_path / "alias"
+    alias.symlink_to(spool.spool_dir)
+    assert spool.own(str(alias / good.name)) == good.resolve()
     outside = tmp_path / "destinations" / "x.dcm"
     outside.parent.mkdir()
     outside.write_bytes(b"x")
