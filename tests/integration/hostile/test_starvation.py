@@ -57,7 +57,9 @@ def idle_associations(port: int, count: int) -> Iterator[list[Association]]:
     """Associations one peer establishes and then leaves idle (slow sender)."""
     ae = AE(ae_title="SLOWPOKE")
     ae.add_requested_context(CT)
-    ae.acse_timeout = 5
+    # Generous for a loaded CI machine (one 5 s wait for a rejection timed out there): the listener
+    # must answer every request, accepted or rejected; storescu's own time is the starvation check.
+    ae.acse_timeout = 15
     held = [
         ae.associate("127.0.0.1", port, ae_title="AXIOM", bind_address=(SLOW_HOST, 0)) for _ in range(count)
     ]
