@@ -44,8 +44,8 @@ class _Statements:
     attempts: Executable
 
 
-def _upsert(dialect: str, model: Any, keys: Sequence[Any], changed: Sequence[str]) -> Executable:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+def _upsert(insert: Any, model: Any, keys: Sequence[Any], changed: Sequence[str]) -> Executable:
+    stmt = insert(model)
     return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in changed})
 
 
@@ -69,10 +69,10 @@ def _statements(dialect: str) -> _Statements:
         .where(DicomStudy.id == bindparam("b_id"))
         .values(instance_count=DicomStudy.instance_count + bindparam("b_n"), updated_at=bindparam("b_at")),
         store_headers=_upsert(
-            dialect, InstanceHeader, [InstanceHeader.instance_id], ["header", "encoded", "received_at"]
+            insert, InstanceHeader, [InstanceHeader.instance_id], ["header", "encoded", "received_at"]
         ),
         record_deliveries=_upsert(
-            dialect,
+            insert,
             Delivery,
             ["sop_instance_uid", "content_hash", "destination"],
             ["status", "instance_id", "spool_path", "exception_id", "updated_at", "sent_hash"],
