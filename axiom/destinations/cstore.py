@@ -9,6 +9,11 @@ while idle), that send is retried once on a fresh association. One that dies aft
 retried here: the peer may have stored the instance and only the response was lost, and a second
 send would be a second copy at a peer that files every C-STORE (the task's retry decides later).
 
+An association left idle for ``association_close_delay_seconds`` is released (Orthanc's
+``DicomAssociationCloseDelay``, 5 s there): many peers serve one association at a time (DCMTK's
+storescp, small PACS) or cap them per AE, and every worker process holding an idle one open would
+keep the others' associations waiting until their ACSE timeout.
+
 Instances go in their received transfer syntax: the proposal is the syntax itself, plus Explicit
 and Implicit VR Little Endian for uncompressed data (pynetdicom converts between those).
 """
@@ -85,6 +90,9 @@ class CStoreDestinationConfig(DestinationBase):
     ae_title: str = Field(min_length=1, max_length=16)
     calling_ae_title: str = Field(default="AXIOM", min_length=1, max_length=16)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # How long an association with nothing to send stays open for the next send; 0: released after
+    # each send.
+    association_close_delay_seconds: float = Field(default=1.0, ge=0)
     tls: DicomTLS | None = None
 
 
@@ -169,6 +177,9 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
         self._message_ids = itertools.cycle(range(1, 65536))
         # Established associations since construction: lets tests and metrics see reuse.
         self.associations_opened = 0
+        self._last_send = 0.0
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # Public interface ---------------------------------------------------------------------------
 
@@ -227,9 +238,37 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
 
     def close(self) -> None:
         with self._lock:
+            # The reaper ends; a later send starts another with the next association.
+            self._closed.set()
+            self._closed = threading.Event()
+            self._reaper = None
             self._drop_association(release=True)
 
     # Association management ---------------------------------------------------------------------
+
+    def _sent(self) -> None:
+        """After a send (the lock held): release at once, or leave it to the reaper thread."""
+        if self.config.association_close_delay_seconds == 0:
+            self._drop_association(release=True)
+            return
+        self._last_send = time.monotonic()
+        if self._reaper is None and self._assoc is not None:
+            self._reaper = threading.Thread(
+                target=self._reap, args=(self._closed,), name=f"cstore-idle-{self.name}", daemon=True
+            )
+            self._reaper.start()
+
+    def _reap(self, closed: threading.Event) -> None:
+        """Release the association once it has been idle for the close delay; ends with ``close``."""
+        delay = self.config.association_close_delay_seconds
+        wait = delay
+        while not closed.wait(wait):
+            with self._lock:
+                idle = time.monotonic() - self._last_send
+                if self._assoc is not None and idle >= delay:
+                    self._drop_association(release=True)
+                # Next look: when the current association would be idle long enough.
+                wait = delay - idle if self._assoc is not None and idle < delay else delay
 
     def _send_locked(self, dataset: Dataset, key: ContextKey, uid: str) -> str:
         for attempt in (1, 2):
@@ -250,6 +289,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
             finally:
                 assoc._reactor_checkpoint.set()  # pynetdicom resumes it too, except when it raised
             if "Status" in status:
+                self._sent()
                 return self._check_status(int(status.Status), uid)
             # No response: aborted, dropped or timed out. pynetdicom has aborted the association.
             self._drop_association(release=False)

@@ -212,6 +212,7 @@ def test_a_database_error_midway_rolls_back_every_change(
             "ae_title": "ORTHANC",
             "calling_ae_title": "AXIOM",
             "timeout_seconds": 30.0,
+            "association_close_delay_seconds": 1.0,
         }
 
 

@@ -272,6 +272,7 @@ def test_destination_delete_and_masking(
             **PACS,
             "calling_ae_title": "AXIOM",
             "timeout_seconds": 30.0,
+            "association_close_delay_seconds": 1.0,
         }
     ]
     deleted = client.delete(f"{BASE}/destinations/pacs", headers=creds.admin)

@@ -30,7 +30,7 @@ from axiom.destinations.cstore import (
 )
 from axiom.domain.instances import OutgoingInstance
 from tests.factories import make_dataset, outgoing_instance, write_instance
-from tests.support.dcmtk import free_port
+from tests.support.dcmtk import StoreSCP, free_port
 from tests.support.scp import StorageSCP
 
 
@@ -243,6 +243,48 @@ def test_close_releases_and_the_next_send_reconnects(
         dest.close()
         dest.close()  # idempotent
         assert scp.wait_for(lambda log: log.released == 2)
+
+
+def test_an_idle_association_is_released_after_the_close_delay(
+    tmp_path: Path, make_destination: Callable[..., CStoreDestination]
+) -> None:
+    with StorageSCP() as scp:
+        dest = make_destination(scp, association_close_delay_seconds=0.3)
+        for _ in range(3):
+            dest.send(instance(tmp_path))
+        assert dest.associations_opened == 1
+        # Released (not aborted) once nothing was sent for the delay, with no send to prompt it.
+        assert scp.wait_for(lambda log: log.released == 1 and log.aborted == 0, timeout=3)
+        dest.send(instance(tmp_path))
+        assert dest.associations_opened == 2
+        assert scp.wait_for(lambda log: log.released == 2, timeout=3)
+
+
+def test_close_delay_zero_releases_after_every_send(
+    tmp_path: Path, make_destination: Callable[..., CStoreDestination]
+) -> None:
+    with StorageSCP() as scp:
+        dest = make_destination(scp, association_close_delay_seconds=0)
+        dest.send(instance(tmp_path))
+        dest.send(instance(tmp_path))
+        assert dest.associations_opened == 2
+        assert scp.wait_for(lambda log: log.released == 2 and log.aborted == 0)
+
+
+def test_two_senders_take_turns_at_a_peer_that_serves_one_association_at_a_time(
+    tmp_path: Path, make_destination: Callable[..., CStoreDestination]
+) -> None:
+    """DCMTK's storescp (no --fork) reads one association at a time: a worker process that kept an
+    idle association open made every other worker's association wait out its ACSE timeout."""
+    with StoreSCP(tmp_path / "pacs", ae_title="TESTSCP") as pacs:
+        first = make_destination(port=pacs.port, association_close_delay_seconds=0.3, timeout_seconds=5)
+        second = make_destination(port=pacs.port, association_close_delay_seconds=0.3, timeout_seconds=5)
+        first.send(instance(tmp_path))
+        started = time.monotonic()
+        second.send(instance(tmp_path))
+        assert time.monotonic() - started < 3
+        first.send(instance(tmp_path))
+        assert len(pacs.received_files()) == 3
 
 
 def test_peer_restart_between_sends_is_absorbed(
