@@ -231,5 +231,9 @@ def child_roles(pid: int) -> dict[str, int]:
         except OSError:
             continue
         if "cli.main" in argv:
-            roles[argv[argv.index("cli.main") + 1]] = kid
+            role = argv[argv.index("cli.main") + 1]
+            # Workers on other queues than the data path's are told apart by them.
+            if "--queues" in argv and "default" not in argv[argv.index("--queues") + 1].split(","):
+                role = f"{role} ({argv[argv.index('--queues') + 1]})"
+            roles[role] = kid
     return roles

@@ -51,8 +51,18 @@ def known_peer_count(settings: Settings) -> int:
 
 
 def role_commands(settings: Settings) -> dict[str, list[str]]:
-    """``axiom <args>`` per child; a gpu worker joins when the models folder holds a model."""
+    """``axiom <args>`` per child; a gpu worker joins when the models folder holds a model.
+
+    On SQLite (the embedded default), unless ``worker_concurrency`` asks otherwise, the data path has
+    one worker process, the database's one writer: SQLite takes one write transaction at a time, and
+    two pool processes recording batches queued on its lock (``BEGIN IMMEDIATE``) and cost ~15% more
+    CPU per instance (docs/performance.md). Retries and the periodic and polling tasks get a process
+    of their own, so a poll or a retry to a slow peer never holds up what arrives.
+    """
     commands = {role: [role] for role in ROLES}
+    if settings.worker_concurrency == 0 and settings.effective_database_url.startswith("sqlite"):
+        commands["worker"] = ["worker", "--queues", "high,default", "--concurrency", "1"]
+        commands["background-worker"] = ["worker", "--queues", "low,retry", "--concurrency", "1"]
     if any(settings.ai_models_path.glob("*/*/manifest.yaml")):
         commands["gpu-worker"] = ["worker", "--queues", "gpu"]
     return commands

@@ -21,9 +21,22 @@ pytestmark = pytest.mark.integration
 def test_first_start_applies_the_example_and_ctrl_c_stops_every_role(
     tmp_path: Path, corpus_small: Corpus
 ) -> None:
-    stack = AxiomStack(tmp_path / "fresh", {"AXIOM_APPLY_EXAMPLE_ON_FIRST_START": "true"})
+    # The default worker concurrency: on SQLite, one data-path worker (the one writer) and one for the rest.
+    stack = AxiomStack(
+        tmp_path / "fresh", {"AXIOM_APPLY_EXAMPLE_ON_FIRST_START": "true", "AXIOM_WORKER_CONCURRENCY": "0"}
+    )
     try:
         stack.start("up")
+        children = subprocess.run(
+            ["pgrep", "-a", "-P", str(stack.procs["up"].pid)], capture_output=True, text=True
+        ).stdout
+        workers = sorted(
+            line.split("cli.main ", 1)[1] for line in children.splitlines() if "main worker" in line
+        )
+        assert workers == [
+            "worker --queues high,default --concurrency 1",
+            "worker --queues low,retry --concurrency 1",
+        ], children
         assert requests.get(f"http://127.0.0.1:{stack.api_port}/health", timeout=5).json() == {"status": "ok"}
         info = corpus_small.instances[0]
 
