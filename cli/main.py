@@ -47,11 +47,14 @@ def worker(
     ] = "high,default,low,retry",
     concurrency: Annotated[int, typer.Option(help="Worker processes (0: settings, else CPUs)")] = 0,
     pool: Annotated[str, typer.Option(help="Celery pool")] = "prefork",
+    autoscale: Annotated[
+        str, typer.Option(help="MAX,MIN processes, grown while tasks wait (instead of --concurrency)")
+    ] = "",
 ) -> None:
     """Run a Celery worker."""
     from cli.roles import run_worker
 
-    run_worker(get_settings(), queues, concurrency, pool)
+    run_worker(get_settings(), queues, concurrency, pool, autoscale)
 
 
 @app.command("gpu-worker")

@@ -153,7 +153,7 @@ def _banner(settings: Settings) -> list[str]:
     return ["--quiet"] if settings.log_json else []
 
 
-def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> None:
+def run_worker(settings: Settings, queues: str, concurrency: int, pool: str, autoscale: str = "") -> None:
     prepare(settings, "gpu-worker" if queues.split(",") == ["gpu"] else "worker")
     from workers.celery_app import create_app
 
@@ -171,7 +171,11 @@ def run_worker(settings: Settings, queues: str, concurrency: int, pool: str) -> 
         pool,
     ]
     argv += ["--hostname", f"axiom-worker-{os.getpid()}@%h"]
-    argv += ["--concurrency", str(concurrency or settings.worker_concurrency or os.cpu_count() or 1)]
+    if autoscale:
+        # Celery's autoscaler: MIN processes, one more each second while reserved tasks outnumber them.
+        argv += ["--autoscale", autoscale]
+    else:
+        argv += ["--concurrency", str(concurrency or settings.worker_concurrency or os.cpu_count() or 1)]
     if settings.embedded_broker:
         # No fanout exchange on the filesystem transport: nothing to gossip or mingle over.
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -54,14 +54,17 @@ def role_commands(settings: Settings) -> dict[str, list[str]]:
     """``axiom <args>`` per child; a gpu worker joins when the models folder holds a model.
 
     On SQLite (the embedded default), unless ``worker_concurrency`` asks otherwise, the data path has
-    one worker process, the database's one writer: SQLite takes one write transaction at a time, and
-    two pool processes recording batches queued on its lock (``BEGIN IMMEDIATE``) and cost ~15% more
-    CPU per instance (docs/performance.md). Retries and the periodic and polling tasks get a process
-    of their own, so a poll or a retry to a slow peer never holds up what arrives.
+    one worker process while it keeps up, the database's one writer (SQLite takes one write
+    transaction at a time; pool processes recording batches side by side queue on its lock), grown by
+    Celery's autoscaler to one per CPU while batches wait (anonymization or AI make routing
+    CPU-bound: one fixed process fell 25% behind the acknowledged rate, docs/performance.md).
+    Retries and the periodic and polling tasks get a process of their own, so a poll or a retry to a
+    slow peer never holds up what arrives.
     """
     commands = {role: [role] for role in ROLES}
     if settings.worker_concurrency == 0 and settings.effective_database_url.startswith("sqlite"):
-        commands["worker"] = ["worker", "--queues", "high,default", "--concurrency", "1"]
+        most = max(os.cpu_count() or 1, 1)
+        commands["worker"] = ["worker", "--queues", "high,default", "--autoscale", f"{most},1"]
         commands["background-worker"] = ["worker", "--queues", "low,retry", "--concurrency", "1"]
     if any(settings.ai_models_path.glob("*/*/manifest.yaml")):
         commands["gpu-worker"] = ["worker", "--queues", "gpu"]

@@ -34,7 +34,7 @@ def test_first_start_applies_the_example_and_ctrl_c_stops_every_role(
             line.split("cli.main ", 1)[1] for line in children.splitlines() if "main worker" in line
         )
         assert workers == [
-            "worker --queues high,default --concurrency 1",
+            f"worker --queues high,default --autoscale {os.cpu_count() or 1},1",
             "worker --queues low,retry --concurrency 1",
         ], children
         assert requests.get(f"http://127.0.0.1:{stack.api_port}/health", timeout=5).json() == {"status": "ok"}
