@@ -21,7 +21,6 @@ and Implicit VR Little Endian for uncompressed data (pynetdicom converts between
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 from collections import OrderedDict
@@ -37,7 +36,7 @@ from pynetdicom.association import Association
 from axiom.config import Settings
 from axiom.destinations.base import CheckOutcome, DeliveryError, Destination
 from axiom.dicom.part10 import transfer_syntax_of, with_transfer_syntax
-from axiom.dicom.scu_ae import requestor_ae
+from axiom.dicom.scu_ae import no_delay, park_reactor, requestor_ae
 from axiom.dicom.tls import client_context
 from axiom.dicom.transcode import TranscodeError, transcode
 from axiom.domain.destinations import DestinationBase
@@ -48,26 +47,6 @@ ECHO_TIMEOUT_SECONDS = 5.0
 # A reused association that fails a send within this long was already gone (closed by the peer
 # while idle): the instance never reached it, so the send is retried at once on a fresh one.
 STALE_ASSOCIATION_SECONDS = 1.0
-
-
-def _park_reactor(assoc: Association, wait_seconds: float = 1.0) -> None:
-    """Hold the association's reactor thread still before a request goes out.
-
-    pynetdicom pauses its reactor so that the response reaches ``send_c_store`` and not the reactor,
-    but its check races: the reactor flags itself paused just before it waits on the checkpoint, so
-    a reactor that passed the wait before the pause was asked for still looks paused, and when it
-    runs on it takes a quick peer's response as an "unexpected C-STORE service message". The send
-    then waits out its timeout although the peer stored the instance. Here the checkpoint is
-    cleared and the reactor seen waiting on it (a waiter of its condition) before the send.
-    """
-    checkpoint = assoc._reactor_checkpoint
-    checkpoint.clear()
-    waiters = getattr(getattr(checkpoint, "_cond", None), "_waiters", None)
-    if waiters is None:  # another threading implementation: pynetdicom's own check must do
-        return
-    deadline = time.monotonic() + wait_seconds
-    while not waiters and assoc.is_established and time.monotonic() < deadline:
-        time.sleep(0.0001)
 
 
 class DicomTLS(BaseModel):
@@ -132,18 +111,6 @@ def status_outcome(status: int) -> str:
     # 0x0122 SOP class not supported, 0xA9xx data set does not match, 0xCxxx cannot understand,
     # and every other failure: sending the same bytes again gives the same answer.
     return "permanent"
-
-
-def _no_delay(event: evt.Event) -> None:
-    """Turn off Nagle on the association's socket.
-
-    pynetdicom writes a C-STORE as several PDUs; with Nagle on, the kernel holds the later ones
-    until the peer ACKs the first, and a peer that delays ACKs adds ~40 ms to every store.
-    """
-    transport = getattr(getattr(event.assoc, "dul", None), "socket", None)
-    sock = getattr(transport, "socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class CStoreDestination(Destination[CStoreDestinationConfig]):
@@ -274,7 +241,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
         for attempt in (1, 2):
             assoc, reused = self._association_for(key, uid)
             started = time.monotonic()
-            _park_reactor(assoc)
+            park_reactor(assoc)
             try:
                 # A message ID of its own per request, so a late response is never taken for this one.
                 status = assoc.send_c_store(dataset, msg_id=next(self._message_ids))
@@ -338,7 +305,7 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
             contexts=contexts,
             ae_title=cfg.ae_title,
             tls_args=self._tls_args,
-            evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],
+            evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)],
         )
         if assoc.is_established:
             self._assoc = assoc

@@ -13,13 +13,18 @@ makes this common for DCMTK-speed senders built on pynetdicom.
 Here a response the association thread takes while a send is waiting (the checkpoint still
 cleared) goes back to the front of the queue it came from, where the waiting ``get_msg`` finds it.
 Requests are served as before. tests/unit/dicom/test_scu_ae.py checks both on a real association.
+
+Also here, for every association Axiom requests: ``park_reactor`` (the other side of the same race,
+before a send) and ``no_delay`` (Nagle off on the association's socket).
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.association import Association
 
 _serve_request = Association._serve_request
@@ -44,3 +49,35 @@ def close_response_race() -> None:
 def requestor_ae(ae_title: str) -> AE:
     close_response_race()
     return AE(ae_title=ae_title)
+
+
+def park_reactor(assoc: Association, wait_seconds: float = 1.0) -> None:
+    """Hold the association's reactor thread still before a request goes out.
+
+    pynetdicom pauses its reactor so that the response reaches ``send_c_store`` and not the reactor,
+    but its check races: the reactor flags itself paused just before it waits on the checkpoint, so
+    a reactor that passed the wait before the pause was asked for still looks paused, and when it
+    runs on it takes a quick peer's response as an "unexpected C-STORE service message". The send
+    then waits out its timeout although the peer stored the instance. Here the checkpoint is
+    cleared and the reactor seen waiting on it (a waiter of its condition) before the send.
+    """
+    checkpoint = assoc._reactor_checkpoint
+    checkpoint.clear()
+    waiters = getattr(getattr(checkpoint, "_cond", None), "_waiters", None)
+    if waiters is None:  # another threading implementation: pynetdicom's own check must do
+        return
+    deadline = time.monotonic() + wait_seconds
+    while not waiters and assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.0001)
+
+
+def no_delay(event: evt.Event) -> None:
+    """Turn off Nagle on the association's socket.
+
+    pynetdicom writes a C-STORE as several PDUs; with Nagle on, the kernel holds the later ones
+    until the peer ACKs the first, and a peer that delays ACKs adds ~40 ms to every store.
+    """
+    transport = getattr(getattr(event.assoc, "dul", None), "socket", None)
+    sock = getattr(transport, "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

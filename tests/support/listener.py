@@ -20,9 +20,8 @@ from pynetdicom import _config, evt
 
 from axiom.config import Settings
 from axiom.db.session import create_db_engine, make_session_factory, upgrade_database
-from axiom.destinations.cstore import _no_delay as no_delay
 from axiom.dicom.file_meta import encode_file_meta
-from axiom.dicom.scu_ae import requestor_ae
+from axiom.dicom.scu_ae import no_delay, requestor_ae
 from axiom.dicom.spool import PREAMBLE, ingest_spool
 from axiom.domain.messages import InstanceMessage
 from axiom.pipeline.ingest import RefusalLog
