@@ -76,7 +76,7 @@ class Spool:
         return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.dcm"
 
     def write(
-        self, meta: FileMetaDataset, dataset: bytes | memoryview, prewritten: Prewritten | None = None
+        self, meta: FileMetaDataset | bytes, dataset: bytes | memoryview, prewritten: Prewritten | None = None
     ) -> Path:
         encoded = encode_file_meta(meta)
         if prewritten is not None:
@@ -98,7 +98,7 @@ class Spool:
         slot = self._slots.take()
         return StreamedSlot(slot, meta) if slot is not None else None
 
-    def quarantine_bytes(self, meta: FileMetaDataset | None, dataset: bytes | memoryview) -> Path:
+    def quarantine_bytes(self, meta: FileMetaDataset | bytes | None, dataset: bytes | memoryview) -> Path:
         """Keep a refused payload exactly as received (with our meta when we could build one)."""
         path = self.quarantine_dir / self._name()
         chunks: tuple[bytes | memoryview, ...] = (

@@ -31,7 +31,8 @@ class Prewritten(Protocol):
 class Received:
     """One encoded dataset (no File Meta) and how it came: what a source hands its ingest sink."""
 
-    meta: FileMetaDataset
+    # The File Meta to spool with; encoded already where the listener packed it with the AE titles.
+    meta: FileMetaDataset | bytes
     data: bytes | memoryview
     sop_instance_uid: str
     sop_class_uid: str

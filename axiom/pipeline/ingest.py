@@ -107,7 +107,7 @@ def new_correlation_id() -> str:
 
 def ingest_instance(
     ports: IngestPorts,
-    meta: FileMetaDataset,
+    meta: FileMetaDataset | bytes,
     data: bytes | memoryview,
     arrival: Arrival,
     prewritten: Prewritten | None = None,
@@ -142,7 +142,7 @@ def ingest_instance(
 
 def _ingest(
     ports: IngestPorts,
-    meta: FileMetaDataset,
+    meta: FileMetaDataset | bytes,
     data: bytes | memoryview,
     arrival: Arrival,
     correlation_id: str,
@@ -194,7 +194,7 @@ def _ingest(
 
 def refuse(
     ports: IngestPorts,
-    meta: FileMetaDataset | None,
+    meta: FileMetaDataset | bytes | None,
     data: bytes | memoryview,
     reason: str,
     status: int,
@@ -249,8 +249,9 @@ class Ingestor:
 
     def __call__(self, received: Received) -> int:
         meta = received.meta
-        meta.SendingApplicationEntityTitle = received.calling_ae
-        meta.ReceivingApplicationEntityTitle = received.called_ae
+        if isinstance(meta, FileMetaDataset):  # encoded meta (the listener's) carries them already
+            meta.SendingApplicationEntityTitle = received.calling_ae
+            meta.ReceivingApplicationEntityTitle = received.called_ae
         arrival = Arrival(
             sop_instance_uid=received.sop_instance_uid,
             sop_class_uid=received.sop_class_uid,

@@ -24,7 +24,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from axiom.config import Settings
 from axiom.dicom.admission import Admission, AssociationLimits, Connection
 from axiom.dicom.bulk_recv import bulk_recv_handlers
-from axiom.dicom.file_meta import encode_file_meta
+from axiom.dicom.file_meta import encode_file_meta, pack_store_meta
 from axiom.dicom.reactor import (
     install_reactor_wakeups,
     message_received,
@@ -88,14 +88,18 @@ class StoreHandler:
             originator = request.MoveOriginatorApplicationEntityTitle
             source = self.move_sources.source_for(str(originator or ""), calling_ae)
         stream = streamed(request)
+        sop_instance_uid = str(request.AffectedSOPInstanceUID)
+        sop_class_uid = str(request.AffectedSOPClassUID)
+        transfer_syntax = UID(event.context.transfer_syntax)
+        meta = pack_store_meta(sop_class_uid, sop_instance_uid, transfer_syntax, calling_ae, called_ae)
         try:
             return self.ingest(
                 Received(
-                    meta=event.file_meta,
+                    meta=meta if meta is not None else event.file_meta,
                     data=stream.view() if stream is not None else request.DataSet.getbuffer(),  # type: ignore[union-attr]
-                    sop_instance_uid=str(request.AffectedSOPInstanceUID),
-                    sop_class_uid=str(request.AffectedSOPClassUID),
-                    transfer_syntax=UID(event.context.transfer_syntax),
+                    sop_instance_uid=sop_instance_uid,
+                    sop_class_uid=sop_class_uid,
+                    transfer_syntax=transfer_syntax,
                     calling_ae=calling_ae,
                     called_ae=called_ae,
                     source=source,
@@ -114,6 +118,13 @@ class StoreHandler:
         if context is None or not context.transfer_syntax:
             return None
         calling_ae, called_ae = _ae_titles(assoc)
+        sop_class_uid = str(request.AffectedSOPClassUID)
+        sop_instance_uid = str(request.AffectedSOPInstanceUID)
+        packed = pack_store_meta(
+            sop_class_uid, sop_instance_uid, context.transfer_syntax[0], calling_ae, called_ae
+        )
+        if packed is not None:
+            return self.spool.stream(packed)
         try:
             meta = create_file_meta(
                 sop_class_uid=UID(str(request.AffectedSOPClassUID)),

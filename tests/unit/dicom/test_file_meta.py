@@ -13,7 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000
 from pynetdicom.dsutils import create_file_meta
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
-from axiom.dicom.file_meta import _direct, encode_file_meta
+from axiom.dicom.file_meta import _direct, encode_file_meta, pack_store_meta
 
 
 def _pydicom(meta: FileMetaDataset) -> bytes:
@@ -53,6 +53,21 @@ def test_the_bytes_are_what_pydicom_writes(
     assert encode_file_meta(meta) == _pydicom(
         _listener_meta(sop_class, sop_instance, syntax, calling, called)
     )
+
+
+    # The listener packs the same bytes without building the dataset, and they pass through as is.
+    packed = pack_store_meta(sop_class, sop_instance, syntax, calling, called)
+    assert packed == _pydicom(_listener_meta(sop_class, sop_instance, syntax, calling, called))
+    assert packed is not None and encode_file_meta(packed) is packed
+
+
+@pytest.mark.parametrize(
+    ("sop_instance", "calling"),
+    [("1.2.3", "MODALITÄT"), ("1.2.3", "A\\B"), ("", "A")],
+    ids=["non-ASCII AE title", "backslash", "no instance UID"],
+)
+def test_a_request_the_listener_cannot_pack_is_left_to_pydicom(sop_instance: str, calling: str) -> None:
+    assert pack_store_meta(CTImageStorage, sop_instance, ExplicitVRLittleEndian, calling, "AXIOM") is None
 
 
 def test_a_meta_without_the_implementation_or_with_other_elements_goes_through_pydicom() -> None:
