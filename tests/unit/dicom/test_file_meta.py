@@ -54,7 +54,6 @@ def test_the_bytes_are_what_pydicom_writes(
         _listener_meta(sop_class, sop_instance, syntax, calling, called)
     )
 
-
     # The listener packs the same bytes without building the dataset, and they pass through as is.
     packed = pack_store_meta(sop_class, sop_instance, syntax, calling, called)
     assert packed == _pydicom(_listener_meta(sop_class, sop_instance, syntax, calling, called))
