@@ -226,7 +226,8 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
             self._reaper.start()
 
     def _reap(self, closed: threading.Event) -> None:
-        """Release the association once it has been idle for the close delay; ends with ``close``."""
+        """Release the association once it has been idle for the close delay, then end (the next
+        send's association starts another); ends with ``close`` too."""
         delay = self.config.association_close_delay_seconds
         wait = delay
         while not closed.wait(wait):
@@ -234,8 +235,13 @@ class CStoreDestination(Destination[CStoreDestinationConfig]):
                 idle = time.monotonic() - self._last_send
                 if self._assoc is not None and idle >= delay:
                     self._drop_association(release=True)
+                if self._assoc is None:
+                    # Nothing left to watch: no thread waking up every delay for nothing.
+                    if not closed.is_set():
+                        self._reaper = None
+                    return
                 # Next look: when the current association would be idle long enough.
-                wait = delay - idle if self._assoc is not None and idle < delay else delay
+                wait = delay - idle if idle < delay else delay
 
     def _send_locked(self, dataset: Dataset, key: ContextKey, uid: str) -> str:
         for attempt in (1, 2):
